@@ -1,0 +1,260 @@
+"""Data types and component interfaces shared by every part of mertk.
+
+Data-side stages (datasets, face and landmark detectors, flow extractors, spotters, ROI
+selectors, protocols) are described by :class:`typing.Protocol` classes: any object with the
+right methods works, no subclassing needed. Network parts (backbones, attention modules,
+models, losses) are :class:`torch.nn.Module` subclasses whose ``forward`` contracts are given
+here in the docstrings, with tensor shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "Sample",
+    "Problem",
+    "DatasetLoad",
+    "Dataset",
+    "FaceBox",
+    "FaceDetector",
+    "LandmarkDetector",
+    "FlowExtractor",
+    "Spotter",
+    "RoiSelector",
+    "Fold",
+    "Protocol_",
+    "ModelOutput",
+]
+
+
+# --------------------------------------------------------------------------- samples
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled micro-expression clip.
+
+    Attributes:
+        id: Unique key across the whole run, ``"{dataset}/{subject}/{clip}"`` (adapters add a
+            suffix when a dataset repeats a clip name within a subject).
+        subject: Subject key, unique across source datasets (``"casme2/sub01"``); LOSO folds
+            are formed from it.
+        clip: Clip name as released (``"EP02_01f"``, ``"006_1_2"``, ``"s01_ne_01"``).
+        dataset: Source dataset name (``"casme2"``, ``"samm"``, ``"smic"``, ``"casme3"``,
+            ``"demo"``, or what a manifest says); metrics are sliced by it.
+        label: Class index into the dataset's ``class_names``.
+        emotion: The original emotion annotation, before mapping to ``label``.
+        frames: The clip's frame files in temporal order (natural sort of frame numbers,
+            gaps allowed). Empty for video clips and precomputed-flow samples.
+        onset: Position of the onset frame in ``frames`` (or frame index in ``video``).
+        apex: Position of the apex frame; ``None`` when the annotation has none (SMIC):
+            a spotter picks it during preprocessing.
+        offset: Position of the offset frame, when known.
+        video: A video file holding the clip, instead of ``frames``.
+        face_image: A prepared face image (e.g. an aligned apex crop), when the data has one.
+        flow_image: A precomputed flow image (3 channels, see the manifest's channel order);
+            when set, face detection and flow extraction are skipped.
+        meta: Free-form extras: the annotation file and row, action units, frame numbers.
+    """
+
+    id: str
+    subject: str
+    clip: str
+    dataset: str
+    label: int
+    emotion: str = ""
+    frames: tuple[Path, ...] = ()
+    onset: int | None = None
+    apex: int | None = None
+    offset: int | None = None
+    video: Path | None = None
+    face_image: Path | None = None
+    flow_image: Path | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the input data, reported to the user.
+
+    Attributes:
+        file: The file (annotation sheet, frame, folder) the problem is in.
+        message: What is wrong, in one sentence.
+        fix: What the user can do about it.
+        row: 1-based row number in ``file`` (spreadsheet row as shown by Excel), if any.
+        sample: The sample id concerned, if any.
+        fatal: ``True`` when the sample cannot be used (it is skipped or stops the run,
+            depending on the config's ``on_error``); ``False`` for a warning such as a
+            missing apex that a fallback handled.
+    """
+
+    file: str
+    message: str
+    fix: str = ""
+    row: int | None = None
+    sample: str | None = None
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        where = self.file + (f", row {self.row}" if self.row is not None else "")
+        who = f" [{self.sample}]" if self.sample else ""
+        fix = f" Fix: {self.fix}" if self.fix else ""
+        return f"{where}{who}: {self.message}.{fix}"
+
+
+@dataclass
+class DatasetLoad:
+    """What a dataset adapter returns: the usable samples and every problem it met."""
+
+    samples: list[Sample]
+    problems: list[Problem] = field(default_factory=list)
+    class_names: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A dataset adapter (component kind ``dataset``).
+
+    Built from the config's ``dataset`` node; reads annotation files and the on-disk layout
+    and never touches pixels beyond checking that files exist.
+    """
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Names of the classes, index ``i`` is label ``i``."""
+        ...
+
+    def load(self) -> DatasetLoad:
+        """Read the dataset; collect problems instead of raising for per-sample defects."""
+        ...
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+class FaceBox(NamedTuple):
+    """A face rectangle in pixel coordinates, with how it was found."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    score: float = 1.0
+    method: str = ""
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Finds faces in one image (component kind ``face_detector``)."""
+
+    def __call__(self, image: np.ndarray) -> list[FaceBox]:
+        """Detect faces.
+
+        Args:
+            image: ``(H, W)`` grey or ``(H, W, 3)`` RGB ``uint8`` image.
+
+        Returns:
+            Faces sorted by decreasing score; empty when none is found.
+        """
+        ...
+
+
+@runtime_checkable
+class LandmarkDetector(Protocol):
+    """Places facial landmarks inside a face box (component kind ``landmark_detector``)."""
+
+    def __call__(self, image: np.ndarray, box: FaceBox) -> np.ndarray:
+        """Return ``(68, 2)`` float32 ``(x, y)`` landmarks in the iBUG 300-W order."""
+        ...
+
+
+@runtime_checkable
+class FlowExtractor(Protocol):
+    """Dense optical flow between frame pairs (component kind ``flow_extractor``)."""
+
+    def __call__(self, first: "torch.Tensor", second: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        """Compute flow from ``first`` to ``second``.
+
+        Args:
+            first: ``(B, 1, H, W)`` float32 grey frames in ``[0, 1]``.
+            second: ``(B, 1, H, W)`` float32 grey frames in ``[0, 1]``.
+
+        Returns:
+            ``(B, 2, H, W)`` float32 flow ``(u, v)`` in pixels, such that
+            ``second(x + u, y + v) ~= first(x, y)``.
+        """
+        ...
+
+
+@runtime_checkable
+class Spotter(Protocol):
+    """Picks the apex frame of a clip whose annotation has none (component kind ``spotter``)."""
+
+    def __call__(self, frames: "torch.Tensor", onset: int) -> int:  # noqa: F821
+        """Return the apex position given ``(T, 1, H, W)`` aligned grey frames in ``[0, 1]``."""
+        ...
+
+
+@runtime_checkable
+class RoiSelector(Protocol):
+    """Turns an encoded flow image into one model input view (component kind ``roi_selector``)."""
+
+    def __call__(self, image: "torch.Tensor", landmarks: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        """Select and resample regions.
+
+        Args:
+            image: ``(C, H, W)`` encoded flow (or face) image of the aligned face.
+            landmarks: ``(68, 2)`` landmarks in the same pixel frame as ``image``.
+
+        Returns:
+            ``(C, S, S)`` view, ``S`` being the selector's output size.
+        """
+        ...
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/test split of a protocol: indices into the sample list."""
+
+    name: str
+    train: tuple[int, ...]
+    test: tuple[int, ...]
+
+
+@runtime_checkable
+class Protocol_(Protocol):
+    """An evaluation protocol (component kind ``protocol``): LOSO, LODO, k-fold."""
+
+    def split(self, samples: Sequence[Sample]) -> list[Fold]:
+        """Return the folds in a deterministic order; every sample is tested exactly once."""
+        ...
+
+
+# --------------------------------------------------------------------------- networks
+
+
+@dataclass
+class ModelOutput:
+    """What every ``model`` component returns from ``forward(views)``.
+
+    Models take ``views: Mapping[str, Tensor]`` where each view is ``(B, C, S, S)``.
+
+    Attributes:
+        logits: ``(B, K)`` unnormalised class scores.
+        features: Named ``(B, D)`` feature vectors (e.g. one per branch) that losses may use.
+        maps: Named ``(B, C, h, w)`` intermediate maps kept for explanation (attention, last
+            convolutional features); may be empty.
+    """
+
+    logits: "torch.Tensor"  # noqa: F821
+    features: dict[str, "torch.Tensor"] = field(default_factory=dict)  # noqa: F821
+    maps: dict[str, "torch.Tensor"] = field(default_factory=dict)  # noqa: F821

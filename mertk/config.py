@@ -1,0 +1,277 @@
+"""Run configs: YAML (safe-loaded) -> validated :class:`RunConfig`.
+
+Everything is checked before any heavy work: unknown keys and component names (with
+suggestions), unexpected or missing component arguments, wrong value types. Each message names
+the file and the dotted key::
+
+    dual-atme.yaml: model.attention.reductoin: unexpected argument (did you mean 'reduction'?)
+
+A config may start from another with ``extends: other.yaml`` (mappings merge key by key, other
+values are replaced), and ``--set key.path=value`` overrides any value from the command line.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from mertk.engine.settings import OutputSettings, TrainSettings
+from mertk.errors import ConfigError, did_you_mean
+from mertk.preprocess.settings import PreprocessSettings
+from mertk.registry import Components, Ref
+from mertk.settings import Strict, component
+
+__all__ = ["RunConfig", "LoadedConfig", "load_config", "validate_config", "find_config", "bundled_configs",
+           "parse_override", "apply_overrides"]
+
+
+class RunConfig(Strict):
+    """A whole run: data, preprocessing, model, losses, training, protocol and output."""
+
+    name: str = "run"
+    """Run name; the run folder is ``{output.dir}/{name}-{timestamp}``."""
+    seed: int = 1
+    dataset: component("dataset")
+    """The dataset adapter and its arguments (root folders, class protocol, ...)."""
+    on_error: typing.Literal["stop", "skip"] = "stop"
+    """A bad sample (missing frames, no face, ...) stops the run, or is skipped and listed."""
+    protocol: component("protocol") = "loso"
+    preprocess: PreprocessSettings = PreprocessSettings()
+    model: component("model", provided=("num_classes", "in_channels"))
+    loss: list[component("loss")] = [{"name": "cross-entropy"}]
+    """Loss terms, summed; each may carry ``weight: float`` (default 1)."""
+    train: TrainSettings = TrainSettings()
+    output: OutputSettings = OutputSettings()
+
+
+#: Keys inside a loss term that mertk itself reads (not passed to the loss factory).
+LOSS_RESERVED = ("weight",)
+
+
+class LoadedConfig(typing.NamedTuple):
+    """A validated config with where it came from and the plain mapping it was built from."""
+
+    config: RunConfig
+    file: str
+    data: dict[str, Any]
+
+
+# ------------------------------------------------------------------ finding configs
+
+
+def bundled_configs(components: Components | None = None) -> dict[str, Path]:
+    """Bundled configs by file name: core's and those of every plugin (``mertk_config_dirs``)."""
+    from importlib import resources
+
+    dirs: list[Path] = [Path(str(resources.files("mertk.configs")))]
+    pm = components.plugin_manager if components is not None else None
+    if pm is not None:
+        for result in pm.hook.mertk_config_dirs():
+            dirs.extend(Path(p) for p in result)
+    found: dict[str, Path] = {}
+    for d in dirs:
+        for path in sorted(Path(d).glob("*.yaml")):
+            found.setdefault(path.name, path)
+    return found
+
+
+def find_config(name: str | Path, components: Components | None = None) -> Path:
+    """A config path: the file itself when it exists, else the bundled config of that name."""
+    path = Path(name)
+    if path.exists():
+        return path
+    bundled = bundled_configs(components)
+    for candidate in (path.name, f"{path.name}.yaml"):
+        if candidate in bundled:
+            return bundled[candidate]
+    raise ConfigError(str(name), "", "no such file, and no bundled config of that name"
+                      + did_you_mean(path.name, bundled)
+                      + f"; bundled configs: {', '.join(bundled) or 'none'}")
+
+
+# ------------------------------------------------------------------ reading and merging
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read the file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path.name, "", f"{where}invalid YAML: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(path.name, "", "the top level must be a mapping of keys to values")
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``update`` into a copy of ``base``: mappings key by key, anything else replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _resolve_extends(path: Path, components: Components | None, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(path.name, "extends", f"expected a config file name, got {parent!r}")
+    local = path.parent / parent
+    parent_path = local if local.exists() else find_config(parent, components)
+    if parent_path.resolve() in seen:
+        raise ConfigError(path.name, "extends", f"{parent!r} extends itself (a cycle)")
+    base = _resolve_extends(parent_path, components, seen + (path.resolve(),))
+    return deep_merge(base, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``"train.epochs=5"`` into ``(["train", "epochs"], 5)``; the value is YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("--set", text, "expected KEY.PATH=VALUE, e.g. --set train.epochs=5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``key.path=value`` set (lists indexed by number)."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node: Any = data
+        for i, key in enumerate(keys):
+            last = i == len(keys) - 1
+            if isinstance(node, list):
+                if not key.isdigit() or int(key) >= len(node):
+                    raise ConfigError("--set", ".".join(keys[: i + 1]),
+                                      f"list index out of range (the list has {len(node)} items)")
+                if last:
+                    node[int(key)] = value
+                else:
+                    node = node[int(key)]
+            elif isinstance(node, dict):
+                if last:
+                    node[key] = value
+                else:
+                    if not isinstance(node.get(key), (dict, list)):
+                        node[key] = {} if node.get(key) is None or not isinstance(node.get(key), str) \
+                            else {"name": node[key]}
+                    node = node[key]
+            else:
+                raise ConfigError("--set", ".".join(keys[:i]), f"is {node!r}, not a mapping")
+    return data
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _loc_to_key(loc: Sequence[Any]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _model_at(loc: Sequence[Any]) -> type[pydantic.BaseModel] | None:
+    """The section model found by walking ``loc`` from :class:`RunConfig` (for suggestions)."""
+    model: Any = RunConfig
+    for part in loc:
+        field = model.model_fields.get(str(part)) if isinstance(model, type) and issubclass(model, pydantic.BaseModel) else None
+        if field is None:
+            return None
+        model = field.annotation
+    return model if isinstance(model, type) and issubclass(model, pydantic.BaseModel) else None
+
+
+def _pydantic_to_config_error(exc: pydantic.ValidationError, file: str, data: Mapping[str, Any]) -> ConfigError:
+    errors = exc.errors()
+    # an unknown key usually explains a "missing" one next to it (a typo): report it first
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "str", "dict[")))]
+    key = _loc_to_key(loc)
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        choices = list(parent.model_fields) if parent is not None else []
+        return ConfigError(file, key, "unknown key" + (did_you_mean(str(loc[-1]), choices)
+                                                        or (f"; keys here: {', '.join(choices)}" if choices else "")))
+    if err["type"] == "missing":
+        return ConfigError(file, key, "missing required key")
+    value = err.get("input")
+    return ConfigError(file, key, f"{err['msg'].lower()}, got {value!r}")
+
+
+def _iter_component_fields(model: pydantic.BaseModel, prefix: str = ""):
+    """Yield ``(dotted_key, kind, provided, value, setter)`` for every component-spec field."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        ref = next((m for m in field.metadata if isinstance(m, Ref)), None)
+        if ref is not None:
+            yield key, ref, value, (lambda v, m=model, n=name: setattr(m, n, v))
+            continue
+        args = typing.get_args(field.annotation)
+        item_ref = next((m for a in args for m in getattr(a, "__metadata__", ()) if isinstance(m, Ref)), None)
+        if item_ref is not None and isinstance(value, dict):
+            for k, v in value.items():
+                yield f"{key}.{k}", item_ref, v, (lambda nv, d=value, kk=k: d.__setitem__(kk, nv))
+        elif item_ref is not None and isinstance(value, list):
+            for i, v in enumerate(value):
+                yield f"{key}.{i}", item_ref, v, (lambda nv, lst=value, ii=i: lst.__setitem__(ii, nv))
+        elif isinstance(value, pydantic.BaseModel):
+            yield from _iter_component_fields(value, f"{key}.")
+
+
+def validate_config(data: Mapping[str, Any], components: Components, *, file: str = "<config>") -> RunConfig:
+    """Validate a plain mapping into a :class:`RunConfig`, component specs included."""
+    try:
+        config = RunConfig.model_validate(dict(data))
+    except pydantic.ValidationError as exc:
+        raise _pydantic_to_config_error(exc, file, data) from None
+    for key, ref, value, setter in list(_iter_component_fields(config)):
+        reserved = {}
+        if key.startswith("loss.") and isinstance(value, Mapping):
+            value = dict(value)
+            for r in LOSS_RESERVED:
+                if r in value:
+                    reserved[r] = value.pop(r)
+            if "weight" in reserved and not isinstance(reserved["weight"], (int, float)):
+                raise ConfigError(file, f"{key}.weight", f"expected a number, got {reserved['weight']!r}")
+        spec = components.validate(ref.kind, value, file=file, key=key, provided=ref.provided)
+        setter({**spec, **reserved})
+    return config
+
+
+def load_config(name: str | Path, components: Components, overrides: Iterable[str] = ()) -> LoadedConfig:
+    """Find, read, merge (``extends``), override and validate a run config.
+
+    Args:
+        name: A file path, or the name of a bundled config (``"dual-atme.yaml"``).
+        components: Registries used to check component names and arguments.
+        overrides: ``"key.path=value"`` strings applied last.
+
+    Raises:
+        ConfigError: the first problem found, naming the file and the dotted key.
+    """
+    path = find_config(name, components)
+    data = apply_overrides(_resolve_extends(path, components), overrides)
+    config = validate_config(data, components, file=path.name)
+    return LoadedConfig(config, str(path), data)

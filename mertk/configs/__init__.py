@@ -1,0 +1,1 @@
+"""Bundled run configs (`mertk config show NAME`)."""

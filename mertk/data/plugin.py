@@ -1,0 +1,5 @@
+"""Registers the built-in components of `mertk.data` through mertk's hooks."""
+
+from __future__ import annotations
+
+from mertk.hookspecs import hookimpl  # noqa: F401

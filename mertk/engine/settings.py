@@ -1,0 +1,48 @@
+"""The ``train`` and ``output`` sections of a run config."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from mertk.settings import Strict
+
+
+class OptimizerSettings(Strict):
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    """SGD only."""
+
+
+class SchedulerSettings(Strict):
+    name: Literal["none", "step", "cosine"] = "none"
+    step_size: int = 10
+    gamma: float = 0.5
+
+
+class TrainSettings(Strict):
+    """How each fold's model is trained. The last epoch's model is evaluated, always."""
+
+    epochs: int = 60
+    batch_size: int = 128
+    optimizer: OptimizerSettings = OptimizerSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    device: Literal["auto", "cpu", "cuda"] | str = "auto"
+    deterministic: bool = True
+    threads: int = 0
+    """torch intra-op threads (0: torch's default)."""
+    normalize_mean: float = 0.5
+    normalize_std: float = 0.5
+    """Inputs in [0, 1] are mapped to (x - mean) / std, as in the authors' code."""
+
+
+class OutputSettings(Strict):
+    dir: str = "runs"
+    """Parent folder of run folders."""
+    checkpoints: bool = False
+    """Save each fold's final weights."""
+    export_model: bool = True
+    """Save a model trained on all samples for ``mertk predict``."""
+
+

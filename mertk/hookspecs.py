@@ -1,0 +1,149 @@
+"""The hooks a mertk plugin can implement.
+
+Each ``register_*`` hook receives a ``register`` callable with the signature
+``register(name: str, factory: Callable[..., T], *, description: str | None = None)``.
+Call it once per component. ``factory`` is a class or function whose keyword arguments are
+what a config may set; their type hints are used to validate configs before anything is built.
+
+Example plugin module::
+
+    import mertk
+
+    @mertk.hookimpl
+    def register_attentions(register):
+        register("se", SqueezeExcite)
+
+Built-in components and the Dual-ATME reference set are registered through these same hooks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+PROJECT = "mertk"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class Register(Protocol):
+    """The callable every ``register_*`` hook receives."""
+
+    def __call__(self, name: str, factory: Any, *, description: str | None = None) -> Any: ...
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register dataset adapters (kind ``dataset``).
+
+    A factory returns an object with ``class_names`` and ``load() -> DatasetLoad``
+    (:class:`mertk.api.Dataset`). Its keyword arguments are the config's ``dataset`` node.
+    """
+
+
+@hookspec
+def register_protocols(register: Register) -> None:
+    """Register evaluation protocols (kind ``protocol``).
+
+    A factory returns an object with ``split(samples) -> list[Fold]``
+    (:class:`mertk.api.Protocol_`); folds must come in a deterministic order.
+    """
+
+
+@hookspec
+def register_face_detectors(register: Register) -> None:
+    """Register face detectors (kind ``face_detector``).
+
+    A factory returns a callable ``(image: (H, W[, 3]) uint8) -> list[FaceBox]``
+    (:class:`mertk.api.FaceDetector`).
+    """
+
+
+@hookspec
+def register_landmark_detectors(register: Register) -> None:
+    """Register landmark detectors (kind ``landmark_detector``).
+
+    A factory returns a callable ``(image, box: FaceBox) -> (68, 2) float32``
+    (:class:`mertk.api.LandmarkDetector`).
+    """
+
+
+@hookspec
+def register_spotters(register: Register) -> None:
+    """Register apex spotters (kind ``spotter``).
+
+    A factory returns a callable ``(frames: (T, 1, H, W), onset: int) -> int``
+    (:class:`mertk.api.Spotter`).
+    """
+
+
+@hookspec
+def register_flow_extractors(register: Register) -> None:
+    """Register optical-flow extractors (kind ``flow_extractor``).
+
+    A factory returns a callable ``(first: (B, 1, H, W), second: (B, 1, H, W)) -> (B, 2, H, W)``
+    (:class:`mertk.api.FlowExtractor`).
+    """
+
+
+@hookspec
+def register_roi_selectors(register: Register) -> None:
+    """Register ROI selectors (kind ``roi_selector``).
+
+    A factory returns a callable ``(image: (C, H, W), landmarks: (68, 2)) -> (C, S, S)``
+    (:class:`mertk.api.RoiSelector`).
+    """
+
+
+@hookspec
+def register_backbones(register: Register) -> None:
+    """Register backbones (kind ``backbone``).
+
+    A factory takes ``in_channels: int`` (supplied by the model) and returns an
+    ``nn.Module`` mapping ``(B, in_channels, H, W) -> (B, out_channels, h, w)`` with an
+    ``out_channels: int`` attribute.
+    """
+
+
+@hookspec
+def register_attentions(register: Register) -> None:
+    """Register attention modules (kind ``attention``).
+
+    A factory takes ``channels: int`` (supplied by the model) and returns an ``nn.Module``
+    mapping ``(B, channels, H, W) -> (B, channels, H, W)``.
+    """
+
+
+@hookspec
+def register_losses(register: Register) -> None:
+    """Register losses (kind ``loss``).
+
+    A factory returns an ``nn.Module`` whose ``forward(output: ModelOutput, target: (B,) int64)``
+    returns a scalar tensor. It may receive ``num_classes: int`` if it declares it.
+    """
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register models (kind ``model``).
+
+    A factory takes ``num_classes: int`` and ``in_channels: int`` (supplied by the engine) and
+    returns an ``nn.Module`` whose ``forward(views: Mapping[str, (B, C, S, S)])`` returns a
+    :class:`mertk.api.ModelOutput`. The model's ``views: tuple[str, ...]`` attribute names the
+    views it reads.
+    """
+
+
+@hookspec
+def register_commands(cli: "click.Group") -> None:
+    """Add commands to the ``mertk`` command line: ``cli.add_command(my_command)``."""
+
+
+@hookspec
+def mertk_config_dirs() -> list[str]:
+    """Return folders of bundled ``*.yaml`` run configs that ``mertk run NAME`` can find by name."""

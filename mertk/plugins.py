@@ -1,0 +1,208 @@
+"""Plugin discovery: built-in plugins, entry points of group ``mertk``, one-off local plugins.
+
+Every call to :func:`plugin_manager` makes a new :class:`pluggy.PluginManager`; nothing is
+kept at module level, so two runs (or two tests) never see each other's plugins.
+
+Switches:
+    ``MERTK_DISABLE_PLUGIN_AUTOLOAD=1``: do not load third-party entry points (the plug-ins
+    shipped inside the ``mertk`` distribution still load).
+    ``load_components(extra=[path])`` / ``mertk --plugin PATH``: load a plugin module file
+    (``my_plugin.py``) or a folder (every ``*.py`` in it, or the package it is) for one run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import pluggy
+
+from mertk import hookspecs
+from mertk.errors import PluginError, did_you_mean
+from mertk.registry import KINDS, Components
+
+__all__ = ["PluginManager", "BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "DISABLE_AUTOLOAD_ENV", "plugin_manager",
+           "load_components", "PluginInfo", "plugin_infos"]
+
+ENTRY_POINT_GROUP = "mertk"
+DISABLE_AUTOLOAD_ENV = "MERTK_DISABLE_PLUGIN_AUTOLOAD"
+
+#: Modules of core that register generic components through the hooks, like any plugin.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "mertk.data.plugin",
+    "mertk.evaluation.plugin",
+    "mertk.preprocess.plugin",
+    "mertk.builtin.plugin",
+)
+
+#: ``register_*`` hook name for each component kind.
+HOOK_FOR_KIND: dict[str, str] = {
+    "dataset": "register_datasets",
+    "protocol": "register_protocols",
+    "face_detector": "register_face_detectors",
+    "landmark_detector": "register_landmark_detectors",
+    "spotter": "register_spotters",
+    "flow_extractor": "register_flow_extractors",
+    "roi_selector": "register_roi_selectors",
+    "backbone": "register_backbones",
+    "attention": "register_attentions",
+    "loss": "register_losses",
+    "model": "register_models",
+}
+assert set(HOOK_FOR_KIND) == set(KINDS)
+
+
+def _import_local(path: Path) -> list[ModuleType]:
+    """Import a plugin file, or a folder's ``*.py`` files (or the package it is)."""
+    path = path.resolve()
+    if not path.exists():
+        raise PluginError(f"plugin path {str(path)!r} does not exist; pass a .py file or a folder of them")
+    if path.is_dir() and (path / "__init__.py").exists():
+        sys.path.insert(0, str(path.parent))
+        try:
+            return [importlib.import_module(path.name)]
+        finally:
+            sys.path.remove(str(path.parent))
+    files = sorted(path.glob("*.py")) if path.is_dir() else [path]
+    name_of = {f: f"mertk_local_plugin_{f.stem}" for f in files}
+    modules = []
+    for file in files:
+        spec = importlib.util.spec_from_file_location(name_of[file], file)
+        if spec is None or spec.loader is None:
+            raise PluginError(f"cannot import plugin file {str(file)!r}: not a Python module")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise PluginError(f"plugin file {str(file)!r} failed to import: {exc!r}") from exc
+        modules.append(module)
+    return modules
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, remembering which distribution each entry-point plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.distributions: dict[str, importlib.metadata.Distribution] = {}
+
+
+def plugin_manager(*, autoload: bool | None = None, extra: Sequence[str | Path] = (),
+                   builtins: bool = True) -> PluginManager:
+    """Make a fresh plugin manager with built-ins, entry points and one-off local plugins.
+
+    Args:
+        autoload: Load third-party entry points of group ``mertk``. Default: on, unless the
+            environment variable ``MERTK_DISABLE_PLUGIN_AUTOLOAD`` is set to a true value.
+        extra: Plugin module files or folders to load for this run only.
+        builtins: Register core's built-in plugins (off only in tests of the plugin system).
+
+    Raises:
+        PluginError: a plugin fails to import, or implements a hook that does not exist.
+    """
+    pm = PluginManager()
+    if builtins:
+        for name in BUILTIN_PLUGINS:
+            pm.register(importlib.import_module(name), name=name)
+    if autoload is None:
+        autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "").lower() not in ("1", "true", "yes", "on")
+    _load_entry_points(pm, third_party=autoload)
+    for path in extra:
+        for module in _import_local(Path(path)):
+            pm.register(module, name=f"local:{Path(path).name}:{module.__name__}")
+    _check_hooks(pm)
+    return pm
+
+
+def _load_entry_points(pm: PluginManager, *, third_party: bool) -> None:
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist else ""
+        if not third_party and dist.lower() != "mertk":
+            continue
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {ep.name!r} (package {dist!r}) failed to import: {exc!r}. Reinstall or "
+                f"uninstall it, or set {DISABLE_AUTOLOAD_ENV}=1 to skip third-party plugins."
+            ) from exc
+        pm.register(plugin, name=ep.name)
+        if ep.dist is not None:
+            pm.distributions[ep.name] = ep.dist
+
+
+def _check_hooks(pm: pluggy.PluginManager) -> None:
+    known = [n for n in dir(hookspecs) if n.startswith("register_")]
+    for name in dir(pm.hook):
+        if name.startswith("_"):
+            continue
+        caller = getattr(pm.hook, name)
+        if getattr(caller, "spec", None) is None and caller.get_hookimpls():
+            plugins = ", ".join(repr(i.plugin_name) for i in caller.get_hookimpls())
+            raise PluginError(
+                f"plugin {plugins} implements unknown hook {name!r}{did_you_mean(name, known)}; "
+                f"hooks: {', '.join(known)}"
+            )
+    pm.check_pending()
+
+
+@dataclass
+class PluginInfo:
+    """A loaded plugin: its name, distribution, version and what it registered."""
+
+    name: str
+    package: str
+    version: str
+    components: list[tuple[str, str]] = field(default_factory=list)  # (kind, name)
+
+
+def load_components(pm: PluginManager | None = None, *, extra: Sequence[str | Path] = (),
+                    autoload: bool | None = None) -> Components:
+    """Build a fresh :class:`~mertk.registry.Components` filled by every plugin's hooks.
+
+    Each hook implementation is called with a ``register`` callable bound to its plugin's
+    name, so duplicate names raise naming both plugins.
+    """
+    pm = pm or plugin_manager(extra=extra, autoload=autoload)
+    components = Components(plugin_manager=pm)
+    for kind, hook_name in HOOK_FOR_KIND.items():
+        registry = components[kind]
+        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):  # registration order
+            def register(name, factory, *, description=None, _plugin=impl.plugin_name):  # noqa: ANN001
+                return registry.register(name, factory, plugin=_plugin, description=description)
+            kwargs = {"register": register} if "register" in impl.argnames else {}
+            impl.function(**kwargs)
+    return components
+
+
+def plugin_infos(components: Components) -> list[PluginInfo]:
+    """Describe every loaded plugin with its package, version and components."""
+    pm = components.plugin_manager
+    if pm is None:
+        return []
+    from mertk import __version__
+
+    infos: dict[str, PluginInfo] = {}
+    for name, plugin in pm.list_name_plugin():
+        dist = pm.distributions.get(name)
+        if dist is not None:
+            infos[name] = PluginInfo(name, dist.metadata["Name"], dist.version)
+        elif name in BUILTIN_PLUGINS:
+            infos[name] = PluginInfo(name, "mertk", __version__)
+        else:
+            infos[name] = PluginInfo(name, "(local)", getattr(plugin, "__version__", ""))
+    for info in components.list():
+        if info.plugin in infos:
+            infos[info.plugin].components.append((info.kind, info.name))
+    return sorted(infos.values(), key=lambda i: (i.package != "mertk", i.name))
+

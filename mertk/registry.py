@@ -1,0 +1,348 @@
+"""Component registries: register, get, list with wildcards, validate and build from config.
+
+A *component* is a named factory (a class or function) of one *kind*. Configs name components
+by registry name plus keyword arguments, never by import path::
+
+    attention: {name: cbam, reduction: 16}
+
+A factory parameter annotated ``Annotated[T, Ref("attention")]`` takes a nested component
+spec; it is validated with the parent and built before the parent. When the parent itself
+supplies some of the nested component's arguments at run time (``channels`` known only once
+the backbone exists), declare them, ``Ref("attention", provided=("channels",))``: the parent
+then receives a factory (``functools.partial``) to call with those arguments.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import importlib
+import inspect
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+
+from mertk.errors import ConfigError, MertkError, PluginError, did_you_mean
+
+__all__ = ["Ref", "ComponentInfo", "Registry", "Components", "KINDS", "Spec"]
+
+#: A component spec as written in a config: a name, or a mapping with ``name`` and arguments.
+Spec = str | Mapping[str, Any]
+
+#: The component kinds, in the order they are listed and documented.
+KINDS: dict[str, str] = {
+    "dataset": "Dataset adapters: read a released dataset layout or a manifest into samples.",
+    "protocol": "Evaluation protocols: split samples into train/test folds (LOSO, LODO, k-fold).",
+    "face_detector": "Face detectors: find the face box in a frame.",
+    "landmark_detector": "Landmark detectors: 68 facial landmarks inside a face box.",
+    "spotter": "Apex spotters: pick the apex frame when the annotation has none.",
+    "flow_extractor": "Optical-flow extractors: dense (u, v) flow between two frames.",
+    "roi_selector": "ROI selectors: turn the encoded flow image into one model input view.",
+    "backbone": "Backbones: feature extractors (B, C, H, W) -> (B, C', h, w).",
+    "attention": "Attention modules: (B, C, H, W) -> (B, C, H, W) re-weighting.",
+    "loss": "Losses: (ModelOutput, target) -> scalar.",
+    "model": "Models: views {name: (B, C, S, S)} -> ModelOutput(logits, features).",
+}
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Marks a factory parameter as a nested component of ``kind`` (see module docs)."""
+
+    kind: str
+    provided: tuple[str, ...] = ()
+
+
+class ComponentInfo:
+    """A registered component: its name, kind, factory and the plugin that provided it.
+
+    ``target`` is the factory itself or a lazy reference ``"package.module:attribute"``,
+    imported on first use so that listing names and checking configs stays fast.
+    """
+
+    def __init__(self, name: str, kind: str, target: Callable[..., Any] | str, plugin: str,
+                 description: str | None = None) -> None:
+        self.name, self.kind, self.target, self.plugin = name, kind, target, plugin
+        self._description = description
+
+    def __repr__(self) -> str:
+        return f"ComponentInfo({self.kind}:{self.name} from {self.plugin})"
+
+    @functools.cached_property
+    def factory(self) -> Callable[..., Any]:
+        """The class or function that builds the component (imported on first access)."""
+        if callable(self.target):
+            return self.target
+        module_name, _, attr = self.target.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(
+                f"plugin {self.plugin!r}: {self.kind} {self.name!r} points to {self.target!r}, which "
+                f"cannot be imported ({exc}). Reinstall the plugin or report it to its authors."
+            ) from exc
+        if not callable(obj):
+            raise PluginError(f"plugin {self.plugin!r}: {self.kind} {self.name!r} -> {self.target!r} is not callable")
+        return obj
+
+    @property
+    def description(self) -> str:
+        """One line: the ``description`` given at registration, else the docstring's first line."""
+        if self._description is None:
+            self._description = _describe(self.factory)
+        return self._description
+
+    @property
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """The factory's keyword parameters (``self``, ``*args`` and ``**kwargs`` excluded)."""
+        return {
+            p.name: p
+            for p in _signature(self.factory).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+
+    @property
+    def accepts_any_keyword(self) -> bool:
+        return any(p.kind is p.VAR_KEYWORD for p in _signature(self.factory).parameters.values())
+
+
+@functools.cache
+def _signature(factory: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(factory)
+
+
+@functools.cache
+def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception:  # unresolvable annotations: skip type checks rather than fail
+        return {}
+
+
+@functools.cache
+def _type_adapter(annotation: Any) -> pydantic.TypeAdapter[Any]:
+    return pydantic.TypeAdapter(annotation, config=pydantic.ConfigDict(arbitrary_types_allowed=True))
+
+
+def _ref_of(annotation: Any) -> Ref | None:
+    if typing.get_origin(annotation) is typing.Annotated:
+        for extra in annotation.__metadata__:
+            if isinstance(extra, Ref):
+                return extra
+    return None
+
+
+def _describe(factory: Callable[..., Any]) -> str:
+    doc = inspect.getdoc(factory) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+class Registry:
+    """All components of one kind.
+
+    >>> reg = Registry("loss")
+    >>> reg.register("l1", torch.nn.L1Loss, plugin="example")   # doctest: +SKIP
+    >>> reg.list("l*")                                            # doctest: +SKIP
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, ComponentInfo] = {}
+
+    def register(
+        self,
+        name: str,
+        factory: Callable[..., Any] | str,
+        *,
+        plugin: str = "<unknown>",
+        description: str | None = None,
+    ) -> ComponentInfo:
+        """Add a component. Raises :class:`PluginError` naming both plugins on a duplicate.
+
+        ``factory`` is a class/function, or ``"module:attribute"`` to import it lazily.
+        """
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {plugin!r} registered a {self.kind} with an empty or non-text name")
+        if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+            raise PluginError(f"plugin {plugin!r} registered {self.kind} {name!r} with {factory!r}: "
+                              "pass a class/function or a 'module:attribute' string")
+        if name in self._items:
+            other = self._items[name].plugin
+            raise PluginError(
+                f"{self.kind} {name!r} is registered twice: by plugin {other!r} and by plugin "
+                f"{plugin!r}. Uninstall one of them, or rename the component in one plugin."
+            )
+        info = ComponentInfo(name, self.kind, factory, plugin, description)
+        self._items[name] = info
+        return info
+
+    def get(self, name: str) -> ComponentInfo:
+        """Return the component called ``name``; raises with close matches when unknown."""
+        try:
+            return self._items[name]
+        except KeyError:
+            raise MertkError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        installed = ", ".join(sorted(self._items)) or "none"
+        return f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}; installed: {installed}"
+
+    def list(self, pattern: str = "*") -> list[ComponentInfo]:
+        """Components whose names match the shell-style ``pattern`` (``"res*"``), sorted by name."""
+        return [self._items[n] for n in sorted(self._items) if fnmatch.fnmatchcase(n, pattern)]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[ComponentInfo]:
+        return iter(self.list())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Components:
+    """One registry per kind, plus config-driven validation and building.
+
+    Obtain a populated instance from :func:`mertk.plugins.load_components`; each call makes a
+    fresh one, so nothing is shared between runs or tests.
+    """
+
+    def __init__(self, kinds: Mapping[str, str] = KINDS, *, plugin_manager: Any = None) -> None:
+        #: The :class:`mertk.plugins.PluginManager` that filled these registries, if any.
+        self.plugin_manager = plugin_manager
+        self.registries: dict[str, Registry] = {kind: Registry(kind) for kind in kinds}
+
+    def __getitem__(self, kind: str) -> Registry:
+        try:
+            return self.registries[kind]
+        except KeyError:
+            raise MertkError(
+                f"unknown component kind {kind!r}{did_you_mean(kind, self.registries)}; "
+                f"kinds: {', '.join(self.registries)}"
+            ) from None
+
+    def list(self, kind: str | None = None, pattern: str = "*") -> list[ComponentInfo]:
+        """Components of one kind (or all kinds) whose names match ``pattern``."""
+        kinds = [kind] if kind else list(self.registries)
+        return [info for k in kinds for info in self[k].list(pattern)]
+
+    # ------------------------------------------------------------------ validation
+
+    def validate(self, kind: str, spec: Any, *, file: str = "<config>", key: str = "",
+                 provided: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Check a spec against the component's signature without building anything.
+
+        Args:
+            kind: Component kind.
+            spec: ``"name"`` or ``{name: ..., **kwargs}``.
+            file: Config file name for error messages.
+            key: Dotted key of ``spec`` in the config, for error messages.
+            provided: Arguments the caller passes at build time (not required in ``spec``).
+
+        Returns:
+            The normalised spec, ``{"name": str, **kwargs}`` with values type-checked.
+
+        Raises:
+            ConfigError: naming ``file`` and the dotted key of the first problem found.
+        """
+        spec = self._normalise(kind, spec, file, key)
+        registry = self[kind]
+        name = spec["name"]
+        if name not in registry:
+            raise ConfigError(file, _join(key, "name"), registry.unknown_message(name))
+        info = registry.get(name)
+        params = info.parameters
+        hints = _hints(info.factory)
+        out: dict[str, Any] = {"name": name}
+        for arg, value in spec.items():
+            if arg == "name":
+                continue
+            where = _join(key, arg)
+            if arg not in params and not info.accepts_any_keyword:
+                raise ConfigError(file, where, "unexpected argument" + (
+                    did_you_mean(arg, params) or f" ({kind} {name!r} takes: {', '.join(params) or 'no arguments'})"))
+            if arg in provided:
+                raise ConfigError(file, where, f"is set by mertk at run time; remove it from the config")
+            out[arg] = self._check_value(hints.get(arg), value, file, where)
+        for arg, p in params.items():
+            if p.default is p.empty and arg not in out and arg not in provided:
+                raise ConfigError(file, _join(key, arg), f"missing required argument of {kind} {name!r}")
+        return out
+
+    def _check_value(self, annotation: Any, value: Any, file: str, where: str) -> Any:
+        ref = _ref_of(annotation)
+        if ref is not None:
+            return self.validate(ref.kind, value, file=file, key=where, provided=ref.provided)
+        if annotation is None:
+            return value
+        try:
+            return _type_adapter(annotation).validate_python(value)
+        except pydantic.ValidationError as exc:
+            err = exc.errors()[0]
+            sub = ".".join(str(p) for p in err["loc"])
+            expected = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+            return_msg = f"expected {expected}, got {value!r} ({err['msg'].lower()})"
+            raise ConfigError(file, _join(where, sub), return_msg) from None
+        except pydantic.PydanticSchemaGenerationError:
+            return value
+
+    @staticmethod
+    def _normalise(kind: str, spec: Any, file: str, key: str) -> dict[str, Any]:
+        if isinstance(spec, str):
+            return {"name": spec}
+        if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+            return dict(spec)
+        if isinstance(spec, Mapping):
+            raise ConfigError(file, _join(key, "name"), f"missing: say which {kind} to use, e.g. {{name: ...}}")
+        raise ConfigError(file, key, f"expected a {kind} name or a mapping with 'name', got {spec!r}")
+
+    # ------------------------------------------------------------------ building
+
+    def build(self, kind: str, spec: Any, *, file: str = "<config>", key: str = "", **provided: Any) -> Any:
+        """Validate ``spec`` and build the component, nested components first.
+
+        ``provided`` are run-time arguments supplied by the caller (e.g. ``num_classes``).
+        """
+        spec = self.validate(kind, spec, file=file, key=key, provided=tuple(provided))
+        return self._build_valid(kind, spec, provided)
+
+    def _build_valid(self, kind: str, spec: Mapping[str, Any], provided: Mapping[str, Any]) -> Any:
+        info = self[kind].get(spec["name"])
+        hints = _hints(info.factory)
+        kwargs: dict[str, Any] = {}
+        for arg, value in spec.items():
+            if arg == "name":
+                continue
+            ref = _ref_of(hints.get(arg))
+            if ref is None:
+                kwargs[arg] = value
+            elif ref.provided:
+                kwargs[arg] = functools.partial(self._build_partial, ref.kind, value)
+            else:
+                kwargs[arg] = self._build_valid(ref.kind, value, {})
+        # defaults of nested-component parameters that the config left out are specs too
+        for arg, p in info.parameters.items():
+            ref = _ref_of(hints.get(arg))
+            if ref is not None and arg not in kwargs and p.default not in (p.empty, None):
+                default = self.validate(ref.kind, p.default, key=arg, provided=ref.provided)
+                kwargs[arg] = (functools.partial(self._build_partial, ref.kind, default) if ref.provided
+                               else self._build_valid(ref.kind, default, {}))
+        return info.factory(**kwargs, **provided)
+
+    def _build_partial(self, kind: str, spec: Mapping[str, Any], **provided: Any) -> Any:
+        return self._build_valid(kind, spec, provided)
+
+    def create(self, kind: str, name: str, **kwargs: Any) -> Any:
+        """Build a component from Python: ``components.create("attention", "cbam", channels=48)``."""
+        return self.build(kind, {"name": name, **kwargs})
+
+
+def _join(key: str, sub: str) -> str:
+    return f"{key}.{sub}" if key and sub else key or sub
