@@ -1,0 +1,132 @@
+"""The ``mertk`` command line.
+
+User errors (:class:`~mertk.errors.MertkError`) print one message and exit 1 without a
+traceback; ``mertk --debug ...`` shows it. Plugins add commands through the
+``register_commands`` hook; every invocation builds its own command group and plugin manager.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from mertk.errors import MertkError
+
+__all__ = ["App", "build_cli", "main", "pass_app"]
+
+
+@dataclass
+class App:
+    """What every command gets as ``ctx.obj``: plugin options and lazily loaded components."""
+
+    plugin_paths: tuple[str, ...] = ()
+    debug: bool = False
+    autoload: bool | None = None
+    _pm: object = field(default=None, repr=False)
+
+    @functools.cached_property
+    def plugin_manager(self):  # noqa: ANN201 - mertk.plugins.PluginManager
+        if self._pm is None:
+            from mertk.plugins import plugin_manager
+
+            self._pm = plugin_manager(extra=self.plugin_paths, autoload=self.autoload)
+        return self._pm
+
+    @functools.cached_property
+    def components(self):  # noqa: ANN201 - mertk.registry.Components
+        from mertk.plugins import load_components
+
+        return load_components(self.plugin_manager)
+
+    def config(self, name: str | Path, overrides: Sequence[str] = ()):  # noqa: ANN201 - LoadedConfig
+        """Find, read and validate a run config (bundled names work too)."""
+        from mertk.config import load_config
+
+        return load_config(name, self.components, overrides)
+
+
+pass_app = click.make_pass_decorator(App)
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+    help="Override a config value, e.g. --set train.epochs=5 (repeatable).",
+)
+
+
+def _version() -> str:
+    from mertk import __version__
+
+    return __version__
+
+
+def _scan_plugin_args(argv: Sequence[str]) -> tuple[tuple[str, ...], bool | None]:
+    """Read ``--plugin`` / ``--no-autoload`` before click parses, so plugin commands exist."""
+    paths: list[str] = []
+    autoload: bool | None = None
+    it = iter(argv)
+    for arg in it:
+        if arg == "--plugin":
+            paths.append(next(it, ""))
+        elif arg.startswith("--plugin="):
+            paths.append(arg.split("=", 1)[1])
+        elif arg == "--no-autoload":
+            autoload = False
+        elif arg == "--":
+            break
+    return tuple(paths), autoload
+
+
+class _Group(click.Group):
+    """A click group that shows :class:`MertkError` as one message (exit 1), unless ``--debug``."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except MertkError as exc:
+            if isinstance(ctx.obj, App) and ctx.obj.debug:
+                raise
+            raise click.ClickException(str(exc)) from None
+
+
+def build_cli(argv: Sequence[str] = ()) -> click.Group:
+    """Make the ``mertk`` command group, with the commands plugins add for these arguments."""
+    paths, autoload = _scan_plugin_args(argv)
+    app = App(plugin_paths=paths, autoload=autoload)
+
+    @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(_version(), "--version", prog_name="mertk")
+    @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+    @click.option("--plugin", "plugin_paths", multiple=True, metavar="PATH",
+                  help="Load a plugin module file or folder for this run (repeatable).")
+    @click.option("--no-autoload", is_flag=True,
+                  help="Do not load third-party plugins from entry points "
+                       "(same as MERTK_DISABLE_PLUGIN_AUTOLOAD=1).")
+    @click.pass_context
+    def cli(ctx: click.Context, debug: bool, plugin_paths: tuple[str, ...], no_autoload: bool) -> None:
+        """mertk: micro-expression recognition toolkit."""
+        app.debug = debug
+        ctx.obj = app
+
+    from mertk import commands
+
+    for command in commands.CORE_COMMANDS:
+        cli.add_command(command)
+    app.plugin_manager.hook.register_commands(cli=cli)
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: run ``mertk``; user errors become one message and exit code 1."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cli = build_cli(argv)
+    except MertkError as exc:  # a plugin failed to load
+        if "--debug" in argv:
+            raise
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    cli.main(args=argv, prog_name="mertk")
