@@ -23,8 +23,6 @@ def run(app: App, config: str | None, overrides: tuple[str, ...], resume_dir: Pa
 
     With --resume RUN_DIR the config saved in the run folder is used and CONFIG may be left out.
     """
-    from mertk.engine.runner import run_experiment
-
     if resume_dir is not None:
         saved = resume_dir / "config.yaml"
         if not saved.exists():
@@ -36,6 +34,8 @@ def run(app: App, config: str | None, overrides: tuple[str, ...], resume_dir: Pa
         raise click.UsageError("give a CONFIG (e.g. dual-atme.yaml) or --resume RUN_DIR")
     else:
         loaded = app.config(config, overrides)
+    from mertk.engine.runner import run_experiment
+
     run_experiment(loaded, app.components, run_dir=run_dir, resume=resume_dir is not None)
 
 

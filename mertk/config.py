@@ -174,13 +174,15 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             elif isinstance(node, dict):
                 if last:
                     node[key] = value
-                else:
-                    if not isinstance(node.get(key), (dict, list)):
-                        node[key] = {} if node.get(key) is None or not isinstance(node.get(key), str) \
-                            else {"name": node[key]}
-                    node = node[key]
-            else:
-                raise ConfigError("--set", ".".join(keys[:i]), f"is {node!r}, not a mapping")
+                    continue
+                child = node.get(key)
+                if child is None:
+                    node[key] = child = {}
+                elif isinstance(child, str):  # a component given by name: `model: dual-atme`
+                    node[key] = child = {"name": child}
+                node = child
+            if not isinstance(node, (dict, list)):
+                raise ConfigError("--set", ".".join(keys[: i + 1]), f"is {node!r}, not a mapping")
     return data
 
 

@@ -117,7 +117,7 @@ def plugin_manager(*, autoload: bool | None = None, extra: Sequence[str | Path] 
     _load_entry_points(pm, third_party=autoload)
     for path in extra:
         for module in _import_local(Path(path)):
-            pm.register(module, name=f"local:{Path(path).name}:{module.__name__}")
+            pm.register(module, name=f"local:{module.__file__}")
     _check_hooks(pm)
     return pm
 
@@ -177,7 +177,7 @@ def load_components(pm: PluginManager | None = None, *, extra: Sequence[str | Pa
     components = Components(plugin_manager=pm)
     for kind, hook_name in HOOK_FOR_KIND.items():
         registry = components[kind]
-        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):  # registration order
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
             def register(name, factory, *, description=None, _plugin=impl.plugin_name):  # noqa: ANN001
                 return registry.register(name, factory, plugin=_plugin, description=description)
             kwargs = {"register": register} if "register" in impl.argnames else {}

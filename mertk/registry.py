@@ -138,6 +138,11 @@ def _ref_of(annotation: Any) -> Ref | None:
     return None
 
 
+def _allows_none(annotation: Any) -> bool:
+    inner = typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
+    return inner is None or type(None) in typing.get_args(inner)
+
+
 def _describe(factory: Callable[..., Any]) -> str:
     doc = inspect.getdoc(factory) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
@@ -278,6 +283,8 @@ class Components:
 
     def _check_value(self, annotation: Any, value: Any, file: str, where: str) -> Any:
         ref = _ref_of(annotation)
+        if ref is not None and value is None and _allows_none(annotation):
+            return None  # an optional nested component left out: ``attention: null``
         if ref is not None:
             return self.validate(ref.kind, value, file=file, key=where, provided=ref.provided)
         if annotation is None:
@@ -287,9 +294,7 @@ class Components:
         except pydantic.ValidationError as exc:
             err = exc.errors()[0]
             sub = ".".join(str(p) for p in err["loc"])
-            expected = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-            return_msg = f"expected {expected}, got {value!r} ({err['msg'].lower()})"
-            raise ConfigError(file, _join(where, sub), return_msg) from None
+            raise ConfigError(file, _join(where, sub), f"{err['msg'].lower()}, got {err['input']!r}") from None
         except pydantic.PydanticSchemaGenerationError:
             return value
 
@@ -321,7 +326,7 @@ class Components:
             if arg == "name":
                 continue
             ref = _ref_of(hints.get(arg))
-            if ref is None:
+            if ref is None or value is None:
                 kwargs[arg] = value
             elif ref.provided:
                 kwargs[arg] = functools.partial(self._build_partial, ref.kind, value)

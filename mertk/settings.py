@@ -9,8 +9,9 @@ import pydantic
 
 from mertk.registry import Ref
 
-#: A component spec in a config: a registry name, or ``{name: ..., **kwargs}``.
-AnySpec = str | dict[str, Any]
+#: A component spec in a config: a registry name, or ``{name: ..., **kwargs}`` (checked by
+#: :meth:`mertk.registry.Components.validate`, which gives better messages than pydantic).
+AnySpec = Any
 
 
 def component(kind: str, *, provided: tuple[str, ...] = ()) -> Any:

@@ -1,4 +1,10 @@
-"""The ``preprocess`` section of a run config."""
+"""The ``preprocess`` section of a run config.
+
+Stages, in order: frames -> face box (``face_detector``) -> 68 landmarks
+(``landmark_detector``) -> one similarity transform per clip (``align``) -> apex
+(annotation, else ``spotter``) -> optical flow onset -> apex (``flow``) -> encoded flow image
+(``encoding``) -> model input views (``views``, one ROI selector each).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ class AlignSettings(Strict):
     size: int = 128
     """Side of the square aligned face, in pixels."""
     margin: float = 0.15
-    """Extra border around the landmark box, as a fraction of its size."""
+    """Extra border around the landmark box on each side, as a fraction of its size."""
     rotate: bool = True
     """Rotate so that the eye line is horizontal."""
 
@@ -22,25 +28,37 @@ class EncodingSettings(Strict):
     """How the flow field becomes a multi-channel image."""
 
     channels: list[Literal["u", "v", "strain", "magnitude"]] = ["u", "v", "strain"]
+    """Channels of the encoded image, in this order. ``strain`` is the optical strain
+    ``sqrt(ux^2 + vy^2 + 0.5 * (uy + vx)^2)``; ``magnitude`` is ``sqrt(u^2 + v^2)``."""
     normalize: Literal["minmax", "global", "none"] = "minmax"
-    """``minmax``: each channel of each image scaled to [0, 1]; ``global``: one scale per channel
-    for the whole dataset; ``none``: raw values."""
+    """``minmax``: each channel of each image scaled to [0, 1]; ``global``: one min and max per
+    channel over all samples of the run; ``none``: raw values."""
 
 
 class PreprocessSettings(Strict):
     """Frames -> face -> landmarks -> alignment -> onset/apex -> flow -> ROI views."""
 
     face_detector: component("face_detector") = "dlib-auto"
+    """Face detector; ``dlib-auto`` tries HOG, HOG upsampled, CNN, then the whole frame."""
     landmark_detector: component("landmark_detector") = "dlib-68"
-    detect_on: Literal["onset", "apex", "every"] = "onset"
-    """Which frame the face and landmarks are found on; the result is reused for the clip."""
+    detect_on: Literal["onset", "apex"] = "onset"
+    """Which frame the face and landmarks are found on; the result is reused for the clip.
+    ``apex`` falls back to the onset when the apex must be spotted."""
     align: AlignSettings = AlignSettings()
     spotter: component("spotter") = "max-motion"
+    """Picks the apex of clips whose annotation has none (SMIC)."""
     flow: component("flow_extractor") = "tvl1"
     encoding: EncodingSettings = EncodingSettings()
     views: dict[str, component("roi_selector")] = {"face": {"name": "full-face", "size": 28}}
     """Model input views by name; each is an ROI selector applied to the encoded flow image."""
     cache_dir: str | None = None
-    """Where preprocessed tensors are cached; default ``$MERTK_CACHE`` or ``~/.cache/mertk``."""
+    """Where preprocessed clips are cached; default ``$MERTK_CACHE`` or ``~/.cache/mertk``."""
+    cache: bool = True
+    """Reuse and write the per-clip cache."""
     workers: int = 0
-    """Parallel worker processes for the CPU path (0: as many as CPU cores)."""
+    """Parallel worker processes for the CPU path (0: as many as CPU cores; 1: no workers)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where flow is computed for torch flow extractors: ``auto`` picks CUDA when available.
+    On ``cuda`` clips are read and aligned by the workers and flow runs batched on the GPU."""
+    batch_size: int = 32
+    """Frame pairs per flow call on the GPU path."""

@@ -1,0 +1,56 @@
+"""Generic classification losses: ``forward(output: ModelOutput, target: (B,) int64) -> scalar``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mertk.api import ModelOutput
+
+__all__ = ["CrossEntropy", "WeightedCrossEntropy"]
+
+
+class CrossEntropy(nn.Module):
+    """Cross-entropy on ``output.logits`` ``(B, K)``, averaged over the batch.
+
+    Args:
+        label_smoothing: Amount of label smoothing in ``[0, 1)``.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.label_smoothing = label_smoothing
+
+    def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output.logits, target, label_smoothing=self.label_smoothing)
+
+
+class WeightedCrossEntropy(nn.Module):
+    """Class-weighted cross-entropy (weighted mean over the batch, as in ``F.cross_entropy``).
+
+    Args:
+        num_classes: Number of classes ``K`` (supplied by the engine).
+        class_counts: Samples per class in the training fold (supplied by the engine); used
+            for inverse-frequency weights ``n / (K * count_k)`` when ``weights`` is not given.
+        weights: Explicit ``K`` class weights; overrides ``class_counts``.
+    """
+
+    def __init__(self, num_classes: int, class_counts: Sequence[int] | None = None,
+                 weights: list[float] | None = None) -> None:
+        super().__init__()
+        if weights is not None:
+            if len(weights) != num_classes:
+                raise ValueError(f"weighted-cross-entropy: {len(weights)} weights for {num_classes} classes")
+            w = torch.tensor(weights, dtype=torch.float32)
+        elif class_counts is not None:
+            counts = torch.tensor(list(class_counts), dtype=torch.float32).clamp(min=1)
+            w = counts.sum() / (num_classes * counts)
+        else:
+            w = torch.ones(num_classes)
+        self.register_buffer("weights", w)
+
+    def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output.logits, target, weight=self.weights)

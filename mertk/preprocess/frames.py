@@ -1,0 +1,112 @@
+"""Frame sources: read the frames of a clip from an image folder or a video file.
+
+Image folders hold ``jpg``/``png``/``bmp`` files whose names carry a frame number; they are
+ordered by natural sort (``img9`` before ``img10``) and numbering gaps are kept as they are:
+positions (``Sample.onset``/``apex``) index the sorted list, not the frame numbers. Videos are
+read with OpenCV; positions are frame indices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import natsort
+import numpy as np
+
+from mertk.api import Sample
+from mertk.errors import MertkError
+
+__all__ = ["IMAGE_SUFFIXES", "list_frames", "read_image", "clip_length", "read_frames", "source_files"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def list_frames(folder: str | Path) -> tuple[Path, ...]:
+    """Image files of ``folder`` in natural order (``img2.jpg`` < ``img10.jpg``)."""
+    files = [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return tuple(natsort.natsorted(files, key=lambda p: p.name))
+
+
+def read_image(path: str | Path, *, colour: bool = True, sample: str = "") -> np.ndarray:
+    """Read one frame as ``(H, W, 3)`` RGB or ``(H, W)`` grey ``uint8``.
+
+    Raises:
+        MertkError: the file is missing or not an image, naming the sample and the file.
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise MertkError(f"{path}: [{sample}] cannot read this frame (missing or not an image). Fix: restore "
+                         "the file, or set on_error: skip to leave the clip out")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if colour else image
+
+
+def clip_length(sample: Sample) -> int:
+    """Number of frames of the clip (frames listed, or frames in the video)."""
+    if sample.frames:
+        return len(sample.frames)
+    if sample.video is None:
+        return 0
+    capture = cv2.VideoCapture(str(sample.video))
+    try:
+        n = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if n <= 0:  # some containers do not store the count: count by reading
+            while capture.grab():
+                n += 1
+        return n
+    finally:
+        capture.release()
+
+
+def read_frames(sample: Sample, positions: Sequence[int], *, colour: bool = True) -> list[np.ndarray]:
+    """Read the frames at ``positions`` (indices into the clip) as RGB or grey ``uint8`` arrays.
+
+    Raises:
+        MertkError: a position is outside the clip or a file cannot be read.
+    """
+    if sample.frames:
+        out = []
+        for p in positions:
+            if not 0 <= p < len(sample.frames):
+                raise MertkError(f"{sample.frames[0].parent}: [{sample.id}] frame position {p} is outside the "
+                                 f"clip ({len(sample.frames)} frames). Fix: correct the onset/apex in the "
+                                 "annotation, or set on_error: skip")
+            out.append(read_image(sample.frames[p], colour=colour, sample=sample.id))
+        return out
+    if sample.video is not None:
+        return _read_video(sample, positions, colour)
+    raise MertkError(f"<dataset>: [{sample.id}] the sample has neither frames nor a video. Fix: check the "
+                     "dataset folder layout")
+
+
+def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[np.ndarray]:
+    wanted = sorted(set(positions))
+    found: dict[int, np.ndarray] = {}
+    capture = cv2.VideoCapture(str(sample.video))
+    if not capture.isOpened():
+        raise MertkError(f"{sample.video}: [{sample.id}] cannot open the video. Fix: check the file (codec "
+                         "supported by OpenCV?), or set on_error: skip")
+    try:
+        index = 0
+        while wanted and index <= wanted[-1]:  # read sequentially: seeking is inexact in many codecs
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index in wanted:
+                found[index] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB if colour else cv2.COLOR_BGR2GRAY)
+            index += 1
+    finally:
+        capture.release()
+    missing = [p for p in positions if p not in found]
+    if missing:
+        raise MertkError(f"{sample.video}: [{sample.id}] frame {missing[0]} is beyond the end of the video "
+                         f"({index} frames read). Fix: correct the onset/apex, or set on_error: skip")
+    return [found[p] for p in positions]
+
+
+def source_files(sample: Sample) -> list[Path]:
+    """The files a sample's pixels come from (for cache keys)."""
+    files = list(sample.frames)
+    files += [p for p in (sample.video, sample.flow_image) if p is not None]
+    return files

@@ -1,0 +1,160 @@
+"""The mertk command line: core commands, error display, --debug, --set."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mertk.testing import invoke
+
+PLUGIN = '''
+import mertk
+
+class Thing:
+    """Test component."""
+    def __init__(self, size: int = 1, **provided):
+        self.size = size
+
+@mertk.hookimpl
+def register_datasets(register):
+    register("t-data", Thing)
+
+class Model:
+    """Test model."""
+    def __init__(self, num_classes: int, in_channels: int, size: int = 1):
+        self.size = size
+
+@mertk.hookimpl
+def register_models(register):
+    register("t-model", Model)
+
+@mertk.hookimpl
+def register_roi_selectors(register):
+    register("t-roi", Thing)
+
+@mertk.hookimpl
+def register_protocols(register):
+    register("t-proto", Thing)
+
+@mertk.hookimpl
+def register_face_detectors(register):
+    register("t-face", Thing)
+
+@mertk.hookimpl
+def register_landmark_detectors(register):
+    register("t-landmarks", Thing)
+
+@mertk.hookimpl
+def register_spotters(register):
+    register("t-spot", Thing)
+
+@mertk.hookimpl
+def register_flow_extractors(register):
+    register("t-flow", Thing)
+'''
+
+CONFIG = """
+name: cli-test
+dataset: t-data
+model: {name: t-model, size: 2}
+loss: []
+protocol: t-proto
+preprocess:
+  face_detector: t-face
+  landmark_detector: t-landmarks
+  spotter: t-spot
+  flow: t-flow
+  views: {face: t-roi}
+train: {epochs: 2}
+"""
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    (tmp_path / "tplugin.py").write_text(PLUGIN)
+    (tmp_path / "good.yaml").write_text(CONFIG)
+    (tmp_path / "bad.yaml").write_text(CONFIG.replace("size: 2", "szie: 2"))
+    monkeypatch.chdir(tmp_path)
+    return ["--plugin", str(tmp_path / "tplugin.py")]
+
+
+def test_version():
+    from mertk import __version__
+
+    result = invoke(["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"mertk, version {__version__}"
+
+
+def test_components_kind_and_pattern(env):
+    result = invoke([*env, "components", "dataset", "t-*"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == "dataset:"
+    assert "t-data" in result.output and "Test component." in result.output
+    assert "model:" not in result.output
+    result = invoke([*env, "components", "t-m*"])
+    assert "model:" in result.output and "t-model" in result.output and "t-data" not in result.output
+    result = invoke([*env, "components", "bogus"])
+    assert result.exit_code == 1 and "unknown component kind 'bogus'" in result.output
+
+
+def test_config_check_good_and_bad(env):
+    result = invoke([*env, "config", "check", "good.yaml"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("good.yaml: OK")
+    result = invoke([*env, "config", "check", "bad.yaml"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: bad.yaml: model.szie: unexpected argument (did you mean 'size'?)"
+    assert "Traceback" not in result.output
+
+
+def test_set_override_is_validated(env):
+    result = invoke([*env, "config", "check", "good.yaml", "--set", "train.epochs=many"])
+    assert result.exit_code == 1
+    assert "good.yaml: train.epochs: input should be a valid integer" in result.output
+
+
+def test_config_show_prints_file_and_resolved(env, tmp_path):
+    result = invoke([*env, "config", "show", "good.yaml"])
+    assert result.exit_code == 0 and result.output == CONFIG
+    result = invoke(["config", "show", "no-such-config.yaml"])
+    assert result.exit_code == 1 and "no bundled config of that name" in result.output
+
+
+def test_debug_shows_traceback(env):
+    result = invoke(["--debug", *env, "config", "check", "bad.yaml"])
+    assert result.exit_code == 1
+    assert type(result.exception).__name__ == "ConfigError"
+
+
+def test_run_needs_config_or_resume(env, tmp_path):
+    result = invoke([*env, "run"])
+    assert result.exit_code == 2 and "give a CONFIG" in result.output
+    result = invoke([*env, "run", "--resume", str(tmp_path)])
+    assert result.exit_code == 1 and "not a mertk run folder" in result.output
+
+
+def test_console_script_exit_code_and_no_traceback(tmp_path):
+    """The installed entry point prints one line and exits 1 for a broken plugin path."""
+    proc = subprocess.run([sys.executable, "-c", "from mertk.cli import main; main()", "--plugin",
+                           str(tmp_path / "missing.py"), "plugins"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("Error: plugin path") and "Traceback" not in proc.stderr
+
+
+def test_misspelled_name_check_imports_no_torch(env, tmp_path):
+    """Checking a config with a misspelled component name never imports the heavy libraries."""
+    (tmp_path / "typo.yaml").write_text(CONFIG.replace("t-model", "t-modle"))
+    code = textwrap.dedent(f"""
+        import sys
+        from mertk.cli import main
+        try:
+            main({[*env, 'config', 'check', 'typo.yaml']!r})
+        except SystemExit as exc:
+            print("exit", exc.code, "torch" in sys.modules, file=sys.stderr)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert "typo.yaml: model.name: unknown model 't-modle' (did you mean 't-model'?)" in proc.stderr
+    assert proc.stderr.strip().endswith("exit 1 False"), proc.stderr

@@ -1,0 +1,159 @@
+"""Plugin discovery and every hook: entry points, switches, local plugins, typos."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+import mertk
+from mertk import PluginError
+from mertk.hookspecs import hookimpl
+from mertk.plugins import HOOK_FOR_KIND, load_components, plugin_infos, plugin_manager
+from mertk.registry import KINDS
+from mertk.testing import components_with, invoke
+
+from .conftest import write_plugin
+
+
+def _plugin_for_every_kind() -> types.SimpleNamespace:
+    """A plugin object implementing every register_* hook with one component each."""
+    ns = types.SimpleNamespace()
+    for kind, hook in HOOK_FOR_KIND.items():
+        def impl(register, _kind=kind):
+            register(f"every-{_kind}", dict, description=f"test {_kind}")
+        setattr(ns, hook, hookimpl(impl))
+    return ns
+
+
+def test_every_register_hook_reaches_its_registry():
+    components = components_with(_plugin_for_every_kind())
+    for kind in KINDS:
+        info = components[kind].get(f"every-{kind}")
+        assert info.kind == kind and info.description == f"test {kind}"
+        assert info.plugin not in ("<unknown>", "")
+
+
+def test_register_commands_and_config_dirs_hooks(tmp_path):
+    (tmp_path / "mine.yaml").write_text("name: from-plugin\n")
+
+    class Plugin:
+        @hookimpl
+        def register_commands(self, cli):
+            import click
+
+            @cli.command("ping")
+            def ping():
+                click.echo("pong")
+
+        @hookimpl
+        def mertk_config_dirs(self):
+            return [str(tmp_path)]
+
+    pm = plugin_manager(autoload=False)
+    pm.register(Plugin())
+    from mertk.config import bundled_configs
+
+    assert bundled_configs(load_components(pm))["mine.yaml"] == tmp_path / "mine.yaml"
+    import click
+
+    cli = click.Group()
+    pm.hook.register_commands(cli=cli)
+    assert "ping" in cli.commands
+
+
+def test_fresh_manager_each_time():
+    a = components_with(_plugin_for_every_kind())
+    b = mertk.load_components(autoload=False)
+    assert "every-loss" in a["loss"] and "every-loss" not in b["loss"]
+
+
+def test_entry_point_plugin_discovered_with_version(installed_plugin):
+    components = load_components()
+    assert components["loss"].get("fake-loss").plugin == "fake"
+    info = {i.name: i for i in plugin_infos(components)}["fake"]
+    assert (info.package, info.version) == ("fakedist", "1.2")
+    assert ("attention", "fake-attention") in info.components
+
+
+def test_autoload_switch(installed_plugin, monkeypatch):
+    monkeypatch.setenv("MERTK_DISABLE_PLUGIN_AUTOLOAD", "1")
+    components = load_components()
+    assert "fake-loss" not in components["loss"]
+    assert plugin_infos(components)  # mertk's own plug-ins still load
+    monkeypatch.setenv("MERTK_DISABLE_PLUGIN_AUTOLOAD", "0")
+    assert "fake-loss" in load_components()["loss"]
+    assert "fake-loss" not in load_components(autoload=False)["loss"]
+
+
+def test_local_plugin_file_and_folder(tmp_path):
+    file = write_plugin(tmp_path / "one", "solo_plugin", "solo")
+    assert "solo-loss" in load_components(extra=[file], autoload=False)["loss"]
+    write_plugin(tmp_path / "many", "first_plugin", "first")
+    write_plugin(tmp_path / "many", "second_plugin", "second")
+    components = load_components(extra=[tmp_path / "many"], autoload=False)
+    assert {"first-loss", "second-loss"} <= {i.name for i in components["loss"]}
+    infos = {i.name: i for i in plugin_infos(components)}
+    assert any(i.package == "(local)" and ("loss", "first-loss") in i.components for i in infos.values())
+
+
+def test_local_plugin_package_folder(tmp_path):
+    pkg = tmp_path / "pkgplugin"
+    write_plugin(pkg, "__init__", "pkg")
+    assert "pkg-loss" in load_components(extra=[pkg], autoload=False)["loss"]
+    sys.modules.pop("pkgplugin", None)
+
+
+def test_missing_and_broken_local_plugins(tmp_path):
+    with pytest.raises(PluginError, match="does not exist"):
+        plugin_manager(extra=[tmp_path / "nope.py"], autoload=False)
+    bad = tmp_path / "bad.py"
+    bad.write_text("import not_a_real_module_xyz\n")
+    with pytest.raises(PluginError, match="bad.py' failed to import: ModuleNotFoundError"):
+        plugin_manager(extra=[bad], autoload=False)
+
+
+def test_misspelled_hook_fails_loudly(tmp_path):
+    typo = write_plugin(tmp_path, "typo_plugin", "typo", extra='''
+        @mertk.hookimpl
+        def register_attentoins(register):
+            pass
+    ''')
+    with pytest.raises(PluginError, match="unknown hook 'register_attentoins' \\(did you mean 'register_attentions'"):
+        plugin_manager(extra=[typo], autoload=False)
+
+
+def test_wrong_hook_argument_fails_loudly():
+    class Bad:
+        @hookimpl
+        def register_losses(self, registr):
+            pass
+
+    with pytest.raises(Exception, match="registr"):
+        components_with(Bad())
+
+
+def test_duplicate_component_across_plugins(tmp_path):
+    a = write_plugin(tmp_path / "a", "dup_a", "dup")
+    b = write_plugin(tmp_path / "b", "dup_b", "dup")
+    with pytest.raises(PluginError, match=r"'dup-\w+' is registered twice: by plugin 'local:.*dup_a.py' and by plugin 'local:.*dup_b.py'"):
+        load_components(extra=[a, b], autoload=False)
+
+
+def test_cli_plugin_option_adds_command(tmp_path):
+    file = write_plugin(tmp_path, "cli_plugin", "clip")
+    result = invoke(["--plugin", str(file), "clip-hello"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "hello from clip"
+    result = invoke(["--plugin", str(file), "components", "loss", "clip-*"])
+    assert "clip-loss" in result.output and "A throwaway component." in result.output
+
+
+def test_cli_plugins_lists_installed(installed_plugin):
+    result = invoke(["plugins"])
+    assert result.exit_code == 0
+    assert "fake  (fakedist 1.2)" in result.output
+    assert "fake-attention" in result.output
+    result = invoke(["--no-autoload", "plugins"])
+    assert "fakedist" not in result.output
