@@ -110,11 +110,16 @@ class Problem:
 
 @dataclass
 class DatasetLoad:
-    """What a dataset adapter returns: the usable samples and every problem it met."""
+    """What a dataset adapter returns: the usable samples and every problem it met.
+
+    ``excluded`` counts annotation rows left out on purpose, which are not problems: reason
+    (``"emotion 'others' is outside class protocol megc3"``) -> number of rows.
+    """
 
     samples: list[Sample]
     problems: list[Problem] = field(default_factory=list)
     class_names: tuple[str, ...] = ()
+    excluded: dict[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -1,5 +1,30 @@
-"""Registers the built-in components of `mertk.data` through mertk's hooks."""
+"""Registers the dataset adapters of `mertk.data` and the ``mertk datasets`` command."""
 
 from __future__ import annotations
 
-from mertk.hookspecs import hookimpl  # noqa: F401
+from mertk.hookspecs import hookimpl
+
+#: Dataset adapters: name -> lazy factory reference.
+DATASETS = {
+    "casme2": "mertk.data.casme2:Casme2",
+    "samm": "mertk.data.samm:Samm",
+    "smic": "mertk.data.smic:Smic",
+    "casme3": "mertk.data.casme3:Casme3",
+    "megc2019-cd": "mertk.data.composite:Megc2019Composite",
+    "manifest": "mertk.data.manifest:Manifest",
+    "fold-lists": "mertk.data.fold_lists:FoldLists",
+    "demo": "mertk.data.demo:Demo",
+}
+
+
+@hookimpl
+def register_datasets(register) -> None:  # noqa: ANN001
+    for name, target in DATASETS.items():
+        register(name, target)
+
+
+@hookimpl
+def register_commands(cli) -> None:  # noqa: ANN001
+    from mertk.data.cli import datasets
+
+    cli.add_command(datasets)

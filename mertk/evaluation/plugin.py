@@ -1,5 +1,12 @@
-"""Registers the built-in components of `mertk.evaluation` through mertk's hooks."""
+"""Registers the evaluation protocols of `mertk.evaluation`."""
 
 from __future__ import annotations
 
-from mertk.hookspecs import hookimpl  # noqa: F401
+from mertk.hookspecs import hookimpl
+
+
+@hookimpl
+def register_protocols(register) -> None:  # noqa: ANN001
+    register("loso", "mertk.evaluation.protocols:LeaveOneSubjectOut")
+    register("lodo", "mertk.evaluation.protocols:LeaveOneDatasetOut")
+    register("kfold", "mertk.evaluation.protocols:StratifiedKFold")

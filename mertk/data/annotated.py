@@ -1,0 +1,132 @@
+"""The shared reader of datasets that come as subject/clip folders plus an annotation sheet.
+
+CASME II, SAMM and CAS(ME)^3 differ only in folder names, sheet columns and class protocols,
+described by a :class:`SheetLayout`; :func:`load_annotated` does the rest: find the layout root
+and the sheet, map emotions to labels (rows outside the class protocol are counted, not
+reported), make subject keys and ids unique, and build each sample with
+:func:`mertk.data.clips.clip_sample`, which reports per-row problems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mertk.api import DatasetLoad, Problem, Sample
+from mertk.data.clips import MissingApex, clip_sample, count_excluded, unique_key
+from mertk.data.frames import last_number
+from mertk.data.labels import class_protocol
+from mertk.data.layout import numbered_folders, resolve_root
+from mertk.data.sheets import SheetRow, find_annotation, read_sheet
+from mertk.errors import MertkError
+
+__all__ = ["SheetLayout", "AnnotatedDataset", "load_annotated"]
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """How one dataset lays out its folders and sheet (column names are normalised, see sheets)."""
+
+    dataset: str
+    title: str
+    subject_prefix: str
+    subject_name: Callable[[int], str]
+    layout_folders: tuple[str, ...]
+    annotation_patterns: tuple[str, ...]
+    onset: str
+    apex: str
+    offset: str
+    emotion: str
+    frames_subfolder: str = ""
+    meta_columns: tuple[tuple[str, str], ...] = ()
+    #: Returns why a row is left out on purpose (``None``: keep it), e.g. not a micro-expression.
+    keep: Callable[[SheetRow], str | None] = lambda row: None
+    warn_repeated_clips: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("subject", "filename", self.onset, self.apex, self.offset, self.emotion)
+
+
+class AnnotatedDataset:
+    """Base of the sheet-annotated adapters; subclasses set ``layout`` and type ``classes``."""
+
+    layout: SheetLayout
+
+    def __init__(self, root: str, annotation: str | None = None, classes: str = "megc3",
+                 missing_apex: MissingApex = "spot") -> None:
+        self.root, self.annotation, self.classes, self.missing_apex = root, annotation, classes, missing_apex
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return class_protocol(self.layout.dataset, self.classes).names
+
+    def load(self) -> DatasetLoad:
+        return load_annotated(self.layout, self.root, self.annotation, classes=self.classes,
+                              missing_apex=self.missing_apex)
+
+
+def load_annotated(layout: SheetLayout, root: str | Path, annotation: str | Path | None = None, *,
+                   classes: str = "megc3", missing_apex: MissingApex = "spot", name: str | None = None) -> DatasetLoad:
+    """Read one sheet-annotated dataset.
+
+    Args:
+        layout: The dataset's folder and sheet description.
+        root: The folder holding the subject folders, or its parent.
+        annotation: The sheet; default: found by ``layout.annotation_patterns`` near ``root``.
+        classes: Class protocol name (see :mod:`mertk.data.labels`).
+        missing_apex: ``spot`` or ``midpoint`` for rows without an apex.
+        name: Dataset name and subject prefix of the samples (default ``layout.dataset``).
+
+    Raises:
+        MertkError: the root or the sheet cannot be found or read (per-row defects are returned
+            as problems instead).
+    """
+    name = name or layout.dataset
+    folder = resolve_root(root, layout.subject_prefix, layout.layout_folders, layout.title)
+    sheet = Path(annotation).expanduser() if annotation else (
+        find_annotation(folder, layout.annotation_patterns)
+        or find_annotation(Path(root).expanduser(), layout.annotation_patterns))
+    if sheet is None:
+        raise MertkError(f"{root}: no {layout.annotation_patterns[0]} found here or in the parent folder. "
+                         f"Fix: set dataset.annotation to the {layout.title} annotation sheet")
+    protocol = class_protocol(layout.dataset, classes)
+    subjects = numbered_folders(folder, layout.subject_prefix)
+    samples: list[Sample] = []
+    problems: list[Problem] = []
+    excluded: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for row in read_sheet(sheet, layout.columns):
+        reason = layout.keep(row)
+        emotion = row.text(layout.emotion).lower()
+        label = protocol.label(emotion)
+        if reason is None and label is None:
+            reason = f"emotion {emotion!r} is outside class protocol {classes}"
+        if reason is not None:
+            count_excluded(excluded, reason)
+            continue
+        number, clip = last_number(row.text("subject")), row.text("filename")
+        if number is None or not clip:
+            problems.append(Problem(str(sheet), f"unreadable Subject {row.text('subject')!r} or Filename {clip!r}",
+                                    "correct the row", row=row.row))
+            continue
+        subject = f"{name}/{layout.subject_name(number)}"
+        key = unique_key(clip, seen, subject)
+        if key != clip and layout.warn_repeated_clips:
+            problems.append(Problem(str(sheet), f"clip {clip!r} of {subject} is annotated more than once; this "
+                                    f"row becomes sample {subject}/{key}", "none needed", row=row.row,
+                                    sample=f"{subject}/{key}", fatal=False))
+        clip_folder = subjects.get(number, folder / layout.subject_name(number)) / clip
+        if layout.frames_subfolder and (clip_folder / layout.frames_subfolder).is_dir():
+            clip_folder = clip_folder / layout.frames_subfolder
+        sample = clip_sample(
+            dataset=name, subject=subject, clip=clip, key=key, label=label, emotion=emotion, folder=clip_folder,
+            onset=row.cells.get(layout.onset), apex=row.cells.get(layout.apex),
+            offset=row.cells.get(layout.offset),
+            file=str(sheet), row=row.row, problems=problems, missing_apex=missing_apex,
+            meta={field: row.text(column) for field, column in layout.meta_columns},
+        )
+        if sample is not None:
+            samples.append(sample)
+    return DatasetLoad(samples, problems, protocol.names, excluded)

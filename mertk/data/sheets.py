@@ -1,0 +1,110 @@
+"""Read annotation sheets (``.xlsx`` or ``.csv``) into rows keyed by normalised column names.
+
+Column names are normalised to lower-case letters and digits (``"Onset Frame"`` and
+``"OnsetFrame"`` both become ``"onsetframe"``), and the header row is found by looking for the
+required columns, so preambles (SAMM's 13 rows) and renamed copies of a sheet load alike.
+Row numbers are 1-based as a spreadsheet program shows them.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mertk.errors import MertkError
+
+__all__ = ["SheetRow", "normalise_column", "read_sheet", "find_annotation"]
+
+_HEADER_SEARCH_ROWS = 40
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One data row: its 1-based row number and its cells by normalised column name."""
+
+    row: int
+    cells: dict[str, Any]
+
+    def text(self, column: str) -> str:
+        """The cell as stripped text (``""`` when blank)."""
+        value = self.cells.get(column)
+        if value is None:
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return str(value).strip()
+
+
+def normalise_column(name: Any) -> str:
+    """``"Onset Frame"`` -> ``"onsetframe"``."""
+    return re.sub(r"[^a-z0-9]", "", str(name or "").lower())
+
+
+def _raw_rows(path: Path) -> Iterator[list[Any]]:
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            yield from csv.reader(handle)
+        return
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # zip/xml errors of a damaged or mislabelled file
+        raise MertkError(f"{path}: cannot read the annotation sheet ({exc}). Fix: re-export it as .xlsx "
+                         "or .csv, or point the dataset's 'annotation' argument to the right file") from None
+    try:
+        for values in book.worksheets[0].iter_rows(values_only=True):
+            yield list(values)
+    finally:
+        book.close()
+
+
+def read_sheet(path: Path, required: Sequence[str], *, header_row: int | None = None) -> list[SheetRow]:
+    """Read the data rows below the header of ``path``'s first sheet.
+
+    Args:
+        path: ``.xlsx`` or ``.csv`` file.
+        required: Normalised column names that identify the header row.
+        header_row: 1-based header row, when it is known; otherwise searched for.
+
+    Raises:
+        MertkError: the file is missing or unreadable, or no row has the required columns.
+    """
+    if not path.is_file():
+        raise MertkError(f"{path}: annotation file not found. Fix: set the dataset's 'annotation' argument "
+                         "to the sheet's path")
+    header: list[str] | None = None
+    rows: list[SheetRow] = []
+    for number, values in enumerate(_raw_rows(path), start=1):
+        if header is None:
+            names = [normalise_column(v) for v in values]
+            is_header = number == header_row if header_row else all(c in names for c in required)
+            if is_header:
+                header = names
+            elif number >= (header_row or _HEADER_SEARCH_ROWS):
+                break
+            continue
+        cells = {name: value for name, value in zip(header, values) if name}
+        if any(v is not None and str(v).strip() for v in cells.values()):
+            rows.append(SheetRow(number, cells))
+    if header is None:
+        raise MertkError(f"{path}: no header row with the columns {', '.join(required)} (compared without case "
+                         "and spaces). Fix: point 'annotation' to the dataset's original sheet")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise MertkError(f"{path}: the header has no column {', '.join(missing)}. Fix: use the original sheet")
+    return rows
+
+
+def find_annotation(root: Path, patterns: Sequence[str]) -> Path | None:
+    """The first file matching one of ``patterns`` in ``root`` or its parent (sorted, newest name last)."""
+    for folder in (root, root.parent):
+        for pattern in patterns:
+            found = sorted(folder.glob(pattern))
+            if found:
+                return found[-1]
+    return None

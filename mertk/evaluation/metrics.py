@@ -1,0 +1,85 @@
+"""MEGC metrics on pooled predictions: UF1, UAR, accuracy and the confusion matrix.
+
+Predictions of all folds are pooled first, then scored, overall and per group (source dataset),
+always over the full class set ``range(len(class_names))``:
+
+* ``uf1`` = mean over classes of ``2 TP / (2 TP + FP + FN)``;
+* ``uar`` = mean over classes of ``TP / N_c`` (recall);
+* ``accuracy`` = correct / n.
+
+A class with no samples in a slice still counts in the mean, as in MEGC. Where a ratio is 0/0 it
+counts as 0: an absent class that is never predicted has F1 = 0 and recall = 0 (scikit-learn's
+``f1_score`` / ``recall_score`` with ``labels=range(K), average="macro", zero_division=0``).
+An empty slice has every score 0 and ``n = 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["evaluate", "scores"]
+
+
+def scores(confusion: np.ndarray) -> dict[str, Any]:
+    """UF1, UAR, accuracy, n and the confusion matrix (list of lists) from a ``(K, K)`` matrix.
+
+    ``confusion[i, j]`` counts samples of true class ``i`` predicted as ``j``.
+    """
+    confusion = np.asarray(confusion, dtype=np.int64)
+    tp = np.diag(confusion).astype(float)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    n = int(confusion.sum())
+    f1_den = support + predicted  # 2TP + FP + FN
+    f1 = np.divide(2 * tp, f1_den, out=np.zeros_like(tp), where=f1_den > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    return {
+        "uf1": float(f1.mean()) if len(tp) else 0.0,
+        "uar": float(recall.mean()) if len(tp) else 0.0,
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "n": n,
+        "confusion": confusion.tolist(),
+    }
+
+
+def evaluate(y_true: Sequence[int], y_pred: Sequence[int], *, class_names: Sequence[str],
+             groups: Sequence[str] | None = None) -> dict[str, Any]:
+    """Score pooled predictions overall and per group.
+
+    Args:
+        y_true: True labels, ``(N,)`` ints in ``[0, K)``.
+        y_pred: Predicted labels, ``(N,)`` ints in ``[0, K)``.
+        class_names: The ``K`` class names; fixes the class set.
+        groups: Optional ``(N,)`` group of each sample (e.g. its source dataset).
+
+    Returns:
+        ``{"overall": S, "per_group": {group: S}}`` with ``S = {"uf1", "uar", "accuracy", "n",
+        "confusion"}`` (confusion rows are true classes, columns predicted, ``K x K``); groups
+        are sorted.
+
+    Raises:
+        ValueError: lengths differ or a label is outside ``[0, K)``.
+    """
+    k = len(class_names)
+    true = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    pred = np.asarray(y_pred, dtype=np.int64).reshape(-1)
+    if len(true) != len(pred) or (groups is not None and len(groups) != len(true)):
+        raise ValueError(f"y_true, y_pred and groups differ in length: {len(true)}, {len(pred)}, "
+                         f"{None if groups is None else len(groups)}")
+    for name, labels in (("y_true", true), ("y_pred", pred)):
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise ValueError(f"{name} has labels outside 0..{k - 1} (class_names: {list(class_names)})")
+
+    def slice_scores(mask: np.ndarray) -> dict[str, Any]:
+        matrix = np.bincount(true[mask] * k + pred[mask], minlength=k * k).reshape(k, k)
+        return scores(matrix)
+
+    result: dict[str, Any] = {"overall": slice_scores(np.ones(len(true), dtype=bool)), "per_group": {}}
+    if groups is not None:
+        group_array = np.asarray(list(groups), dtype=object)
+        for group in sorted(set(groups)):
+            result["per_group"][group] = slice_scores(group_array == group)
+    return result
