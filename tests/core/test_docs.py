@@ -37,3 +37,43 @@ def test_every_kind_has_a_contract(site):
     text = (ROOT / "docs" / "plugins" / "contracts.md").read_text()
     for kind in KINDS:
         assert f"| `{kind}` |" in text, f"component kind {kind} has no row in the contracts table"
+
+
+def _check_site():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import check_site
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    return check_site
+
+
+def test_no_broken_links_and_every_page_loads(site):
+    check_site = _check_site()
+    assert check_site.broken_links(site) == []
+    with check_site.serve(site) as base:
+        assert check_site.unreachable_pages(site, base) == []
+    assert "plugins/tutorial/" in check_site.pages(site)
+
+
+def test_link_checker_finds_planted_defects(site, tmp_path):
+    import shutil
+
+    check_site = _check_site()
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy)
+    page = copy / "getting-started" / "index.html"
+    page.write_text(page.read_text().replace("</article>", '<a href="../nowhere/">x</a><a href="../#nope">y</a></article>'))
+    problems = check_site.broken_links(copy)
+    assert problems == ["getting-started/index.html: broken link '../nowhere/'",
+                        "getting-started/index.html: link '../#nope' points to a missing anchor"]
+
+
+def test_pages_render_in_chromium(site):
+    check_site = _check_site()
+    if not check_site.chromium():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with check_site.serve(site) as base:
+        for path in ["", "plugins/tutorial/", "reference/registry/"]:
+            dom = check_site.rendered_text(base + path)
+            assert "<article" in dom and "mertk" in dom, f"{path} did not render"
