@@ -1,0 +1,70 @@
+"""``mertk datasets``: list the dataset adapters and inspect the data a config points to."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+
+from mertk.cli import App, pass_app, set_option
+
+__all__ = ["datasets"]
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def datasets(ctx: click.Context) -> None:
+    """List dataset adapters, or inspect a config's dataset (``mertk datasets inspect CONFIG``)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_datasets)
+
+
+@datasets.command("list")
+@pass_app
+def list_datasets(app: App) -> None:
+    """List the installed dataset adapters."""
+    for info in app.components["dataset"].list():
+        click.echo(f"{info.name:<14} {info.description}  [{info.plugin}]")
+
+
+@datasets.command("inspect")
+@click.argument("config")
+@set_option
+@pass_app
+def inspect_dataset(app: App, config: str, overrides: tuple[str, ...]) -> None:
+    """Load CONFIG's dataset and report counts per class, subject and source, and every problem.
+
+    Exits 0 whatever the data's problems (they are listed with file and row); only a bad
+    config, or a dataset root or annotation that cannot be read at all, exits 1.
+    """
+    loaded = app.config(config, overrides)
+    spec = loaded.config.dataset
+    dataset = app.components.build("dataset", spec, file=loaded.file, key="dataset")
+    load = dataset.load()
+    names = load.class_names or tuple(dataset.class_names)
+    samples = load.samples
+    click.echo(f"dataset {spec['name']}: {len(samples)} usable samples, {len({s.subject for s in samples})} "
+               f"subjects, {len(names)} classes")
+    _table("per class", Counter(names[s.label] if 0 <= s.label < len(names) else str(s.label) for s in samples),
+           order=names)
+    _table("per source dataset", Counter(s.dataset for s in samples))
+    _table("per subject", Counter(s.subject for s in samples))
+    if load.excluded:
+        click.echo(f"rows outside the class protocol or otherwise left out on purpose "
+                   f"({sum(load.excluded.values())}):")
+        for reason, count in sorted(load.excluded.items()):
+            click.echo(f"  {count:>5}  {reason}")
+    fatal = [p for p in load.problems if p.fatal]
+    click.echo(f"problems: {len(fatal)} fatal (sample unusable), {len(load.problems) - len(fatal)} warnings")
+    for problem in load.problems:
+        click.echo(f"  {'FATAL' if problem.fatal else 'warning':<7}  {problem}")
+    if fatal:
+        click.echo(f"with on_error: {loaded.config.on_error}, a run would "
+                   + ("stop on these." if loaded.config.on_error == "stop" else "skip these samples."))
+
+
+def _table(title: str, counts: Counter, order: tuple[str, ...] = ()) -> None:
+    keys = list(order) + sorted(k for k in counts if k not in order)
+    click.echo(f"{title}:")
+    for key in keys:
+        click.echo(f"  {key:<24} {counts.get(key, 0):>5}")
