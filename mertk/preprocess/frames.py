@@ -16,7 +16,7 @@ import natsort
 import numpy as np
 
 from mertk.api import Sample
-from mertk.errors import MertkError
+from mertk.preprocess.errors import ClipError
 
 __all__ = ["IMAGE_SUFFIXES", "list_frames", "read_image", "clip_length", "read_frames", "source_files"]
 
@@ -33,12 +33,12 @@ def read_image(path: str | Path, *, colour: bool = True, sample: str = "") -> np
     """Read one frame as ``(H, W, 3)`` RGB or ``(H, W)`` grey ``uint8``.
 
     Raises:
-        MertkError: the file is missing or not an image, naming the sample and the file.
+        ClipError: the file is missing or not an image, naming the sample and the file.
     """
     image = cv2.imread(str(path), cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
     if image is None:
-        raise MertkError(f"{path}: [{sample}] cannot read this frame (missing or not an image). Fix: restore "
-                         "the file, or set on_error: skip to leave the clip out")
+        raise ClipError(path, sample, "cannot read this frame (missing or not an image)",
+                        "restore the file, or set on_error: skip to leave the clip out")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if colour else image
 
 
@@ -63,21 +63,21 @@ def read_frames(sample: Sample, positions: Sequence[int], *, colour: bool = True
     """Read the frames at ``positions`` (indices into the clip) as RGB or grey ``uint8`` arrays.
 
     Raises:
-        MertkError: a position is outside the clip or a file cannot be read.
+        ClipError: a position is outside the clip or a file cannot be read.
     """
     if sample.frames:
         out = []
         for p in positions:
             if not 0 <= p < len(sample.frames):
-                raise MertkError(f"{sample.frames[0].parent}: [{sample.id}] frame position {p} is outside the "
-                                 f"clip ({len(sample.frames)} frames). Fix: correct the onset/apex in the "
-                                 "annotation, or set on_error: skip")
+                raise ClipError(sample.frames[0].parent, sample.id, f"frame position {p} is outside the clip "
+                                f"({len(sample.frames)} frames)", "correct the onset/apex in the annotation, or "
+                                "set on_error: skip")
             out.append(read_image(sample.frames[p], colour=colour, sample=sample.id))
         return out
     if sample.video is not None:
         return _read_video(sample, positions, colour)
-    raise MertkError(f"<dataset>: [{sample.id}] the sample has neither frames nor a video. Fix: check the "
-                     "dataset folder layout")
+    raise ClipError("<dataset>", sample.id, "the sample has neither frames nor a video",
+                    "check the dataset folder layout")
 
 
 def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[np.ndarray]:
@@ -85,8 +85,8 @@ def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[
     found: dict[int, np.ndarray] = {}
     capture = cv2.VideoCapture(str(sample.video))
     if not capture.isOpened():
-        raise MertkError(f"{sample.video}: [{sample.id}] cannot open the video. Fix: check the file (codec "
-                         "supported by OpenCV?), or set on_error: skip")
+        raise ClipError(sample.video, sample.id, "cannot open the video",
+                        "check the file (a codec OpenCV reads?), or set on_error: skip")
     try:
         index = 0
         while wanted and index <= wanted[-1]:  # read sequentially: seeking is inexact in many codecs
@@ -100,8 +100,8 @@ def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[
         capture.release()
     missing = [p for p in positions if p not in found]
     if missing:
-        raise MertkError(f"{sample.video}: [{sample.id}] frame {missing[0]} is beyond the end of the video "
-                         f"({index} frames read). Fix: correct the onset/apex, or set on_error: skip")
+        raise ClipError(sample.video, sample.id, f"frame {missing[0]} is beyond the end of the video ({index} "
+                        "frames read)", "correct the onset/apex, or set on_error: skip")
     return [found[p] for p in positions]
 
 

@@ -1,5 +1,53 @@
-"""Registers the built-in components of `mertk.preprocess` through mertk's hooks."""
+"""Registers the built-in components of `mertk.preprocess` through mertk's hooks.
+
+Everything is registered lazily (``"module:attribute"``), so listing components and checking
+configs does not import dlib, OpenCV, kornia or torch.
+"""
 
 from __future__ import annotations
 
-from mertk.hookspecs import hookimpl  # noqa: F401
+from mertk.hookspecs import hookimpl
+
+P = "mertk.preprocess"
+
+
+@hookimpl
+def register_face_detectors(register):  # noqa: ANN001, ANN201
+    register("dlib-hog", f"{P}.faces:DlibHog")
+    register("dlib-cnn", f"{P}.faces:DlibCnn")
+    register("opencv", f"{P}.faces:OpenCVFace")
+    register("whole-frame", f"{P}.faces:WholeFrame")
+    register("dlib-auto", f"{P}.faces:FallbackChain",
+             description="Try dlib HOG, HOG upsampled, dlib CNN, then the whole frame (configurable chain).")
+
+
+@hookimpl
+def register_landmark_detectors(register):  # noqa: ANN001, ANN201
+    register("dlib-68", f"{P}.faces:DlibLandmarks68")
+
+
+@hookimpl
+def register_spotters(register):  # noqa: ANN001, ANN201
+    register("max-motion", f"{P}.spotting:MaxMotion")
+    register("middle", f"{P}.spotting:Middle")
+
+
+@hookimpl
+def register_flow_extractors(register):  # noqa: ANN001, ANN201
+    register("tvl1", f"{P}.flow:TVL1")
+    register("farneback", f"{P}.flow:Farneback")
+    register("dis", f"{P}.flow:DIS")
+    register("torch-tvl1", f"{P}.tvl1:TorchTVL1")
+
+
+@hookimpl
+def register_roi_selectors(register):  # noqa: ANN001, ANN201
+    register("full-face", f"{P}.roi:FullFace")
+    register("hars", f"{P}.roi:Hars")
+
+
+@hookimpl
+def register_commands(cli):  # noqa: ANN001, ANN201
+    from mertk.preprocess.cli import preprocess
+
+    cli.add_command(preprocess)

@@ -1,0 +1,365 @@
+"""The preprocessing pipeline: samples -> model input views, cached per clip.
+
+For each clip: read the onset and apex frames (all frames when the apex must be spotted), find
+the face and 68 landmarks on the detection frame, align every frame with one transform, pick the
+apex (annotation, else the spotter), compute the optical flow onset -> apex on the aligned grey
+faces, and cache ``{flow, face, landmarks, record}``. Then, for all kept clips, encode the flows
+(u, v, strain, ...) and apply each view's ROI selector.
+
+Samples with ``flow_image`` set (precomputed flow from a manifest) skip face and flow: the PNG's
+channels are reordered to the configured encoding and a template of landmarks stands in for
+detected ones.
+
+CPU path: clips are processed by ``workers`` forked processes, flow included. CUDA path (torch
+flow extractors with ``device: cuda``/``auto``): workers read and align, and the flow of up to
+``batch_size`` clips runs as one batch on the GPU.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mertk.api import Problem, Sample
+from mertk.errors import MertkError
+from mertk.preprocess.align import alignment_matrix, transform_points, warp_frames
+from mertk.preprocess.cache import ClipCache
+from mertk.preprocess.encoding import encode
+from mertk.preprocess.errors import ClipError
+from mertk.preprocess.frames import clip_length, read_frames, read_image
+from mertk.preprocess.settings import PreprocessSettings
+from mertk.preprocess.template import template_landmarks
+from mertk.registry import Components
+
+__all__ = ["Prepared", "Stages", "prepare"]
+
+
+@dataclass
+class Prepared:
+    """What :func:`prepare` returns for the samples that made it through, in input order.
+
+    Attributes:
+        sample_ids: Ids of the kept samples.
+        views: View name -> ``(N, C, S, S)`` float32 in ``[0, 1]`` (raw scale with
+            ``encoding.normalize: none``).
+        records: Per kept sample: ``face_method``, ``face_box``, ``onset``, ``apex``,
+            ``apex_source`` (``annotation``, ``spotter`` or ``precomputed``), ``detect_frame``,
+            ``frames`` (clip length), ``source``.
+        problems: Every skipped sample (``fatal=True``) and warning (``fatal=False``).
+        landmarks: ``(N, 68, 2)`` landmarks in the aligned face frame (template landmarks for
+            precomputed flow images, in that image's frame).
+        faces: ``(N, 1, A, A)`` aligned apex faces (grey, ``[0, 1]``); zeros for precomputed
+            flow images; ``None`` when no sample has a face.
+        flows: ``(N, 2, A, A)`` raw flow ``(u, v)`` in aligned pixels (zeros for precomputed
+            flow images), for previews; ``None`` when no sample has one.
+    """
+
+    sample_ids: list[str]
+    views: dict[str, torch.Tensor]
+    records: list[dict]
+    problems: list[Problem]
+    landmarks: torch.Tensor
+    faces: torch.Tensor | None
+    flows: torch.Tensor | None = None
+
+
+@dataclass
+class Stages:
+    """The built components of one preprocessing configuration.
+
+    ``specs`` are the validated specs of the stages whose output is cached (their digest names
+    the cache folder).
+    """
+
+    settings: PreprocessSettings
+    face: Any
+    landmarks: Any
+    spotter: Any
+    flow: Any
+    views: dict[str, Any]
+    device: torch.device
+    specs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: PreprocessSettings, components: Components, config_file: str = "<config>") -> Stages:
+        """Validate and build every stage's component (``preprocess.<field>`` in errors)."""
+        def spec(kind: str, value: Any, key: str) -> dict[str, Any]:
+            return components.validate(kind, value, file=config_file, key=f"preprocess.{key}")
+
+        specs = {
+            "face_detector": spec("face_detector", settings.face_detector, "face_detector"),
+            "landmark_detector": spec("landmark_detector", settings.landmark_detector, "landmark_detector"),
+            "spotter": spec("spotter", settings.spotter, "spotter"),
+            "flow": spec("flow_extractor", settings.flow, "flow"),
+            "detect_on": settings.detect_on,
+            "align": settings.align.model_dump(),
+        }
+        build = components.build
+        device = settings.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device == "cuda" and not torch.cuda.is_available():
+            raise MertkError(f"{config_file}: preprocess.device: cuda, but no CUDA device is available. "
+                             "Fix: set preprocess.device: cpu (or auto)")
+        return cls(
+            settings=settings,
+            face=build("face_detector", specs["face_detector"], file=config_file, key="preprocess.face_detector"),
+            landmarks=build("landmark_detector", specs["landmark_detector"], file=config_file,
+                            key="preprocess.landmark_detector"),
+            spotter=build("spotter", specs["spotter"], file=config_file, key="preprocess.spotter"),
+            flow=build("flow_extractor", specs["flow"], file=config_file, key="preprocess.flow"),
+            views={name: build("roi_selector", s, file=config_file, key=f"preprocess.views.{name}")
+                   for name, s in settings.views.items()},
+            device=torch.device(device),
+            specs=specs,
+        )
+
+
+# --------------------------------------------------------------------------- one clip
+
+
+@dataclass
+class _Front:
+    """A clip read and aligned: the onset/apex pair plus what is cached besides the flow."""
+
+    first: torch.Tensor  # (1, A, A)
+    second: torch.Tensor  # (1, A, A)
+    landmarks: torch.Tensor  # (68, 2), aligned frame
+    record: dict[str, Any]
+
+
+def _read_and_align(sample: Sample, stages: Stages) -> _Front:
+    """Read, detect, align and pick the apex of one clip."""
+    settings = stages.settings
+    n = clip_length(sample)
+    if n == 0:
+        raise ClipError(sample.video or "<dataset>", sample.id, "the clip has no frames",
+                        "check the clip's folder or video")
+    onset = sample.onset if sample.onset is not None else 0
+    spotted = sample.apex is None
+    positions = list(range(n)) if spotted else [onset, sample.apex]
+    detect_pos = sample.apex if settings.detect_on == "apex" and not spotted else onset
+    frames = read_frames(sample, positions)
+    image = frames[positions.index(detect_pos)]
+    where = sample.frames[detect_pos] if sample.frames else sample.video
+
+    boxes = stages.face(image)
+    if not boxes:
+        raise ClipError(where, sample.id, "no face found on the detection frame",
+                        "for cropped face releases use preprocess.face_detector: whole-frame (or the default "
+                        "dlib-auto), or set on_error: skip to leave the clip out")
+    box = boxes[0]
+    raw_landmarks = torch.from_numpy(np.asarray(stages.landmarks(image, box), dtype=np.float32))
+    size = settings.align.size
+    matrix = alignment_matrix(raw_landmarks, size, settings.align.margin, settings.align.rotate)
+    grey = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 else f for f in frames])
+    aligned = warp_frames(torch.from_numpy(grey)[:, None].float() / 255, matrix, size).clamp(0, 1)
+
+    if spotted:
+        apex = int(stages.spotter(aligned, onset))
+        if not 0 <= apex < n:
+            raise ClipError(where, sample.id, f"the spotter returned apex {apex}, outside the clip of {n} frames",
+                            "use another preprocess.spotter")
+    else:
+        apex = sample.apex
+    record = {
+        "face_method": box.method or type(stages.face).__name__,
+        "face_box": [float(box.left), float(box.top), float(box.right), float(box.bottom)],
+        "onset": onset, "apex": apex, "apex_source": "spotter" if spotted else "annotation",
+        "detect_frame": str(where), "frames": n, "source": "video" if sample.video and not sample.frames else "frames",
+    }
+    return _Front(first=aligned[positions.index(onset)], second=aligned[positions.index(apex)],
+                  landmarks=transform_points(raw_landmarks, matrix), record=record)
+
+
+def _flow_entries(fronts: Sequence[_Front], stages: Stages) -> list[dict[str, Any]]:
+    """Flow for a batch of aligned pairs, on the stages' device -> cache entries."""
+    first = torch.stack([f.first for f in fronts]).to(stages.device)
+    second = torch.stack([f.second for f in fronts]).to(stages.device)
+    with torch.inference_mode():
+        flows = stages.flow(first, second).float().cpu()
+    return [{"flow": flow.clone(), "face": (f.second * 255).round().to(torch.uint8),
+             "landmarks": f.landmarks, "record": f.record} for f, flow in zip(fronts, flows)]
+
+
+# --------------------------------------------------------------------------- workers
+
+_WORKER_STAGES: Stages | None = None  # inherited by forked workers
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def _whole_clip(sample: Sample) -> dict[str, Any] | Problem:
+    try:
+        return _flow_entries([_read_and_align(sample, _WORKER_STAGES)], _WORKER_STAGES)[0]
+    except ClipError as exc:
+        return exc.problem
+
+
+def _front_only(sample: Sample) -> _Front | Problem:
+    try:
+        return _read_and_align(sample, _WORKER_STAGES)
+    except ClipError as exc:
+        return exc.problem
+
+
+def _compute(samples: Sequence[Sample], stages: Stages, workers: int) -> Iterator[tuple[int, dict | Problem]]:
+    """Yield ``(position in samples, cache entry or Problem)`` as clips finish."""
+    global _WORKER_STAGES
+    _WORKER_STAGES = stages
+    on_cpu = stages.device.type == "cpu"
+    task = _whole_clip if on_cpu else _front_only
+    pool = None
+    if workers > 1 and len(samples) > 1:
+        pool = multiprocessing.get_context("fork").Pool(min(workers, len(samples)), initializer=_init_worker)
+        results = pool.imap(task, samples)
+    else:
+        results = map(task, samples)
+    try:
+        if on_cpu:
+            yield from enumerate(results)
+            return
+        batch: list[tuple[int, _Front]] = []
+        for i, front in enumerate(results):
+            if isinstance(front, Problem):
+                yield i, front
+            else:
+                batch.append((i, front))
+            if batch and (len(batch) == stages.settings.batch_size or i == len(samples) - 1):
+                entries = _flow_entries([f for _, f in batch], stages)
+                yield from ((j, e) for (j, _), e in zip(batch, entries))
+                batch = []
+    finally:
+        _WORKER_STAGES = None
+        if pool is not None:
+            pool.terminate()
+
+
+# --------------------------------------------------------------------------- precomputed flow
+
+
+def _flow_image_entry(sample: Sample, channels: Sequence[str]) -> dict[str, Any]:
+    """Read a precomputed flow PNG into the configured channel order (values in ``[0, 1]``)."""
+    raw = cv2.imread(str(sample.flow_image), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ClipError(sample.flow_image, sample.id, "cannot read the flow image", "restore the file, or set "
+                        "on_error: skip")
+    scale = 65535.0 if raw.dtype == np.uint16 else 255.0
+    raw = raw[..., None] if raw.ndim == 2 else cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
+    stored = list(sample.meta.get("flow_channels", ["u", "v", "strain"]))
+    if len(stored) != raw.shape[-1]:
+        raise ClipError(sample.flow_image, sample.id, f"the image has {raw.shape[-1]} channels but the manifest "
+                        f"names {len(stored)} ({', '.join(stored)})", "fix flow_channels in the manifest")
+    missing = [c for c in channels if c not in stored]
+    if missing:
+        raise ClipError(sample.flow_image, sample.id, f"the precomputed flow has no {missing[0]!r} channel (it "
+                        f"has {', '.join(stored)})", "set preprocess.encoding.channels to channels it has")
+    image = torch.from_numpy(raw.astype(np.float32) / scale).permute(2, 0, 1)
+    image = image[[stored.index(c) for c in channels]]
+    record = {"face_method": None, "face_box": None, "onset": sample.onset, "apex": sample.apex,
+              "apex_source": "precomputed", "detect_frame": None, "frames": 0, "source": "flow_image"}
+    return {"image": image, "landmarks": template_landmarks(image.shape[-1]), "record": record}
+
+
+# --------------------------------------------------------------------------- all samples
+
+
+def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components: Components, *,
+            on_error: Literal["stop", "skip"] = "stop", progress: bool = True,
+            config_file: str = "<config>") -> Prepared:
+    """Preprocess ``samples`` into model input views, using and filling the per-clip cache.
+
+    Args:
+        samples: Samples from a dataset adapter.
+        settings: The config's ``preprocess`` section.
+        components: Registries to build the stages from (``preprocess.<field>`` specs).
+        on_error: ``stop``: the first bad clip raises; ``skip``: it is left out and listed in
+            ``problems``. Clips finished before a stop stay cached.
+        progress: Show a tqdm progress bar.
+        config_file: Config file name for error messages.
+
+    Raises:
+        MertkError: with ``on_error="stop"``, naming the sample, the file and the fix.
+    """
+    stages = Stages.build(settings, components, config_file)
+    cache = ClipCache(settings.cache_dir, stages.specs, enabled=settings.cache)
+    entries: dict[int, dict[str, Any]] = {}
+    problems: list[Problem] = []
+    todo: list[int] = []
+
+    def fail(problem: Problem) -> None:
+        if on_error == "stop":
+            raise ClipError(problem.file, problem.sample or "", problem.message, problem.fix)
+        problems.append(problem)
+
+    for i, sample in enumerate(samples):
+        if sample.flow_image is not None and not sample.frames and sample.video is None:
+            try:
+                entries[i] = _flow_image_entry(sample, settings.encoding.channels)
+            except ClipError as exc:
+                fail(exc.problem)
+        elif (hit := cache.load(sample)) is not None:
+            entries[i] = hit
+        else:
+            todo.append(i)
+
+    workers = settings.workers or os.cpu_count() or 1
+    bar = tqdm(total=len(todo), desc="preprocess", unit="clip", disable=not progress or not todo)
+    try:
+        for j, result in _compute([samples[i] for i in todo], stages, workers):
+            i = todo[j]
+            bar.update()
+            if isinstance(result, Problem):
+                fail(result)
+                continue
+            cache.save(samples[i], result)
+            entries[i] = result
+    finally:
+        bar.close()
+
+    kept = sorted(entries)
+    for i in kept:
+        rec = entries[i]["record"]
+        if rec["apex"] is not None and rec["apex"] == rec["onset"] and rec["source"] != "flow_image":
+            problems.append(Problem(file=rec["detect_frame"] or "<dataset>", sample=samples[i].id, fatal=False,
+                                    message="the apex is the onset frame, so the flow is zero",
+                                    fix="check the clip's onset/apex annotation"))
+    return _assemble([samples[i].id for i in kept], [entries[i] for i in kept], stages, problems)
+
+
+def _assemble(ids: list[str], entries: list[dict[str, Any]], stages: Stages, problems: list[Problem]) -> Prepared:
+    """Encode the flows, apply the views and stack everything."""
+    enc = stages.settings.encoding
+    with_flow = [k for k, e in enumerate(entries) if "flow" in e]
+    images: list[torch.Tensor | None] = [e.get("image") for e in entries]
+    flows = faces = None
+    if with_flow:
+        flow = torch.stack([entries[k]["flow"] for k in with_flow])
+        encoded = encode(flow, enc.channels, enc.normalize)
+        for k, image in zip(with_flow, encoded):
+            images[k] = image
+        size = flow.shape[-1]
+        flows = torch.zeros(len(entries), 2, size, size)
+        faces = torch.zeros(len(entries), 1, size, size)
+        for k in with_flow:
+            flows[k] = entries[k]["flow"]
+            faces[k] = entries[k]["face"].float() / 255
+    landmarks = [e["landmarks"].float() for e in entries]
+    views = {name: torch.stack([sel(img, lm) for img, lm in zip(images, landmarks)]) if entries
+             else torch.zeros(0, len(enc.channels), getattr(sel, "size", 0), getattr(sel, "size", 0))
+             for name, sel in stages.views.items()}
+    return Prepared(sample_ids=ids, views={k: v.float().contiguous() for k, v in views.items()},
+                    records=[e["record"] for e in entries], problems=problems,
+                    landmarks=torch.stack(landmarks) if landmarks else torch.zeros(0, 68, 2),
+                    faces=faces, flows=flows)

@@ -1,0 +1,103 @@
+"""ROI selectors (component kind ``roi_selector``): encoded flow image -> one model input view.
+
+Every selector maps ``image: (C, H, W)`` (the encoded flow of the aligned face) and
+``landmarks: (68, 2)`` (in the same pixel frame) to a ``(C, S, S)`` view. Resampling is bilinear
+with anti-aliasing, so shrinking a 128 px flow to 28 px averages it rather than skipping pixels.
+
+``hars`` builds Dual-ATME's "hand-crafted attention region selection" puzzle: the boxes of the
+chosen facial regions, found from the landmarks, are each resized to a horizontal strip of the
+output and stacked top to bottom. With ``k`` regions every strip is ``S`` wide and ``S // k`` high
+(the last takes the remainder): for the default ``[eyes, mouth]`` at ``S = 28`` the upper
+``28 x 14`` half is the eyes-and-brows box and the lower half the mouth box. Regions:
+
+- ``eyes``: both eyes and brows (landmarks 17-26, 36-47);
+- ``nose``: bridge and nostrils (27-35);
+- ``mouth``: outer and inner lips (48-67);
+- ``face``: the whole image.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["REGIONS", "resize", "region_box", "FullFace", "Hars"]
+
+Region = Literal["eyes", "mouth", "nose", "face"]
+
+#: Landmark indices (iBUG 300-W order) that define each region's box; ``face`` is the image.
+REGIONS: dict[str, list[int]] = {
+    "eyes": list(range(17, 27)) + list(range(36, 48)),
+    "nose": list(range(27, 36)),
+    "mouth": list(range(48, 68)),
+}
+
+
+def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(C, H, W)`` -> ``(C, height, width)``, bilinear with anti-aliasing."""
+    return F.interpolate(image[None], size=(height, width), mode="bilinear", antialias=True,
+                         align_corners=False)[0]
+
+
+def region_box(landmarks: torch.Tensor, region: str, shape: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
+    """Integer ``(top, bottom, left, right)`` (end exclusive) of a region, grown by ``margin`` of
+    its size on each side and clipped to an image of ``shape = (H, W)``; at least 2 x 2 pixels."""
+    h, w = shape
+    if region == "face":
+        return 0, h, 0, w
+    pts = landmarks[REGIONS[region]]
+    low, high = pts.min(0).values, pts.max(0).values
+    grow = (high - low) * margin
+    left, top = (low - grow).floor().long().tolist()
+    right, bottom = (high + grow).ceil().long().tolist()
+    left, top = min(max(left, 0), w - 2), min(max(top, 0), h - 2)
+    right, bottom = max(min(right + 1, w), left + 2), max(min(bottom + 1, h), top + 2)
+    return top, bottom, left, right
+
+
+class FullFace:
+    """The whole aligned image resized to ``size x size``.
+
+    Args:
+        size: Output side ``S``.
+
+    Call: ``(image (C, H, W), landmarks (68, 2)) -> (C, S, S)``; landmarks are not used.
+    """
+
+    def __init__(self, size: int = 28) -> None:
+        self.size = size
+
+    def __call__(self, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        return resize(image, self.size, self.size)
+
+
+class Hars:
+    """Dual-ATME's HARS puzzle: region crops from landmarks stacked into one ``S x S`` image.
+
+    Args:
+        regions: Regions from top to bottom, among ``eyes`` (with brows), ``mouth``, ``nose``,
+            ``face``; default ``["eyes", "mouth"]`` (the paper's best).
+        size: Output side ``S``.
+        margin: Border added around each region box, as a fraction of its width/height.
+
+    Call: ``(image (C, H, W), landmarks (68, 2)) -> (C, S, S)``; strip ``i`` is
+    ``S // len(regions)`` rows high (the last one takes the remainder).
+    """
+
+    def __init__(self, regions: list[Region] = ["eyes", "mouth"], size: int = 28, margin: float = 0.1) -> None:  # noqa: B006
+        if not regions:
+            from mertk.errors import MertkError
+
+            raise MertkError("preprocess.views: hars needs at least one region, e.g. regions: [eyes, mouth]")
+        self.regions, self.size, self.margin = list(regions), size, margin
+
+    def __call__(self, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        k = len(self.regions)
+        heights = [self.size // k] * (k - 1) + [self.size - (self.size // k) * (k - 1)]
+        strips = []
+        for region, height in zip(self.regions, heights):
+            top, bottom, left, right = region_box(landmarks, region, image.shape[-2:], self.margin)
+            strips.append(resize(image[:, top:bottom, left:right], height, self.size))
+        return torch.cat(strips, 1)
