@@ -1,0 +1,36 @@
+"""Registers the baseline models and their bundled configs through mertk's public hooks.
+
+Everything is registered lazily (``"module:attribute"``), so listing components and checking
+configs does not import torch, timm or scikit-learn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mertk import hookimpl
+
+P = "mertk_baselines"
+
+
+@hookimpl
+def register_backbones(register):  # noqa: ANN001, ANN201
+    register("conv-pool", f"{P}.two_stream:ConvPoolStream",
+             description="Conv -> ReLU -> 2x2 max-pool stages (Off-ApexNet's stream; 1x28x28 -> 16x7x7).")
+
+
+@hookimpl
+def register_models(register):  # noqa: ANN001, ANN201
+    register("ststnet", f"{P}.ststnet:STSTNet",
+             description="STSTNet: shallow triple-stream CNN (3/5/8 filters) on the u/v/strain flow image.")
+    register("off-apexnet", f"{P}.two_stream:OffApexNet",
+             description="Off-ApexNet: two conv-pool streams on the u and v flow, fused by FC layers.")
+    register("dual-inception", f"{P}.two_stream:DualInception",
+             description="Dual-Inception: two Inception streams on the u and v flow, fused by FC layers.")
+    register("timm-classifier", f"{P}.timm_classifier:TimmClassifier",
+             description="A whole timm classifier (ResNet-18 by default) on one view, trained from scratch.")
+
+
+@hookimpl
+def mertk_config_dirs() -> list[str]:
+    return [str(Path(__file__).parent / "configs")]
