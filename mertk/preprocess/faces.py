@@ -99,9 +99,13 @@ class OpenCVFace:
                              "YuNet .onnx file in preprocess.face_detector.model")
         self.min_neighbors = min_neighbors
         if path.suffix.lower() == ".xml":
-            self._cascade = cv2.CascadeClassifier(str(path))
-            if self._cascade.empty():
-                raise MertkError(f"{path}: not a valid OpenCV cascade file")
+            try:
+                self._cascade = cv2.CascadeClassifier(str(path))
+            except (cv2.error, SystemError):
+                self._cascade = None
+            if self._cascade is None or self._cascade.empty():
+                raise MertkError(f"{path}: not a valid OpenCV cascade file. Fix: give a Haar/LBP cascade .xml "
+                                 "in preprocess.face_detector.model")
             self._yunet = None
         else:
             self._cascade = None

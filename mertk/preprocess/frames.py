@@ -1,9 +1,9 @@
-"""Frame sources: read the frames of a clip from an image folder or a video file.
+"""Frame sources: read the frames of a clip from an image folder or a video file, in colour or grey.
 
-Image folders hold ``jpg``/``png``/``bmp`` files whose names carry a frame number; they are
-ordered by natural sort (``img9`` before ``img10``) and numbering gaps are kept as they are:
-positions (``Sample.onset``/``apex``) index the sorted list, not the frame numbers. Videos are
-read with OpenCV; positions are frame indices.
+Image folders (``jpg``/``png``/``bmp``) are listed by the dataset adapters in temporal order
+(:func:`mertk.data.frames.list_frames`: natural order of frame numbers, gaps allowed) into
+``Sample.frames``; positions (``Sample.onset``/``apex``) index that list, not the frame numbers.
+Videos are read with OpenCV; positions are frame indices.
 """
 
 from __future__ import annotations
@@ -12,21 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
-import natsort
 import numpy as np
 
 from mertk.api import Sample
 from mertk.preprocess.errors import ClipError
 
-__all__ = ["IMAGE_SUFFIXES", "list_frames", "read_image", "clip_length", "read_frames", "source_files"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-def list_frames(folder: str | Path) -> tuple[Path, ...]:
-    """Image files of ``folder`` in natural order (``img2.jpg`` < ``img10.jpg``)."""
-    files = [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-    return tuple(natsort.natsorted(files, key=lambda p: p.name))
+__all__ = ["read_image", "clip_length", "read_frames", "source_files"]
 
 
 def read_image(path: str | Path, *, colour: bool = True, sample: str = "") -> np.ndarray:

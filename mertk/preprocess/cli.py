@@ -1,0 +1,50 @@
+"""``mertk preprocess CONFIG``: fill the preprocessing cache for a run config, with previews.
+
+Interrupted runs resume: every finished clip is already cached, so a rerun computes the rest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mertk.cli import App, pass_app, set_option
+
+
+@click.command()
+@click.argument("config")
+@set_option
+@click.option("--preview", "preview", type=int, default=0, metavar="N",
+              help="Write preview sheets (face + landmarks, flow, strain, views) for N samples.")
+@click.option("--preview-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("preview"),
+              show_default=True, help="Folder for the preview sheets.")
+@click.option("--limit", type=int, default=0, metavar="N", help="Only the first N samples (for a quick look).")
+@pass_app
+def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, preview_dir: Path,
+               limit: int) -> None:
+    """Preprocess the dataset CONFIG names (faces, landmarks, flow, views) into the cache."""
+    from mertk.preprocess.pipeline import prepare
+
+    loaded = app.config(config, overrides)
+    cfg, file = loaded.config, Path(loaded.file).name
+    dataset = app.components.build("dataset", cfg.dataset, file=file, key="dataset")
+    load = dataset.load()
+    for problem in load.problems:
+        click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
+    samples = load.samples[:limit] if limit else load.samples
+    prepared = prepare(samples, cfg.preprocess, app.components, on_error=cfg.on_error, config_file=file)
+    for problem in prepared.problems:
+        click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
+    methods: dict[str, int] = {}
+    for record in prepared.records:
+        methods[str(record["face_method"])] = methods.get(str(record["face_method"]), 0) + 1
+    skipped = sum(p.fatal for p in prepared.problems)
+    click.echo(f"{len(prepared.sample_ids)} clips prepared, {skipped} skipped; face found by: "
+               + ", ".join(f"{k} {v}" for k, v in sorted(methods.items())))
+    click.echo("views: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in prepared.views.items()))
+    if preview:
+        from mertk.preprocess.preview import write_previews
+
+        paths = write_previews(prepared, preview_dir, preview)
+        click.echo(f"{len(paths)} preview sheets in {preview_dir}")
