@@ -1,0 +1,125 @@
+"""Manifest datasets: samples prepared elsewhere, listed in a CSV file.
+
+One row per sample, header required (column names compared without case and spaces)::
+
+    sample,subject,dataset,label,frames,onset,apex,offset,flow,face
+    EP02_01f,sub01,casme2,positive,,,,,flows/casme2_sub01_EP02_01f.png,
+    s01_ne_01,s01,smic,0,frames/s01_ne_01,559740,,,,
+
+* ``sample``, ``subject``, ``dataset``, ``label``: required. ``label`` is a class name from
+  ``class_names`` or its index. Subject keys become ``{dataset}/{subject}`` and ids
+  ``{dataset}/{subject}/{sample}``, unique across datasets.
+* Either ``frames`` (a folder of frame images) with ``onset`` and optionally ``apex`` and
+  ``offset`` (frame numbers, or frame names whose digits are the number), or ``flow``: a
+  precomputed flow image (``Sample.flow_image``; face detection and flow extraction are then
+  skipped). ``face`` optionally names a prepared face image.
+* Relative paths are relative to ``root`` (default: the CSV's folder).
+
+Flow images store three channels in some order; ``flow_channels`` says which (default
+``[u, v, strain]``, in the image's channel order as read in RGB) and is kept in
+``Sample.meta["flow_channels"]`` so preprocessing can reorder them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from mertk.api import DatasetLoad, Problem, Sample
+from mertk.data.clips import MissingApex, clip_sample
+from mertk.data.labels import MEGC3
+from mertk.data.sheets import SheetRow, read_sheet
+from mertk.errors import MertkError
+
+__all__ = ["Manifest", "FlowChannel", "check_flow_channels", "parse_label"]
+
+FlowChannel = Literal["u", "v", "strain", "magnitude"]
+
+
+def check_flow_channels(channels: tuple[str, ...]) -> tuple[str, ...]:
+    """Validate a channel order: distinct names including ``u`` and ``v``."""
+    if len(set(channels)) != len(channels) or not {"u", "v"} <= set(channels):
+        raise MertkError(f"dataset.flow_channels {list(channels)}: name each channel once and include u and v, "
+                         "e.g. [u, v, strain]")
+    return tuple(channels)
+
+
+def parse_label(text: str, class_names: tuple[str, ...]) -> int | None:
+    """A label cell as a class index: a class name or an index into ``class_names``."""
+    text = text.strip()
+    if text in class_names:
+        return class_names.index(text)
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    index = int(number)
+    return index if number == index and 0 <= index < len(class_names) else None
+
+
+class Manifest:
+    """Samples listed in a CSV: frame folders with onset/apex, or precomputed flow images."""
+
+    def __init__(self, path: str, class_names: tuple[str, ...] = MEGC3,
+                 flow_channels: tuple[FlowChannel, ...] = ("u", "v", "strain"), root: str | None = None,
+                 missing_apex: MissingApex = "spot") -> None:
+        self.path, self.root, self.missing_apex = Path(path).expanduser(), root, missing_apex
+        self.class_names = tuple(class_names)
+        self.flow_channels = check_flow_channels(tuple(flow_channels))
+
+    def load(self) -> DatasetLoad:
+        base = Path(self.root).expanduser() if self.root else self.path.parent
+        rows = read_sheet(self.path, ("sample", "subject", "dataset", "label"))
+        samples: list[Sample] = []
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        for row in rows:
+            sample = self._row_sample(row, base, problems)
+            if sample is None:
+                continue
+            if sample.id in seen:
+                problems.append(Problem(str(self.path), f"sample {sample.id} is listed twice", "remove one of the rows",
+                                        row=row.row, sample=sample.id))
+                continue
+            seen.add(sample.id)
+            samples.append(sample)
+        return DatasetLoad(samples, problems, self.class_names)
+
+    def _row_sample(self, row: SheetRow, base: Path, problems: list[Problem]) -> Sample | None:
+        name, subject, dataset = row.text("sample"), row.text("subject"), row.text("dataset")
+        sample_id = f"{dataset}/{subject}/{name}"
+        where = {"file": str(self.path), "row": row.row, "sample": sample_id}
+        if not (name and subject and dataset):
+            problems.append(Problem(message="sample, subject and dataset must all be given", fix="fill the row", **where))
+            return None
+        label = parse_label(row.text("label"), self.class_names)
+        if label is None:
+            problems.append(Problem(message=f"label {row.text('label')!r} is not one of {list(self.class_names)} nor an "
+                                    "index into them", fix="correct the label, or set dataset.class_names", **where))
+            return None
+        paths = {c: base / row.text(c) for c in ("frames", "flow", "face") if row.text(c)}
+        for column in ("flow", "face"):
+            if column in paths and not paths[column].is_file():
+                problems.append(Problem(message=f"{column} image {paths[column]} does not exist",
+                                        fix="correct the path or restore the file", **where))
+                return None
+        meta = {"file": str(self.path), "row": row.row, "flow_channels": list(self.flow_channels)}
+        if "flow" in paths:
+            return Sample(id=sample_id, subject=f"{dataset}/{subject}", clip=name, dataset=dataset, label=label,
+                          emotion=self.class_names[label], flow_image=paths["flow"], face_image=paths.get("face"),
+                          meta=meta)
+        if "frames" not in paths:
+            problems.append(Problem(message="neither a frames folder nor a flow image is given",
+                                    fix="fill the 'frames' (with 'onset') or the 'flow' column", **where))
+            return None
+        sample = clip_sample(
+            dataset=dataset, subject=f"{dataset}/{subject}", clip=name, label=label, emotion=self.class_names[label],
+            folder=paths["frames"], onset=row.cells.get("onset"), apex=row.cells.get("apex"),
+            offset=row.cells.get("offset"), file=str(self.path), row=row.row, problems=problems,
+            missing_apex=self.missing_apex, meta=meta,
+        )
+        if sample is not None and "face" in paths:
+            from dataclasses import replace
+
+            sample = replace(sample, face_image=paths["face"])
+        return sample
