@@ -1,0 +1,43 @@
+"""A throwaway plugin for the ``mertk preprocess`` tests: a dataset of clip folders, a stub model.
+
+``clip-folders`` reads every sub-folder of ``root`` as one clip (onset first frame, apex third).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mertk
+from mertk.api import DatasetLoad, Sample
+
+
+class ClipFolders:
+    """Every folder under ``root`` is a clip of subject ``s1``."""
+
+    class_names = ("negative", "positive", "surprise")
+
+    def __init__(self, root: str) -> None:
+        self.root = Path(root)
+
+    def load(self) -> DatasetLoad:
+        from mertk.data.frames import list_frames
+
+        samples = [Sample(id=f"t/s1/{d.name}", subject="t/s1", clip=d.name, dataset="t", label=0,
+                          frames=list_frames(d), onset=0, apex=2)
+                   for d in sorted(self.root.iterdir()) if d.is_dir()]
+        return DatasetLoad(samples, [], self.class_names)
+
+
+def stub_model(num_classes: int, in_channels: int):  # noqa: ANN201 - never built by these tests
+    """Stands in for a model so that the run config validates."""
+    raise NotImplementedError
+
+
+@mertk.hookimpl
+def register_datasets(register):  # noqa: ANN001, ANN201
+    register("clip-folders", ClipFolders)
+
+
+@mertk.hookimpl
+def register_models(register):  # noqa: ANN001, ANN201
+    register("stub-model", stub_model)

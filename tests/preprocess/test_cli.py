@@ -1,0 +1,54 @@
+"""``mertk preprocess CONFIG``: fills the cache, resumes, writes preview sheets, reports bad clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from preprocess_clips import write_folder
+
+from mertk.testing import invoke
+
+PLUGIN = str(Path(__file__).parent / "cli_plugin")
+
+
+def _config(tmp_path, **preprocess) -> Path:
+    config = {"dataset": {"name": "clip-folders", "root": str(tmp_path / "clips")}, "model": "stub-model",
+              "preprocess": {"cache_dir": str(tmp_path / "cache"), "workers": 1, "flow": "dis",
+                             "align": {"size": 96},
+                             "views": {"face": {"name": "full-face", "size": 28},
+                                       "hars": {"name": "hars", "regions": ["eyes", "mouth"], "size": 28}},
+                             **preprocess}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_preprocess_command_with_preview(tmp_path, frames5):
+    for name in ("a", "b", "c"):
+        write_folder(tmp_path / "clips" / name, frames5, ".jpg")
+    config = _config(tmp_path)
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(config), "--preview", "2",
+                     "--preview-dir", str(tmp_path / "sheets")])
+    assert result.exit_code == 0, result.output
+    assert "3 clips prepared, 0 skipped; face found by: dlib-hog 3" in result.output
+    assert "face (3, 3, 28, 28)" in result.output and "hars (3, 3, 28, 28)" in result.output
+    sheets = sorted((tmp_path / "sheets").glob("*.png"))
+    assert [p.name for p in sheets] == ["t__s1__a.png", "t__s1__b.png"]
+    import matplotlib.image
+
+    assert matplotlib.image.imread(sheets[0]).shape[1] >= 1000  # face, flow, strain and two views side by side
+    assert len(list((tmp_path / "cache").rglob("*.pt"))) == 3
+
+
+def test_bad_clip_stops_with_a_message_or_is_skipped(tmp_path, frames5):
+    write_folder(tmp_path / "clips" / "good", frames5, ".jpg")
+    write_folder(tmp_path / "clips" / "blank", [np.full((120, 120, 3), 90, np.uint8)] * 3, ".png")
+    config = _config(tmp_path, face_detector="dlib-hog")
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(config)])
+    assert result.exit_code == 1
+    assert "[t/s1/blank]: no face found" in result.output and "Traceback" not in result.output
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(config), "--set", "on_error=skip"])
+    assert result.exit_code == 0, result.output
+    assert "skipped: " in result.output and "1 clips prepared, 1 skipped" in result.output
