@@ -37,7 +37,7 @@ CASME2_LAYOUT = SheetLayout(
 
 
 class Casme2(AnnotatedDataset):
-    """CASME II: ``subNN/EPxx_yy`` clips annotated in ``CASME2-coding-*.xlsx``."""
+    """CASME II: subNN/EPxx_yy clip folders annotated in CASME2-coding-*.xlsx."""
 
     layout = CASME2_LAYOUT
 

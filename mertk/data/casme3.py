@@ -46,7 +46,7 @@ CASME3_LAYOUT = SheetLayout(
 
 
 class Casme3(AnnotatedDataset):
-    """CAS(ME)^3 part A: ``spNO.N/x/color`` clips annotated in the part A label sheet."""
+    """CAS(ME)^3 part A: spNO.N/x/color clip folders annotated in the part A label sheet."""
 
     layout = CASME3_LAYOUT
 

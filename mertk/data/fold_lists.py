@@ -29,7 +29,7 @@ __all__ = ["FoldLists"]
 
 
 class FoldLists:
-    """Test folds from ``path label db`` list files (one file per fold), as public composite code writes them."""
+    """Test folds from "path label db" list files (one per fold), as public composite code writes them."""
 
     def __init__(self, files: str | list[str], class_names: tuple[str, ...] = MEGC3,
                  image: Literal["flow", "face"] = "flow",

@@ -35,7 +35,7 @@ SAMM_LAYOUT = SheetLayout(
 
 
 class Samm(AnnotatedDataset):
-    """SAMM: ``NNN/NNN_x_y`` clips annotated in ``SAMM_Micro_FACS_Codes_v2.xlsx``."""
+    """SAMM: NNN/NNN_x_y clip folders annotated in SAMM_Micro_FACS_Codes_v2.xlsx."""
 
     layout = SAMM_LAYOUT
 

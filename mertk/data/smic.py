@@ -54,7 +54,7 @@ def smic_clip_folders(subject_folder: Path) -> list[tuple[str, Path]]:
 
 
 class Smic:
-    """SMIC (HS, VIS or NIR): clips in ``sN/micro/{class}/`` folders, labelled by folder."""
+    """SMIC (HS, VIS or NIR): clips in sN/micro/{class}/ folders, labelled by folder."""
 
     def __init__(self, root: str, modality: Modality = "HS", classes: Literal["megc3"] = "megc3",
                  missing_apex: MissingApex = "spot") -> None:

@@ -1,0 +1,104 @@
+"""``mertk datasets``: listing adapters and inspecting a tree with planted defects."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mertk.cli import build_cli
+
+# A throwaway plugin, so the run config validates whatever models and losses are installed.
+PLUGIN = '''
+import mertk
+
+
+def toy_model(num_classes: int, in_channels: int):
+    """A model name for config validation only; never built here."""
+
+
+def toy_loss():
+    """A loss name for config validation only; never built here."""
+
+
+@mertk.hookimpl
+def register_models(register):
+    register("inspect-test-model", toy_model)
+
+
+@mertk.hookimpl
+def register_losses(register):
+    register("inspect-test-loss", toy_loss)
+'''
+
+
+def invoke(args: list[str]):
+    return CliRunner().invoke(build_cli(args), args, catch_exceptions=False)
+
+
+@pytest.fixture
+def planted(tmp_path: Path, fake) -> tuple[Path, Path]:
+    """A CASME II tree with one defect per row from row 3 on, and a run config pointing to it."""
+    clips = [
+        (1, "EP01_01", 10, 15, 20, "happiness"),    # row 2: fine
+        (1, "EP02_01", 10, "/", 20, "surprise"),    # row 3: apex missing
+        (2, "EP03_01", 10, 15, 20, "disgust"),      # row 4: clip folder absent
+        (2, "EP04_01", 10, 15, 20, "repression"),   # row 5: apex frame file missing
+        (3, "EP05_01", 10, 15, 20, "happiness"),    # row 6: onset frame unreadable (empty file)
+        (3, "EP06_01", 30, 35, 40, "surprise"),     # row 7: onset outside the clip's frames
+        (3, "EP07_01", 10, 15, 20, "others"),       # row 8: outside megc3, not a problem
+    ]
+    sheet = fake.casme2_tree(tmp_path, clips, frames=lambda on, apex, off: range(10, 21))
+    raw = tmp_path / "CASME2_RAW_selected"
+    shutil.rmtree(raw / "sub02" / "EP03_01")
+    (raw / "sub02" / "EP04_01" / "img15.jpg").unlink()
+    (raw / "sub03" / "EP05_01" / "img10.jpg").write_bytes(b"")
+    (tmp_path / "plugin.py").write_text(PLUGIN)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"dataset: {{name: casme2, root: {tmp_path}}}\nmodel: inspect-test-model\n"
+                      "loss: [inspect-test-loss]\n")
+    return config, sheet
+
+
+def test_inspect_lists_every_planted_defect(planted) -> None:
+    config, sheet = planted
+    plugin = str(config.parent / "plugin.py")
+    result = invoke(["--plugin", plugin, "datasets", "inspect", str(config)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "dataset casme2: 3 usable samples, 2 subjects, 3 classes" in out
+    lines = out.splitlines()
+
+    def line_for(row: int) -> str:
+        return "\n".join(x for x in lines if f"{sheet}, row {row} " in x)
+
+    assert "warning" in line_for(3) and "apex is missing" in line_for(3)
+    assert "FATAL" in line_for(4) and "does not exist" in line_for(4)
+    assert "warning" in line_for(5) and "apex frame 15 is missing" in line_for(5) and "nearest" in line_for(5)
+    assert "FATAL" not in line_for(5) and "FATAL" not in line_for(3)
+    assert "FATAL" in line_for(6) and "empty file" in line_for(6)
+    assert "FATAL" in line_for(7) and "outside the clip" in line_for(7)
+    assert not [x for x in lines if f"row 8 " in x or f"row 2 " in x]
+    assert "problems: 3 fatal (sample unusable), 3 warnings" in out
+    assert "1  emotion 'others' is outside class protocol megc3" in out
+    assert "casme2/sub01" in out and "a run would stop on these" in out
+    skip = invoke(["--plugin", plugin, "datasets", "inspect", str(config), "--set", "on_error=skip",
+                   "--set", "dataset.classes=5class"])
+    assert skip.exit_code == 0 and "4 usable samples" in skip.output and "skip these samples" in skip.output
+
+
+def test_inspect_exits_1_on_a_bad_config(planted) -> None:
+    config, _ = planted
+    plugin = str(config.parent / "plugin.py")
+    result = invoke(["--plugin", plugin, "datasets", "inspect", str(config), "--set", "dataset.clases=megc3"])
+    assert result.exit_code == 1 and "dataset.clases" in result.output and "did you mean 'classes'" in result.output
+
+
+def test_datasets_lists_adapters() -> None:
+    for args in (["datasets"], ["datasets", "list"]):
+        result = invoke(args)
+        assert result.exit_code == 0
+        names = [line.split()[0] for line in result.output.splitlines()]
+        assert {"casme2", "samm", "smic", "casme3", "megc2019-cd", "manifest", "fold-lists", "demo"} <= set(names)
