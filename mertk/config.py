@@ -7,7 +7,8 @@ the file and the dotted key::
     dual-atme.yaml: model.attention.reductoin: unexpected argument (did you mean 'reduction'?)
 
 A config may start from another with ``extends: other.yaml`` (mappings merge key by key, other
-values are replaced), and ``--set key.path=value`` overrides any value from the command line.
+values and component specs naming another component are replaced), and ``--set key.path=value``
+overrides any value from the command line.
 """
 
 from __future__ import annotations
@@ -117,11 +118,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _same_component(base: Mapping[str, Any], update: Mapping[str, Any]) -> bool:
+    """Two mappings that are not component specs of different names (``{name: ...}``)."""
+    return "name" not in update or base.get("name") == update["name"]
+
+
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``update`` into a copy of ``base``: mappings key by key, anything else replaced."""
+    """Merge ``update`` into a copy of ``base``: mappings key by key, anything else replaced.
+
+    A component spec that names another component (``model: {name: ststnet}`` over
+    ``model: {name: dual-atme, ...}``) replaces the whole spec: the old component's arguments
+    mean nothing to the new one.
+    """
     out = copy.deepcopy(dict(base))
     for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and _same_component(out[key], value):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

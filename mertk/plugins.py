@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mertk.evaluation.plugin",
     "mertk.preprocess.plugin",
     "mertk.builtin.plugin",
+    "mertk.bench.plugin",
 )
 
 #: ``register_*`` hook name for each component kind.

@@ -1,0 +1,16 @@
+"""``mertk bench``: several configs on the same data and protocol, over seeds, in one table.
+
+The bench folder holds one run folder per (config, seed); a rerun keeps finished runs (they have
+``metrics.json``), resumes unfinished ones and only then writes the comparison::
+
+    BENCH_DIR/
+      ststnet-seed1/ ...       an ordinary run folder (``mertk run --run-dir``)
+      bench.md  bench.csv      UF1/UAR/accuracy overall and per source dataset, mean +- std over seeds,
+                               with parameters, forward FLOPs and training seconds per fold
+      bench.png                bar chart of overall UF1 and UAR
+"""
+
+from mertk.bench.runs import BenchRun, plan_runs, run_all
+from mertk.bench.table import collect, write_outputs
+
+__all__ = ["BenchRun", "plan_runs", "run_all", "collect", "write_outputs"]

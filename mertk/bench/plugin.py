@@ -1,0 +1,12 @@
+"""Adds the ``mertk bench`` command through mertk's hooks."""
+
+from __future__ import annotations
+
+from mertk.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(cli) -> None:  # noqa: ANN001
+    from mertk.bench.cli import bench
+
+    cli.add_command(bench)

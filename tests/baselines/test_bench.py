@@ -1,0 +1,113 @@
+"""``mertk bench``: the comparison table from two bundled baseline configs, and reuse of finished runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from mertk.testing import invoke
+
+CONFIGS = ["ststnet.yaml", "off-apexnet.yaml"]
+
+
+def tiny(manifest: Path) -> list[str]:
+    """``--set`` options: the manifest data, two epochs, one process."""
+    return ["--set", f"dataset={{name: manifest, path: {manifest}}}", "--set", "train.epochs=2",
+            "--set", "train.batch_size=8", "--set", "train.threads=1", "--set", "preprocess.workers=1",
+            "--set", "preprocess.cache=false"]
+
+
+def bench(bench_dir: Path, manifest: Path, *extra: str):
+    result = invoke(["bench", *CONFIGS, "--seeds", "2", "--dir", str(bench_dir), *tiny(manifest), *extra])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def stamps(bench_dir: Path) -> dict[str, int]:
+    return {str(p.relative_to(bench_dir)): p.stat().st_mtime_ns
+            for p in bench_dir.glob("*-seed*/**/*") if p.is_file() and p.suffix in (".json", ".csv")}
+
+
+@pytest.mark.slow
+def test_bench_table_then_rerun_reuses_every_finished_run(tmp_path, flow_manifest, monkeypatch):
+    bench_dir = tmp_path / "bench"
+    first = bench(bench_dir, flow_manifest)
+    assert "0 reused, 0 resumed, 4 new" in first.output
+    runs = sorted(p.name for p in bench_dir.iterdir() if p.is_dir())
+    assert runs == ["off-apexnet-seed1", "off-apexnet-seed2", "ststnet-seed1", "ststnet-seed2"]
+
+    # the CSV holds the mean and std over seeds of what each run folder's metrics.json says
+    with open(bench_dir / "bench.csv", newline="") as f:
+        table = {(r["config"], r["scope"]): r for r in csv.DictReader(f)}
+    assert set(table) == {(c, s) for c in ("ststnet", "off-apexnet") for s in ("overall", "alpha", "beta")}
+    for config in ("ststnet", "off-apexnet"):
+        metrics = [json.loads((bench_dir / f"{config}-seed{s}" / "metrics.json").read_text()) for s in (1, 2)]
+        for scope in ("overall", "beta"):
+            uf1 = [m["overall"]["uf1"] if scope == "overall" else m["per_group"][scope]["uf1"] for m in metrics]
+            row = table[(config, scope)]
+            assert float(row["uf1_mean"]) == pytest.approx(statistics.fmean(uf1), abs=1e-4)
+            assert float(row["uf1_std"]) == pytest.approx(statistics.stdev(uf1), abs=1e-4)
+            assert row["seeds"] == "2"
+        folds = [json.loads(p.read_text()) for s in (1, 2) for p in (bench_dir / f"{config}-seed{s}" / "folds").glob("*.json")]
+        assert len(folds) == 8  # 4 subjects (LOSO) x 2 seeds
+        assert float(table[(config, "overall")]["train_seconds_per_fold"]) == pytest.approx(
+            statistics.fmean(f["seconds"] for f in folds), abs=1e-3)
+    # STSTNet at 28 x 28: three 3x3 convs on 3 channels (3, 5, 8 filters) with BatchNorm, FC 16*5*5 -> 3
+    assert int(table[("ststnet", "overall")]["params"]) == (27 + 1) * 16 + 2 * 16 + (400 + 1) * 3
+    # multiply-adds x 2: the convs at 28 x 28 and the FC layer
+    assert int(table[("ststnet", "overall")]["flops"]) == 2 * (27 * 16 * 28 * 28 + 400 * 3)
+    assert int(table[("off-apexnet", "overall")]["params"]) > 1_000_000
+
+    markdown = (bench_dir / "bench.md").read_text()
+    assert "## Overall" in markdown and "## alpha" in markdown and "## beta" in markdown
+    assert "| ststnet | ststnet | 2 |" in markdown and "±" in markdown
+    assert (bench_dir / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # second invocation: nothing is trained again, every run file is left as it was
+    before = stamps(bench_dir)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr("mertk.engine.runner.run_experiment", no_training)
+    second = bench(bench_dir, flow_manifest)
+    assert "4 reused, 0 resumed, 0 new" in second.output
+    assert stamps(bench_dir) == before
+    assert (bench_dir / "bench.csv").read_text().count("\n") == 7
+
+
+@pytest.mark.slow
+def test_bench_resumes_an_interrupted_run_and_keeps_its_finished_folds(tmp_path, flow_manifest):
+    bench_dir = tmp_path / "bench"
+    bench(bench_dir, flow_manifest)
+    run = bench_dir / "ststnet-seed2"
+    (run / "metrics.json").unlink()
+    (run / "folds" / "003.json").unlink()  # as if stopped during the last fold
+    kept = {p.name: p.stat().st_mtime_ns for p in (run / "folds").glob("*.json")}
+    result = bench(bench_dir, flow_manifest)
+    assert "3 reused, 1 resumed, 0 new" in result.output
+    assert (run / "metrics.json").is_file() and (run / "folds" / "003.json").is_file()
+    assert {p: (run / "folds" / p).stat().st_mtime_ns for p in kept} == kept
+
+
+def test_bench_refuses_a_run_folder_made_with_another_config(tmp_path, flow_manifest):
+    bench_dir = tmp_path / "bench"
+    run = bench_dir / "ststnet-seed1"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: ststnet\nseed: 1\ntrain: {epochs: 99}\n")
+    result = invoke(["bench", "ststnet.yaml", "--dir", str(bench_dir), *tiny(flow_manifest)])
+    assert result.exit_code == 1
+    assert "ststnet-seed1: this run was made with a different config" in result.output
+    assert "--dir" in result.output
+
+
+def test_bench_refuses_configs_on_different_data(tmp_path, flow_manifest):
+    other = tmp_path / "other.yaml"
+    other.write_text(f"extends: ststnet.yaml\nname: other\ndataset: {{name: manifest, path: {tmp_path / 'x.csv'}}}\n")
+    result = invoke(["bench", "ststnet.yaml", str(other), "--dir", str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert "same data and protocol" in result.output and "other.yaml" in result.output
