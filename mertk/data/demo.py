@@ -1,12 +1,12 @@
 """The demo dataset: small synthetic micro-expression clips made from real face photos.
 
 Generated locally and deterministically from ``seed`` (nothing is downloaded), once, into a cache
-folder (``$MERTK_CACHE`` or ``~/.cache/mertk``, sub-folder ``demo-v1-seed{seed}``; ``root``
+folder (``$MERTK_CACHE`` or ``~/.cache/mertk``, sub-folder ``demo-v2-seed{seed}``; ``root``
 chooses another folder), in the CASME II layout, so it goes through the same ``casme2`` reader
 as real data::
 
-    demo-v1-seed0/CASME2-RAW/sub01/EP01_01/img1.jpg ... img16.jpg
-    demo-v1-seed0/CASME2-coding-demo.xlsx     (the CASME II columns)
+    demo-v2-seed0/CASME2-RAW/sub01/EP01_01/img1.jpg ... img16.jpg
+    demo-v2-seed0/CASME2-coding-demo.xlsx     (the CASME II columns)
 
 Faces: ``skimage.data.astronaut()`` and faces of ``skimage.data.lfw_subset()`` (upscaled from
 25 px), kept only when dlib's HOG detector finds them; each is one pseudo-subject (12 in all).
@@ -42,7 +42,8 @@ from mertk.data.labels import MEGC3
 
 __all__ = ["Demo", "demo_folder", "ensure_demo", "generate_demo", "ANNOTATION_NAME", "FRAMES_FOLDER"]
 
-VERSION = "v1"
+VERSION = "v2"
+BLINK_RATE = 0.35  # fraction of clips with an eye blink (a classic confound in real MER data)
 ANNOTATION_NAME = "CASME2-coding-demo.xlsx"
 FRAMES_FOLDER = "CASME2-RAW"
 SUBJECTS = 12
@@ -70,7 +71,7 @@ class Demo:
 
 
 def demo_folder(root: str | Path | None = None, seed: int = 0) -> Path:
-    """Where the demo of ``seed`` lives: ``root``, or ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-v1-seed{seed}``."""
+    """Where the demo of ``seed`` lives: ``root``, or ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-v2-seed{seed}``."""
     if root is not None:
         return Path(root).expanduser()
     cache = Path(os.environ.get("MERTK_CACHE") or Path.home() / ".cache" / "mertk").expanduser()
@@ -177,6 +178,7 @@ def _action_units(emotion: str, lm: np.ndarray) -> list[tuple[list[int] | np.nda
     cheek_r = ((lm[46] + lm[54]) / 2)[None]
     brow_lowerer = [([19, 20, 21], (0.5, 0.85), 1.0), ([22, 23, 24], (-0.5, 0.85), 1.0)]
     return {
+        "blink": [([37, 38, 43, 44], (0.0, 1.0), 1.0)],  # upper eyelids: a distractor, in any class
         "surprise": [(_BROW_L + _BROW_R, (0.0, -1.0), 1.0), (_CHIN + _LOWER_LIP, (0.0, 1.0), 1.0)],
         "happiness": [([48], (-0.75, -0.65), 1.0), ([54], (0.75, -0.65), 1.0),
                       (cheek_l, (0.0, -1.0), 0.5), (cheek_r, (0.0, -1.0), 0.5)],
@@ -185,8 +187,12 @@ def _action_units(emotion: str, lm: np.ndarray) -> list[tuple[list[int] | np.nda
     }[emotion]
 
 
-def _displacement(emotion: str, face: _Face, amplitude: float) -> np.ndarray:
-    """``(2, H, W)`` apex displacement in px: per region, the max of Gaussian bumps at its points."""
+def _displacement(emotion: str, face: _Face, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """``(2, H, W)`` apex displacement in px: per region, the max of Gaussian bumps at its points.
+
+    Each region's strength varies from clip to clip (people rarely move every AU of an
+    emotion equally), so one class is not one fixed motion pattern.
+    """
     h, w = face.image.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     sigma = 0.07 * face.width
@@ -196,8 +202,9 @@ def _displacement(emotion: str, face: _Face, amplitude: float) -> np.ndarray:
         bump = np.zeros((h, w), np.float32)
         for cx, cy in centres:
             np.maximum(bump, np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma**2)), out=bump)
-        field[0] += amplitude * weight * dx * bump
-        field[1] += amplitude * weight * dy * bump
+        strength = amplitude * weight * rng.uniform(0.4, 1.2)
+        field[0] += strength * dx * bump
+        field[1] += strength * dy * bump
     return field
 
 
@@ -218,9 +225,16 @@ def _render_clip(face: _Face, emotion: str, rng: np.random.Generator) -> tuple[l
     offset = length - 1 - int(rng.integers(0, 2))
     apex = onset + int(round((offset - onset) * rng.uniform(0.4, 0.6)))
     scale = face.width / 128.0
-    field = _displacement(emotion, face, amplitude=rng.uniform(1.0, 2.0) * scale)
+    field = _displacement(emotion, face, amplitude=rng.uniform(0.5, 2.0) * scale, rng=rng)
     profile = _profile(length, onset, apex, offset)
-    head = np.cumsum(rng.normal(0, 0.08 * scale, (length, 2)), axis=0).astype(np.float32)  # head drift, px
+    if rng.random() < BLINK_RATE:  # an eye blink starting anywhere in the clip, unrelated to the class
+        start = int(rng.integers(0, length - 2))
+        top = min(start + int(rng.integers(1, 4)), length - 1)
+        blink = _displacement("blink", face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng)
+        blink_profile = _profile(length, start, top, min(top + 3, length - 1))
+    else:
+        blink, blink_profile = None, None
+    head = np.cumsum(rng.normal(0, 0.12 * scale, (length, 2)), axis=0).astype(np.float32)  # head drift, px
     h, w = face.image.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     gain = 1 + np.cumsum(rng.normal(0, 0.004, length))  # illumination drift
@@ -230,6 +244,9 @@ def _render_clip(face: _Face, emotion: str, rng: np.random.Generator) -> tuple[l
     for t in range(length):
         dx = profile[t] * field[0] + head[t, 0]
         dy = profile[t] * field[1] + head[t, 1]
+        if blink is not None:
+            dx = dx + blink_profile[t] * blink[0]
+            dy = dy + blink_profile[t] * blink[1]
         warped = cv2.remap(face.image, xs - dx, ys - dy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         lit = gain[t] * warped + tilt[t] * ramp + rng.normal(0, 1.5, warped.shape)
         frames.append(np.clip(np.rint(lit), 0, 255).astype(np.uint8))
