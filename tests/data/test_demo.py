@@ -65,5 +65,5 @@ def test_interrupted_generation_leaves_nothing(tmp_path: Path, monkeypatch: pyte
 
 def test_default_folder_is_in_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MERTK_CACHE", str(tmp_path))
-    assert demo.demo_folder(seed=4) == tmp_path / "demo-v1-seed4"
+    assert demo.demo_folder(seed=4) == tmp_path / "demo-v2-seed4"
     assert demo.demo_folder(root="~/x", seed=4) == Path("~/x").expanduser()
