@@ -1,5 +1,42 @@
-"""Registers the Dual-ATME reference components through mertk's public hooks."""
+"""Registers the Dual-ATME reference components through mertk's public hooks.
+
+Everything is registered lazily (``"module:attribute"``), so listing components and checking
+configs does not import torch.
+"""
 
 from __future__ import annotations
 
-from mertk import hookimpl  # noqa: F401
+from pathlib import Path
+
+from mertk import hookimpl
+
+
+@hookimpl
+def register_backbones(register):  # noqa: ANN001, ANN201
+    register("inception", "mertk_dual_atme.inception:InceptionBranch",
+             description="Dual-ATME Inception branch: two Inception blocks with 2x2 pooling (3x28x28 -> 48x7x7).")
+
+
+@hookimpl
+def register_attentions(register):  # noqa: ANN001, ANN201
+    register("cbam", "mertk_dual_atme.cbam:CBAM",
+             description="CBAM channel + spatial attention (Dual-ATME's AARS).")
+
+
+@hookimpl
+def register_losses(register):  # noqa: ANN001, ANN201
+    register("focal", "mertk_dual_atme.losses:FocalLoss",
+             description="Focal loss on the logits (gamma, alpha).")
+    register("similarity", "mertk_dual_atme.losses:SimilarityLoss",
+             description="Mean 1 - cosine similarity between two branch feature vectors.")
+
+
+@hookimpl
+def register_models(register):  # noqa: ANN001, ANN201
+    register("dual-atme", "mertk_dual_atme.model:DualATME",
+             description="Dual-ATME: whole-face and HARS branches, attention, fused classifier.")
+
+
+@hookimpl
+def mertk_config_dirs() -> list[str]:
+    return [str(Path(__file__).parent / "configs")]

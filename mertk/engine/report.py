@@ -1,0 +1,137 @@
+"""Run report: a markdown summary, a console table and confusion-matrix / per-class plots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["summary_table", "write_report", "plot_confusions", "plot_per_class", "per_class_scores"]
+
+
+def per_class_scores(confusion: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
+    """Per-class ``precision``, ``recall`` and ``f1`` from a ``K x K`` confusion matrix (rows: truth)."""
+    m = np.asarray(confusion, dtype=float)
+    tp = np.diag(m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.nan_to_num(tp / m.sum(0))
+        recall = np.nan_to_num(tp / m.sum(1))
+        f1 = np.nan_to_num(2 * tp / (m.sum(0) + m.sum(1)))
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def _rows(metrics: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    return [("overall", metrics["overall"]), *sorted(metrics.get("per_group", {}).items())]
+
+
+def summary_table(metrics: Mapping[str, Any]) -> str:
+    """A markdown table: one row overall and one per source dataset (UF1, UAR, accuracy, n)."""
+    lines = ["| data | UF1 | UAR | accuracy | n |", "|---|---|---|---|---|"]
+    for name, s in _rows(metrics):
+        lines.append(f"| {name} | {s['uf1']:.4f} | {s['uar']:.4f} | {s['accuracy']:.4f} | {s['n']} |")
+    return "\n".join(lines)
+
+
+def plot_confusions(metrics: Mapping[str, Any], class_names: Sequence[str], path: Path) -> None:
+    """One confusion-matrix panel overall and per source dataset, counts and row-normalised colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _rows(metrics)
+    if len(rows) == 2:  # a single dataset: its panel would repeat the overall one
+        rows = rows[:1]
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.4), squeeze=False)
+    for ax, (name, s) in zip(axes[0], rows):
+        m = np.asarray(s["confusion"], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            norm = np.nan_to_num(m / m.sum(1, keepdims=True))
+        ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", color="white" if norm[i, j] > 0.5 else "black")
+        ax.set_xticks(range(len(class_names)), class_names, rotation=30, ha="right")
+        ax.set_yticks(range(len(class_names)), class_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{name}: UF1 {s['uf1']:.3f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_per_class(metrics: Mapping[str, Any], class_names: Sequence[str], path: Path) -> None:
+    """Grouped bars of per-class F1 and recall (overall pooled predictions)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = per_class_scores(metrics["overall"]["confusion"])
+    x = np.arange(len(class_names))
+    fig, ax = plt.subplots(figsize=(1.6 * len(class_names) + 2, 3.2))
+    for offset, key in ((-0.2, "f1"), (0.2, "recall")):
+        bars = ax.bar(x + offset, scores[key], width=0.4, label=key)
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.set_xticks(x, class_names)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("score")
+    ax.set_title("per class (all folds pooled)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_names: Sequence[str],
+                 config_file: str, folds: Sequence[Mapping[str, Any]], problems: Sequence[Any],
+                 settings_summary: str) -> Path:
+    """Write ``report.md`` and its plots into ``folder``; returns the report's path."""
+    plot_confusions(metrics, class_names, folder / "confusion_matrix.png")
+    plot_per_class(metrics, class_names, folder / "per_class.png")
+    scores = per_class_scores(metrics["overall"]["confusion"])
+    skipped = [p for p in problems if getattr(p, "fatal", False)]
+    warnings = [p for p in problems if not getattr(p, "fatal", False)]
+    seconds = sum(f.get("seconds", 0.0) for f in folds)
+    lines = [
+        f"# {name}",
+        "",
+        f"Config: `{config_file}` (merged copy: `config.yaml`). Protocol: {len(folds)} folds; every fold's "
+        "model is the one of its **last training epoch** (no selection on the test fold). Metrics pool the "
+        "predictions of all folds (MEGC 2019: UF1 and UAR over the fixed class set).",
+        "",
+        "## Results",
+        "",
+        summary_table(metrics),
+        "",
+        "![confusion matrices](confusion_matrix.png)",
+        "",
+        "## Per class (pooled)",
+        "",
+        "| class | precision | recall | F1 |",
+        "|---|---|---|---|",
+        *[f"| {c} | {scores['precision'][i]:.4f} | {scores['recall'][i]:.4f} | {scores['f1'][i]:.4f} |"
+          for i, c in enumerate(class_names)],
+        "",
+        "![per-class scores](per_class.png)",
+        "",
+        "## Training",
+        "",
+        settings_summary,
+        "",
+        f"Training time over all folds: {seconds:.1f} s. Per-fold predictions: `predictions.csv`, `folds/`.",
+        "",
+        "## Data problems",
+        "",
+        f"{len(skipped)} sample(s) skipped, {len(warnings)} warning(s); all listed in `problems.csv`.",
+    ]
+    for p in skipped[:50]:
+        lines.append(f"- skipped: {p}")
+    if len(skipped) > 50:
+        lines.append(f"- ... and {len(skipped) - 50} more in `problems.csv`")
+    path = folder / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

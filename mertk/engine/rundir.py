@@ -1,0 +1,165 @@
+"""The run folder: everything a run writes, written as it goes so that a run can resume.
+
+Layout::
+
+    RUN_DIR/
+      config.yaml        the merged config (``mertk run --resume RUN_DIR`` reloads it)
+      environment.json   versions, device, threads, command line
+      problems.csv       data problems: skipped samples and warnings (file, row, sample, fix)
+      folds/000.json     one file per finished fold: test ids, labels, predictions, history
+      predictions.csv    every finished fold's test predictions (rewritten after each fold)
+      checkpoints/       per-fold weights (``output.checkpoints: true``)
+      metrics.json       overall and per-dataset scores, once all folds are done
+      report.md, confusion_matrix.png, per_class.png
+      run.log            the progress lines printed during the run
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mertk.api import Problem
+from mertk.errors import MertkError
+
+__all__ = ["RunFolder", "environment_info"]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunFolder:
+    """Reads and writes the files of one run folder (see the module docs for the layout)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    # ------------------------------------------------------------------ creation
+
+    @classmethod
+    def create(cls, parent: str | Path, name: str, run_dir: Path | None = None) -> RunFolder:
+        """A new run folder: ``run_dir`` (must be empty or absent), else ``parent/name-timestamp``."""
+        if run_dir is None:
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            run_dir = Path(parent) / f"{name}-{stamp}"
+            suffix = 1
+            while run_dir.exists():
+                suffix += 1
+                run_dir = Path(parent) / f"{name}-{stamp}-{suffix}"
+        elif run_dir.exists() and any(run_dir.iterdir()):
+            raise MertkError(f"{run_dir}: the run folder is not empty; pass --resume {run_dir} to continue "
+                             "that run, or choose another --run-dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return cls(run_dir)
+
+    @classmethod
+    def open(cls, run_dir: Path) -> RunFolder:
+        """An existing run folder to resume."""
+        if not (Path(run_dir) / "config.yaml").is_file():
+            raise MertkError(f"{run_dir}: not a mertk run folder (no config.yaml); pass the folder `mertk run` printed")
+        return cls(Path(run_dir))
+
+    # ------------------------------------------------------------------ files
+
+    @property
+    def folds_dir(self) -> Path:
+        return self.path / "folds"
+
+    def save_config(self, data: Mapping[str, Any]) -> None:
+        """The merged plain config mapping (loadable with :func:`mertk.config.load_config`)."""
+        _atomic_write(self.path / "config.yaml", yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True))
+
+    def save_environment(self, info: Mapping[str, Any]) -> None:
+        name = "environment.json"
+        if (self.path / name).exists():  # a resumed run keeps the first one and adds its own
+            name = f"environment-resume-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+        _atomic_write(self.path / name, json.dumps(dict(info), indent=2, default=str))
+
+    def save_problems(self, problems: Sequence[Problem]) -> None:
+        """All data problems (skipped samples and warnings) as ``problems.csv``."""
+        with open(self.path / "problems.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["fatal", "sample", "file", "row", "message", "fix"])
+            for p in problems:
+                writer.writerow([p.fatal, p.sample or "", p.file, "" if p.row is None else p.row, p.message, p.fix])
+
+    def log(self, line: str) -> None:
+        """Print a progress line and append it to ``run.log``."""
+        print(line, file=sys.stderr, flush=True)
+        with open(self.path / "run.log", "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    # ------------------------------------------------------------------ folds
+
+    def fold_path(self, index: int) -> Path:
+        return self.folds_dir / f"{index:03d}.json"
+
+    def load_fold(self, index: int) -> dict[str, Any] | None:
+        """A finished fold's record, or ``None`` when it has not finished."""
+        path = self.fold_path(index)
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def save_fold(self, index: int, record: Mapping[str, Any]) -> None:
+        """Write a finished fold atomically (a crash never leaves half a fold)."""
+        self.folds_dir.mkdir(exist_ok=True)
+        _atomic_write(self.fold_path(index), json.dumps(dict(record)))
+
+    def write_predictions(self, folds: Sequence[Mapping[str, Any]], class_names: Sequence[str],
+                          info: Mapping[str, Mapping[str, str]]) -> None:
+        """``predictions.csv`` from the finished folds' records (one row per test sample)."""
+        with open(self.path / ".predictions.csv.tmp", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["sample", "subject", "dataset", "fold", "label", "prediction", "true_class",
+                             "predicted_class", *[f"p_{c}" for c in class_names]])
+            for fold in folds:
+                for sid, y, p, probs in zip(fold["test_ids"], fold["y_true"], fold["y_pred"], fold["probs"]):
+                    meta = info.get(sid, {})
+                    writer.writerow([sid, meta.get("subject", ""), meta.get("dataset", ""), fold["name"], y, p,
+                                     class_names[y], class_names[p], *[f"{q:.5f}" for q in probs]])
+        os.replace(self.path / ".predictions.csv.tmp", self.path / "predictions.csv")
+
+    def save_metrics(self, metrics: Mapping[str, Any]) -> None:
+        _atomic_write(self.path / "metrics.json", json.dumps(dict(metrics), indent=2))
+
+
+def environment_info(device: Any, threads: int) -> dict[str, Any]:
+    """Versions of Python and the main libraries, the device and the command line."""
+    import importlib.metadata as md
+
+    def version(name: str) -> str:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return ""
+
+    import torch
+
+    info: dict[str, Any] = {
+        "time": _dt.datetime.now().isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "command": sys.argv,
+        "device": str(device),
+        "threads": threads,
+        "cpu_count": os.cpu_count(),
+        "packages": {n: version(n) for n in ("mertk", "torch", "torchvision", "timm", "kornia", "numpy",
+                                            "opencv-contrib-python-headless", "dlib-bin", "scikit-learn")},
+    }
+    if getattr(device, "type", "") == "cuda":
+        info["cuda"] = {"name": torch.cuda.get_device_name(device), "version": torch.version.cuda}
+    return info

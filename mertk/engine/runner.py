@@ -1,0 +1,243 @@
+"""Run an experiment: data -> preprocessing -> protocol folds -> train/test per fold -> report.
+
+Each fold's model is trained from scratch and tested as its last epoch left it; nothing is
+selected on the test fold. Finished folds are written to the run folder at once, so an
+interrupted run continues with ``mertk run --resume RUN_DIR`` from the first unfinished fold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from mertk.api import Fold, Problem, Sample
+from mertk.config import LoadedConfig
+from mertk.engine.envvars import expand_env
+from mertk.engine.report import summary_table, write_report
+from mertk.engine.rundir import RunFolder, environment_info
+from mertk.engine.trainer import (EpochStats, build_loss, build_model, configure_threads, normalize_views, predict,
+                                  seed_everything, select_device, train_model)
+from mertk.errors import MertkError
+from mertk.registry import Components
+
+__all__ = ["ExperimentData", "load_data", "run_experiment", "train_and_test"]
+
+
+@dataclass
+class ExperimentData:
+    """The kept samples and their model inputs, in the same order.
+
+    Attributes:
+        samples: Samples that passed loading and preprocessing.
+        views: View name -> ``(N, C, S, S)`` float32 in ``[0, 1]``.
+        class_names: The ``K`` class names.
+        problems: Every data problem met (skipped samples and warnings).
+    """
+
+    samples: list[Sample]
+    views: dict[str, torch.Tensor]
+    class_names: tuple[str, ...]
+    problems: list[Problem]
+
+
+def load_data(loaded: LoadedConfig, components: Components) -> ExperimentData:
+    """Build the dataset, load it, apply ``on_error`` and preprocess the kept samples."""
+    from mertk.data import apply_on_error
+    from mertk.preprocess.pipeline import prepare
+
+    cfg, file = loaded.config, Path(loaded.file).name
+    spec = expand_env(cfg.dataset, file=file, key="dataset")
+    dataset = components.build("dataset", spec, file=file, key="dataset")
+    load = apply_on_error(dataset.load(), cfg.on_error)
+    class_names = tuple(load.class_names or dataset.class_names)
+    prepared = prepare(load.samples, cfg.preprocess, components, on_error=cfg.on_error, config_file=file)
+    by_id = {s.id: s for s in load.samples}
+    samples = [by_id[i] for i in prepared.sample_ids]
+    return ExperimentData(samples, dict(prepared.views), class_names, [*load.problems, *prepared.problems])
+
+
+def train_and_test(loaded: LoadedConfig, components: Components, data: ExperimentData,
+                   inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, train: Sequence[int],
+                   test: Sequence[int], *, seed: int, desc: str = "") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train a fresh model on ``train`` and predict ``test`` (indices into ``data.samples``).
+
+    Args:
+        inputs: Normalised views ``{name: (N, C, S, S)}`` on the training device.
+        labels: ``(N,)`` int64 labels on the same device.
+        seed: Seeds initialisation and batch order (a fold's result does not depend on the others).
+
+    Returns:
+        The trained model and a record with ``y_pred``, ``probs`` ``(len(test), K)``, per-epoch
+        ``history`` and ``seconds``.
+    """
+    cfg, file = loaded.config, Path(loaded.file).name
+    device = labels.device
+    seed_everything(seed, cfg.train.deterministic)
+    start = time.perf_counter()
+    train_index = torch.as_tensor(list(train), dtype=torch.int64, device=device)
+    train_views = {k: v.index_select(0, train_index) for k, v in inputs.items()}
+    train_labels = labels.index_select(0, train_index)
+    k = len(data.class_names)
+    sample = {name: v[:2].cpu() for name, v in train_views.items()}
+    model = build_model(cfg.model, components, num_classes=k, in_channels=next(iter(sample.values())).shape[1],
+                        sample=sample, file=file).to(device)
+    counts = torch.bincount(train_labels.cpu(), minlength=k).tolist()
+    loss = build_loss(cfg.loss, components, num_classes=k, class_counts=counts, file=file).to(device)
+    bar = tqdm(total=cfg.train.epochs, desc=desc, leave=False, unit="epoch")
+
+    def on_epoch(stats: EpochStats) -> None:
+        bar.set_postfix(loss=f"{stats.loss:.4f}", acc=f"{stats.accuracy:.3f}")
+        bar.update()
+
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        history = train_model(model, loss, train_views, train_labels, cfg.train, generator=generator,
+                              on_epoch=on_epoch)
+    finally:
+        bar.close()
+    record: dict[str, Any] = {"history": [vars(h) for h in history], "train_size": len(train)}
+    if len(test):
+        test_index = torch.as_tensor(list(test), dtype=torch.int64, device=device)
+        probs = predict(model, {k_: v.index_select(0, test_index) for k_, v in inputs.items()},
+                        batch_size=max(cfg.train.batch_size, 256))
+        record["probs"] = probs.tolist()
+        record["y_pred"] = probs.argmax(1).tolist()
+    record["seconds"] = time.perf_counter() - start
+    return model, record
+
+
+def _check_folds(folds: Sequence[Fold], n: int, protocol: Any) -> None:
+    seen: list[int] = sorted(i for f in folds for i in f.test)
+    if seen != list(range(n)):
+        raise MertkError(f"protocol {protocol!r} does not test every sample exactly once "
+                         f"({len(seen)} test slots for {n} samples); check its settings")
+
+
+def _settings_summary(loaded: LoadedConfig) -> str:
+    cfg = loaded.config
+    t = cfg.train
+    return (f"Model `{cfg.model if isinstance(cfg.model, str) else cfg.model.get('name')}`; losses: "
+            + ", ".join(f"{(s if isinstance(s, str) else s['name'])} x {s.get('weight', 1) if isinstance(s, Mapping) else 1}"
+                        for s in cfg.loss)
+            + f". {t.epochs} epochs, batch {t.batch_size}, {t.optimizer.name} lr {t.optimizer.lr}, "
+            f"weight decay {t.optimizer.weight_decay}, schedule {t.scheduler.name}, seed {cfg.seed}.")
+
+
+def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Path | None = None,
+                   resume: bool = False) -> Path:
+    """Run (or resume) the evaluation ``loaded`` describes; returns the run folder.
+
+    Args:
+        loaded: The validated config with its file and merged plain mapping.
+        components: Registries to build every part from.
+        run_dir: The run folder; default ``{output.dir}/{name}-{timestamp}``.
+        resume: Continue the run in ``run_dir``: finished folds are kept, not retrained.
+
+    Raises:
+        MertkError: bad data (with ``on_error: stop``), a resumed folder whose finished folds do
+            not match this run's folds, or a non-empty ``run_dir`` without ``resume``.
+    """
+    cfg = loaded.config
+    if resume:
+        if run_dir is None:
+            raise MertkError("resume needs the run folder (mertk run --resume RUN_DIR)")
+        folder = RunFolder.open(run_dir)
+    else:
+        folder = RunFolder.create(cfg.output.dir, cfg.name, run_dir)
+    folder.save_config(loaded.data)
+    threads = configure_threads(cfg.train.threads)
+    device = select_device(cfg.train.device)
+    folder.save_environment(environment_info(device, threads))
+    folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} (device {device}, {threads} threads)")
+
+    data = load_data(loaded, components)
+    folder.save_problems(data.problems)
+    skipped = sum(p.fatal for p in data.problems)
+    folder.log(f"data: {len(data.samples)} samples, {len(data.class_names)} classes"
+               + (f", {skipped} skipped (problems.csv)" if skipped else ""))
+    if not data.samples:
+        raise MertkError(f"{loaded.file}: no usable samples; see {folder.path / 'problems.csv'}")
+    file = Path(loaded.file).name
+    folds = components.build("protocol", cfg.protocol, file=file, key="protocol").split(data.samples)
+    _check_folds(folds, len(data.samples), cfg.protocol)
+
+    inputs = normalize_views(data.views, cfg.train.normalize_mean, cfg.train.normalize_std, device)
+    labels = torch.as_tensor([s.label for s in data.samples], dtype=torch.int64, device=device)
+    ids = [s.id for s in data.samples]
+    info = {s.id: {"subject": s.subject, "dataset": s.dataset} for s in data.samples}
+    records: list[dict[str, Any]] = []
+    for index, fold in enumerate(folds):
+        test_ids = [ids[i] for i in fold.test]
+        done = folder.load_fold(index) if resume else None
+        if done is not None:
+            if done.get("test_ids") != test_ids or done.get("name") != fold.name:
+                raise MertkError(f"{folder.fold_path(index)}: fold {index} ({done.get('name')}) tested other samples "
+                                 f"than this run's fold {fold.name}; the data or the protocol changed since the run "
+                                 "started. Start a new run instead of resuming this one.")
+            records.append(done)
+            folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: finished earlier, kept")
+            continue
+        model, record = train_and_test(loaded, components, data, inputs, labels, fold.train, fold.test,
+                                       seed=cfg.seed + index, desc=f"fold {index + 1}/{len(folds)} {fold.name}")
+        record.update(index=index, name=fold.name, test_ids=test_ids,
+                      y_true=[int(labels[i]) for i in fold.test])
+        if cfg.output.checkpoints:
+            _save_weights(model, folder.path / "checkpoints" / f"fold-{index:03d}.safetensors")
+        folder.save_fold(index, record)
+        records.append(record)
+        folder.write_predictions(records, data.class_names, info)
+        correct = sum(int(a == b) for a, b in zip(record["y_true"], record["y_pred"]))
+        last = record["history"][-1] if record["history"] else {"loss": float("nan")}
+        folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: {correct}/{len(test_ids)} correct, "
+                   f"final train loss {last['loss']:.4f}, {record['seconds']:.1f} s")
+    folder.write_predictions(records, data.class_names, info)
+
+    from mertk.evaluation.metrics import evaluate
+
+    y_true = [y for r in records for y in r["y_true"]]
+    y_pred = [p for r in records for p in r["y_pred"]]
+    groups = [info[i]["dataset"] for r in records for i in r["test_ids"]]
+    metrics = evaluate(y_true, y_pred, class_names=data.class_names, groups=groups)
+    metrics.update(class_names=list(data.class_names), folds=len(folds), model_selection="last epoch")
+    folder.save_metrics(metrics)
+    if cfg.output.export_model:
+        _export(loaded, components, data, inputs, labels, folder)
+    report = write_report(folder.path, name=cfg.name, metrics=metrics, class_names=data.class_names,
+                          config_file=loaded.file, folds=records, problems=data.problems,
+                          settings_summary=_settings_summary(loaded))
+    folder.log(f"report: {report}")
+    print(summary_table(metrics))
+    print(folder.path)
+    return folder.path
+
+
+def _save_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(path))
+
+
+def _export(loaded: LoadedConfig, components: Components, data: ExperimentData, inputs: Mapping[str, torch.Tensor],
+            labels: torch.Tensor, folder: RunFolder) -> None:
+    """Train one model on every sample (same recipe) and save it as ``model/weights.safetensors``."""
+    import json
+
+    target = folder.path / "model" / "weights.safetensors"
+    if target.exists():
+        return
+    folder.log("training the exported model on all samples")
+    model, record = train_and_test(loaded, components, data, inputs, labels, range(len(data.samples)), [],
+                                   seed=loaded.config.seed + 10_000, desc="export")
+    _save_weights(model, target)
+    (target.parent / "model.json").write_text(json.dumps({
+        "class_names": list(data.class_names), "model": loaded.config.model,
+        "normalize_mean": loaded.config.train.normalize_mean, "normalize_std": loaded.config.train.normalize_std,
+        "views": {k: list(v.shape[1:]) for k, v in data.views.items()}, "train_size": record["train_size"],
+    }, indent=2), encoding="utf-8")

@@ -1,0 +1,217 @@
+"""Training and prediction of one fold's model on in-memory view tensors.
+
+The whole fold lives in memory as pre-normalised ``(N, C, S, S)`` tensors (one per view):
+batches are index selections, with no DataLoader, no per-epoch image decoding and no
+per-sample transforms. The optimizer works on flat fused/foreach kernels where torch has them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mertk.api import ModelOutput
+from mertk.config import LOSS_RESERVED
+from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSettings
+from mertk.registry import Components
+
+__all__ = ["select_device", "seed_everything", "configure_threads", "LossSum", "build_loss", "build_model",
+           "normalize_views", "make_optimizer", "make_scheduler", "train_model", "predict", "EpochStats"]
+
+Views = Mapping[str, torch.Tensor]
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when available, else CPU; any other value is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch; in deterministic mode also pick deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def configure_threads(threads: int = 0) -> int:
+    """Use ``threads`` intra-op threads (0: one per available CPU core); returns the number set."""
+    if threads <= 0:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    return threads
+
+
+class LossSum(nn.Module):
+    """Weighted sum of loss terms: ``sum_i weight_i * loss_i(output, target)``.
+
+    Args:
+        terms: ``(name, weight, loss module)`` triples.
+    """
+
+    def __init__(self, terms: Sequence[tuple[str, float, nn.Module]]) -> None:
+        super().__init__()
+        self.names = [name for name, _, _ in terms]
+        self.weights = [float(w) for _, w, _ in terms]
+        self.terms = nn.ModuleList([loss for _, _, loss in terms])
+
+    def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
+        total = 0.0
+        for weight, loss in zip(self.weights, self.terms):
+            if weight:
+                total = total + weight * loss(output, target)
+        return total  # type: ignore[return-value]
+
+
+def build_loss(specs: Sequence[Mapping[str, Any]], components: Components, *, num_classes: int,
+               class_counts: Sequence[int], file: str = "<config>") -> LossSum:
+    """Build the config's ``loss`` list into a :class:`LossSum`.
+
+    Each term's ``weight`` (default 1) is read here; a loss factory receives ``num_classes``
+    and ``class_counts`` (training-fold samples per class) when it declares them.
+    """
+    terms = []
+    for i, spec in enumerate(specs):
+        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+        weight = float(spec.get("weight", 1.0))
+        spec = {k: v for k, v in spec.items() if k not in LOSS_RESERVED}
+        params = components["loss"].get(spec["name"]).parameters
+        run_time = {"num_classes": num_classes, "class_counts": list(class_counts)}
+        provided = {k: v for k, v in run_time.items() if k in params}
+        terms.append((spec["name"], weight, components.build("loss", spec, file=file, key=f"loss.{i}", **provided)))
+    return LossSum(terms)
+
+
+def build_model(spec: Any, components: Components, *, num_classes: int, in_channels: int,
+                sample: Views, file: str = "<config>") -> nn.Module:
+    """Build the config's model and run one forward pass on ``sample`` (a few inputs).
+
+    The dry forward pass materialises lazy layers (a fusion layer whose input size depends on
+    the backbone) before the optimizer is created, and checks the model reads the views given.
+    """
+    model = components.build("model", spec, file=file, key="model", num_classes=num_classes, in_channels=in_channels)
+    model.eval()
+    with torch.no_grad():
+        output = model(sample)
+    if not isinstance(output, ModelOutput):
+        raise TypeError(f"model {spec!r} returned {type(output).__name__}, not mertk.api.ModelOutput")
+    return model
+
+
+def normalize_views(views: Views, mean: float, std: float, device: torch.device,
+                    channels_last: bool = False) -> dict[str, torch.Tensor]:
+    """``(x - mean) / std`` for every ``(N, C, S, S)`` view, moved to ``device`` once."""
+    out = {}
+    for name, x in views.items():
+        x = ((torch.as_tensor(x, dtype=torch.float32) - mean) / std).to(device)
+        out[name] = x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+    return out
+
+
+def make_optimizer(params: Any, settings: OptimizerSettings, device: torch.device) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD with the config's settings; fused kernels where torch has them."""
+    fast: dict[str, Any] = {"fused": True} if settings.name in ("adam", "adamw") else {"foreach": True}
+    if settings.name == "adam":
+        return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay, **fast)
+    if settings.name == "adamw":
+        return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay, **fast)
+    return torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum,
+                           weight_decay=settings.weight_decay, **fast)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, settings: SchedulerSettings,
+                   epochs: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Per-epoch learning-rate schedule: ``none``, ``step`` (StepLR) or ``cosine`` (to 0 at the end)."""
+    if settings.name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, settings.step_size, settings.gamma)
+    if settings.name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    return None
+
+
+@dataclass
+class EpochStats:
+    """Mean training loss and accuracy over one epoch's batches."""
+
+    epoch: int
+    loss: float
+    accuracy: float
+    lr: float = field(default=0.0)
+
+
+def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.Tensor, settings: TrainSettings,
+                *, generator: torch.Generator | None = None,
+                on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
+    """Train ``model`` for ``settings.epochs`` epochs; the model is left as the last epoch made it.
+
+    Args:
+        model: A built (materialised) model on the views' device.
+        loss: ``(ModelOutput, target) -> scalar``.
+        views: ``{name: (N, C, S, S)}`` normalised training inputs on the training device.
+        labels: ``(N,)`` int64 class indices on the same device.
+        settings: Epochs, batch size, optimizer, schedule.
+        generator: Random generator for the batch order (CPU).
+        on_epoch: Called after every epoch with its statistics.
+
+    Returns:
+        One :class:`EpochStats` per epoch. A final batch of one sample is skipped (BatchNorm
+        cannot train on it).
+    """
+    device = labels.device
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], settings.optimizer, device)
+    scheduler = make_scheduler(optimizer, settings.scheduler, settings.epochs)
+    n = len(labels)
+    history = []
+    for epoch in range(settings.epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        total = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        seen = 0
+        for start in range(0, n, settings.batch_size):
+            index = order[start:start + settings.batch_size]
+            if len(index) < 2:
+                continue
+            batch = {name: x.index_select(0, index) for name, x in views.items()}
+            target = labels.index_select(0, index)
+            output = model(batch)
+            value = loss(output, target)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+            total += value.detach() * len(index)
+            correct += (output.logits.detach().argmax(1) == target).sum()
+            seen += len(index)
+        lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
+        stats = EpochStats(epoch + 1, float(total) / max(seen, 1), float(correct) / max(seen, 1), lr)
+        history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+    return history
+
+
+def predict(model: nn.Module, views: Views, batch_size: int = 512) -> torch.Tensor:
+    """Class probabilities ``(N, K)`` (float32, CPU) from the model in eval mode."""
+    model.eval()
+    n = len(next(iter(views.values())))
+    out = []
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            batch = {name: x[start:start + batch_size] for name, x in views.items()}
+            out.append(torch.softmax(model(batch).logits.float(), dim=1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, 0)

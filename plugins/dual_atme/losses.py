@@ -1,0 +1,50 @@
+"""Dual-ATME losses: focal loss on the logits, cosine similarity between the branches."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mertk.api import ModelOutput
+
+__all__ = ["FocalLoss", "SimilarityLoss"]
+
+
+class FocalLoss(nn.Module):
+    """Focal loss ``mean_i( -alpha_{y_i} * (1 - p_i)**gamma * log p_i )``, ``p_i`` = softmax prob of ``y_i``.
+
+    Args:
+        gamma: Focusing exponent; ``0`` gives (alpha-weighted) cross-entropy.
+        alpha: One weight for every class (paper: 1), or one weight per class.
+
+    Forward: ``output.logits`` ``(B, K)``, ``target`` ``(B,)`` int64 -> scalar.
+    """
+
+    def __init__(self, gamma: float = 2.0, alpha: float | list[float] = 1.0) -> None:
+        super().__init__()
+        self.gamma = gamma
+        self.register_buffer("alpha", torch.as_tensor(alpha, dtype=torch.float32))
+
+    def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
+        log_p = F.log_softmax(output.logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)
+        alpha = self.alpha[target] if self.alpha.ndim else self.alpha
+        return (-alpha * (1 - log_p.exp()).pow(self.gamma) * log_p).mean()
+
+
+class SimilarityLoss(nn.Module):
+    """``mean_i(1 - cos(a_i, b_i))`` between two named feature vectors of the model output.
+
+    Args:
+        features: Names of the two ``(B, D)`` entries of ``output.features`` to pull together.
+
+    Forward: ``output.features[a]``, ``output.features[b]`` ``(B, D)`` -> scalar in ``[0, 2]``.
+    """
+
+    def __init__(self, features: tuple[str, str] = ("upper", "lower")) -> None:
+        super().__init__()
+        self.features = tuple(features)
+
+    def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
+        a, b = (output.features[name].flatten(1) for name in self.features)
+        return (1 - F.cosine_similarity(a, b, dim=1)).mean()
