@@ -32,24 +32,24 @@ class WeightedCrossEntropy(nn.Module):
     """Class-weighted cross-entropy (weighted mean over the batch, as in ``F.cross_entropy``).
 
     Args:
-        num_classes: Number of classes ``K`` (supplied by the engine).
-        class_counts: Samples per class in the training fold (supplied by the engine); used
-            for inverse-frequency weights ``n / (K * count_k)`` when ``weights`` is not given.
+        num_classes: Number of classes ``K`` (supplied by the engine), to check ``weights``.
+        class_counts: Samples per class ``(K,)`` in the training fold (supplied by the engine);
+            gives inverse-frequency weights ``n / (K * count_k)`` when ``weights`` is not given.
         weights: Explicit ``K`` class weights; overrides ``class_counts``.
     """
 
-    def __init__(self, num_classes: int, class_counts: Sequence[int] | None = None,
+    def __init__(self, num_classes: int | None = None, class_counts: Sequence[int] | None = None,
                  weights: list[float] | None = None) -> None:
         super().__init__()
         if weights is not None:
-            if len(weights) != num_classes:
+            if num_classes is not None and len(weights) != num_classes:
                 raise ValueError(f"weighted-cross-entropy: {len(weights)} weights for {num_classes} classes")
             w = torch.tensor(weights, dtype=torch.float32)
         elif class_counts is not None:
             counts = torch.tensor(list(class_counts), dtype=torch.float32).clamp(min=1)
-            w = counts.sum() / (num_classes * counts)
+            w = counts.sum() / (len(counts) * counts)
         else:
-            w = torch.ones(num_classes)
+            raise ValueError("weighted-cross-entropy needs `weights` (one per class) or the training class counts")
         self.register_buffer("weights", w)
 
     def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,133 @@
+"""Dual-ATME components: shapes, gradients, loss values on hand-computed cases, swapping parts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mertk
+from mertk.api import ModelOutput
+from mertk_dual_atme.cbam import CBAM
+from mertk_dual_atme.inception import InceptionBlock, InceptionBranch, MaxPool3x3
+from mertk_dual_atme.losses import FocalLoss, SimilarityLoss
+
+
+@pytest.fixture(scope="module")
+def components() -> mertk.Components:
+    return mertk.load_components()
+
+
+def views(b: int = 4, size: int = 28) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return {"face": torch.randn(b, 3, size, size, generator=g), "hars": torch.randn(b, 3, size, size, generator=g)}
+
+
+def test_separable_max_pool_equals_3x3_max_pool() -> None:
+    x = torch.randn(2, 5, 9, 11, requires_grad=True)
+    torch.testing.assert_close(MaxPool3x3()(x), F.max_pool2d(x, 3, 1, 1))
+    assert MaxPool3x3(separable=False)(x).shape == x.shape
+
+
+def test_inception_block_and_branch_shapes() -> None:
+    assert InceptionBlock(3, 6)(torch.randn(2, 3, 28, 28)).shape == (2, 24, 28, 28)
+    branch = InceptionBranch(3)
+    assert branch.out_channels == 48
+    assert branch(torch.randn(2, 3, 28, 28)).shape == (2, 48, 7, 7)
+    assert InceptionBranch(2, widths=(4, 8, 16)).out_channels == 64
+
+
+def test_cbam_shape_gradient_and_map() -> None:
+    cbam = CBAM(48)
+    x = torch.randn(2, 48, 7, 7, requires_grad=True)
+    y = cbam(x)
+    assert y.shape == x.shape
+    assert cbam.spatial_map.shape == (2, 1, 7, 7)
+    assert ((cbam.spatial_map > 0) & (cbam.spatial_map < 1)).all()
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in cbam.parameters())
+    # the MLP is 48 -> 3 -> 48 with reduction 16 (the paper's setting)
+    assert cbam.mlp[0].out_features == 3
+
+
+def test_focal_loss_hand_computed() -> None:
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    target = torch.tensor([0, 2])
+    p0 = math.exp(2) / (math.exp(2) + 2)
+    p1 = 1 / (2 + math.e)
+    expected = (-(1 - p0) ** 2 * math.log(p0) - (1 - p1) ** 2 * math.log(p1)) / 2
+    out = ModelOutput(logits=logits)
+    assert FocalLoss(gamma=2.0)(out, target).item() == pytest.approx(expected, rel=1e-5)
+    # gamma 0 and alpha 1 is cross-entropy; per-class alpha weights each sample by its class
+    assert FocalLoss(gamma=0.0)(out, target).item() == pytest.approx(F.cross_entropy(logits, target).item(), rel=1e-6)
+    weighted = FocalLoss(gamma=0.0, alpha=[0.5, 1.0, 2.0])(out, target).item()
+    assert weighted == pytest.approx((-0.5 * math.log(p0) - 2.0 * math.log(p1)) / 2, rel=1e-5)
+
+
+def test_similarity_loss_hand_computed() -> None:
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    b = torch.tensor([[0.0, 2.0], [3.0, 3.0]])  # orthogonal: 1 - 0; parallel: 1 - 1
+    out = ModelOutput(logits=torch.zeros(2, 3), features={"upper": a, "lower": b})
+    assert SimilarityLoss()(out, torch.zeros(2, dtype=torch.long)).item() == pytest.approx(0.5)
+    out.features["lower"] = -a
+    assert SimilarityLoss()(out, torch.zeros(2, dtype=torch.long)).item() == pytest.approx(2.0)
+
+
+def test_builtin_losses(components: mertk.Components) -> None:
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    target = torch.tensor([0, 2])
+    out = ModelOutput(logits=logits)
+    ce = components.create("loss", "cross-entropy")
+    assert ce(out, target).item() == pytest.approx(F.cross_entropy(logits, target).item())
+    wce = components.build("loss", {"name": "weighted-cross-entropy"}, num_classes=3, class_counts=[6, 3, 1])
+    expected_w = torch.tensor([10 / 18, 10 / 9, 10 / 3])
+    torch.testing.assert_close(wce.weights, expected_w)
+    assert wce(out, target).item() == pytest.approx(F.cross_entropy(logits, target, weight=expected_w).item())
+
+
+def test_dual_atme_outputs_and_gradients(components: mertk.Components) -> None:
+    model = components.build("model", "dual-atme", num_classes=3, in_channels=3)
+    out = model(views())
+    assert out.logits.shape == (4, 3)
+    assert out.features["upper"].shape == out.features["lower"].shape == (4, 48 * 7 * 7)
+    assert out.maps["upper"].shape == (4, 48, 7, 7)
+    assert out.maps["upper_attention"].shape == (4, 1, 7, 7)
+    assert "lower_attention" not in out.maps  # paper: no attention on the HARS branch
+    loss = F.cross_entropy(out.logits, torch.tensor([0, 1, 2, 0])) + SimilarityLoss()(out, None)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert model.head[0].in_features == 2 * 48 * 7 * 7  # the paper's 4704 -> 1024 fusion layer
+
+
+def test_dual_atme_attention_options(components: mertk.Components) -> None:
+    shared = components.build("model", {"name": "dual-atme", "attention_on": "both", "share_attention": True},
+                              num_classes=3, in_channels=3)
+    assert shared.lower_attention is shared.upper_attention
+    both = components.build("model", {"name": "dual-atme", "attention_on": "both"}, num_classes=3, in_channels=3)
+    assert both.lower_attention is not both.upper_attention
+    assert "lower_attention" in both(views()).maps
+    none = components.build("model", {"name": "dual-atme", "attention": None}, num_classes=3, in_channels=3)
+    assert none.upper_attention is None and none(views()).logits.shape == (4, 3)
+
+
+@pytest.mark.parametrize("spec", [
+    {"name": "dual-atme", "attention": "se"},
+    {"name": "dual-atme", "attention": "identity"},
+    {"name": "dual-atme", "backbone": {"name": "timm", "model_name": "resnet10t"}, "views": ["face", "face"]},
+])
+def test_dual_atme_swaps_parts_by_name(components: mertk.Components, spec: dict) -> None:
+    model = components.build("model", spec, num_classes=3, in_channels=3)
+    out = model(views(size=32))
+    assert out.logits.shape == (4, 3)
+    out.logits.sum().backward()
+
+
+def test_timm_backbone_shapes(components: mertk.Components) -> None:
+    backbone = components.build("backbone", {"name": "timm", "model_name": "resnet10t"}, in_channels=2)
+    y = backbone(torch.randn(2, 2, 32, 32))
+    assert y.shape[:2] == (2, backbone.out_channels)
+    with pytest.raises(mertk.MertkError, match="unknown model_name"):
+        components.build("backbone", {"name": "timm", "model_name": "resnet_18"}, in_channels=3)

@@ -1,0 +1,66 @@
+"""Fixtures for engine tests: a tiny config and synthetic prepared data (no preprocessing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import mertk
+from mertk.api import Sample
+from mertk.config import load_config
+from mertk.engine import runner
+from mertk.engine.runner import ExperimentData
+
+TINY = {
+    "name": "tiny",
+    "dataset": {"name": "demo"},
+    "protocol": "loso",
+    "model": {"name": "dual-atme", "hidden": 32},
+    "loss": [{"name": "focal"}, {"name": "similarity", "weight": 0.01}],
+    "train": {"epochs": 3, "batch_size": 8},
+    "output": {"export_model": False},
+}
+
+
+@pytest.fixture(scope="session")
+def components() -> mertk.Components:
+    return mertk.load_components()
+
+
+def synthetic_data(subjects: int = 4, per_subject: int = 6, size: int = 28) -> ExperimentData:
+    """Separable 3-class data: class k brightens channel k of both views."""
+    g = torch.Generator().manual_seed(0)
+    samples, tensors = [], []
+    for s in range(subjects):
+        for c in range(per_subject):
+            label = c % 3
+            dataset = "alpha" if s % 2 else "beta"
+            samples.append(Sample(id=f"{dataset}/s{s}/c{c}", subject=f"{dataset}/s{s}", clip=f"c{c}",
+                                  dataset=dataset, label=label))
+            x = torch.rand(3, size, size, generator=g) * 0.3
+            x[label] += 0.5
+            tensors.append(x)
+    face = torch.stack(tensors)
+    return ExperimentData(samples, {"face": face, "hars": face.flip(-1).clone()}, ("negative", "positive", "surprise"), [])
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, components: mertk.Components):
+    """Write a tiny config (with ``changes`` merged in) and load it."""
+    def make(changes: dict | None = None, overrides: tuple[str, ...] = ()):
+        data = {**TINY, "output": {**TINY["output"], "dir": str(tmp_path / "runs")}, **(changes or {})}
+        path = tmp_path / "tiny.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return load_config(path, components, overrides)
+    return make
+
+
+@pytest.fixture
+def fake_data(monkeypatch: pytest.MonkeyPatch) -> ExperimentData:
+    """Replace dataset loading and preprocessing by :func:`synthetic_data`."""
+    data = synthetic_data()
+    monkeypatch.setattr(runner, "load_data", lambda loaded, components: data)
+    return data

@@ -1,0 +1,95 @@
+"""run_experiment on synthetic prepared data: the run folder, resuming, swapping parts by config."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from mertk.config import load_config
+from mertk.engine import runner
+from mertk.errors import MertkError
+
+FILES = ("config.yaml", "environment.json", "problems.csv", "predictions.csv", "metrics.json", "report.md",
+         "confusion_matrix.png", "per_class.png", "run.log")
+
+
+def test_run_writes_a_complete_run_folder(make_config, fake_data, components, tmp_path: Path, capsys) -> None:
+    loaded = make_config({"output": {"checkpoints": True, "export_model": True, "dir": str(tmp_path / "runs")}})
+    run_dir = runner.run_experiment(loaded, components)
+    assert run_dir.parent == tmp_path / "runs" and run_dir.name.startswith("tiny-")
+    for name in FILES:
+        assert (run_dir / name).is_file(), name
+    assert sorted(p.name for p in (run_dir / "folds").iterdir()) == ["000.json", "001.json", "002.json", "003.json"]
+    assert len(list((run_dir / "checkpoints").glob("fold-*.safetensors"))) == 4
+    assert (run_dir / "model" / "weights.safetensors").is_file()
+    rows = list(csv.DictReader(open(run_dir / "predictions.csv")))
+    assert sorted(r["sample"] for r in rows) == sorted(s.id for s in fake_data.samples)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["overall"]["n"] == 24 and set(metrics["per_group"]) == {"alpha", "beta"}
+    assert metrics["model_selection"] == "last epoch"
+    report = (run_dir / "report.md").read_text()
+    assert "| overall |" in report and "| alpha |" in report and "last training epoch" in report
+    # the saved config reloads to the same run config
+    again = load_config(run_dir / "config.yaml", components)
+    assert again.config == loaded.config
+    out = capsys.readouterr().out
+    assert str(run_dir) in out and "| overall |" in out
+
+
+def test_interrupted_run_resumes_without_retraining_finished_folds(make_config, fake_data, components,
+                                                                   tmp_path: Path, monkeypatch) -> None:
+    loaded = make_config()
+    run_dir = tmp_path / "run"
+    real = runner.train_and_test
+    calls: list[str] = []
+
+    def crash_on_third_fold(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt("simulated crash")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_and_test", crash_on_third_fold)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_experiment(loaded, components, run_dir=run_dir)
+    assert not (run_dir / "metrics.json").exists()
+    finished = {p.name: p.read_text() for p in (run_dir / "folds").iterdir()}
+    assert sorted(finished) == ["000.json", "001.json"]
+    assert len(list(csv.DictReader(open(run_dir / "predictions.csv")))) == 12
+
+    with pytest.raises(MertkError, match="not empty"):
+        runner.run_experiment(loaded, components, run_dir=run_dir)
+
+    calls.clear()
+    resumed = load_config(run_dir / "config.yaml", components)
+    assert runner.run_experiment(resumed, components, run_dir=run_dir, resume=True) == run_dir
+    assert len(calls) == 2 and all("fold 3/4" in c or "fold 4/4" in c for c in calls)
+    for name, text in finished.items():
+        assert (run_dir / "folds" / name).read_text() == text  # kept as they were
+    assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24
+    assert len(list(csv.DictReader(open(run_dir / "predictions.csv")))) == 24
+
+
+def test_resume_refuses_folds_of_other_data(make_config, fake_data, components, tmp_path: Path) -> None:
+    loaded = make_config()
+    run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    fake_data.samples.reverse()  # the folds now test other samples
+    with pytest.raises(MertkError, match="tested other samples"):
+        runner.run_experiment(loaded, components, run_dir=run_dir, resume=True)
+
+
+@pytest.mark.parametrize("override", [
+    "model.attention=se",                 # another attention
+    "model.attention=null",               # no attention
+    "loss.0.name=cross-entropy",          # CE instead of focal
+    "loss.0.name=weighted-cross-entropy",
+    "train.optimizer.name=sgd",
+])
+def test_one_line_changes_run(make_config, fake_data, components, tmp_path: Path, override: str) -> None:
+    loaded = make_config({"train": {"epochs": 1, "batch_size": 8}, "protocol": {"name": "kfold", "k": 2}},
+                         overrides=(override,))
+    run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24

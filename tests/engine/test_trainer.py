@@ -1,0 +1,81 @@
+"""The trainer: optimizers, schedules, determinism, loss sums, learning on separable data."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mertk.engine.settings import TrainSettings
+from mertk.engine.trainer import (build_loss, build_model, make_optimizer, make_scheduler, normalize_views, predict,
+                                  select_device, train_model)
+
+from .conftest import synthetic_data
+
+
+def fit(components, settings: TrainSettings, seed: int = 0, loss=None):
+    data = synthetic_data(subjects=2)
+    views = normalize_views(data.views, 0.5, 0.5, torch.device("cpu"))
+    labels = torch.tensor([s.label for s in data.samples])
+    torch.manual_seed(seed)
+    model = build_model({"name": "dual-atme", "hidden": 32}, components, num_classes=3, in_channels=3,
+                        sample={k: v[:2] for k, v in views.items()})
+    loss = loss or build_loss([{"name": "focal"}, {"name": "similarity", "weight": 0.01}], components,
+                              num_classes=3, class_counts=[4, 4, 4])
+    history = train_model(model, loss, views, labels, settings, generator=torch.Generator().manual_seed(seed))
+    return model, history, views, labels
+
+
+def test_training_learns_separable_data(components) -> None:
+    model, history, views, labels = fit(components, TrainSettings(epochs=15, batch_size=6))
+    assert len(history) == 15
+    assert history[-1].loss < history[0].loss
+    probs = predict(model, views)
+    assert probs.shape == (12, 3)
+    torch.testing.assert_close(probs.sum(1), torch.ones(12))
+    assert (probs.argmax(1) == labels).float().mean() >= 0.9
+
+
+def test_training_is_deterministic_for_a_seed(components) -> None:
+    settings = TrainSettings(epochs=2, batch_size=5)
+    a = predict(fit(components, settings, seed=3)[0], fit(components, settings, seed=3)[2])
+    model_a = fit(components, settings, seed=3)[0]
+    model_b = fit(components, settings, seed=3)[0]
+    for (name, pa), (_, pb) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+        torch.testing.assert_close(pa, pb, msg=name)
+    assert a.shape == (12, 3)
+
+
+def test_loss_sum_weights_terms(components) -> None:
+    from mertk.api import ModelOutput
+
+    out = ModelOutput(logits=torch.tensor([[1.0, 0.0, 0.0]]),
+                      features={"upper": torch.tensor([[1.0, 0.0]]), "lower": torch.tensor([[0.0, 1.0]])})
+    target = torch.tensor([1])
+    ce = torch.nn.functional.cross_entropy(out.logits, target).item()
+    loss = build_loss([{"name": "cross-entropy", "weight": 2.0}, {"name": "similarity", "weight": 0.5}], components,
+                      num_classes=3, class_counts=[1, 1, 1])
+    assert loss(out, target).item() == pytest.approx(2 * ce + 0.5 * 1.0)
+    assert loss.names == ["cross-entropy", "similarity"]
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_optimizers_and_schedules(name: str) -> None:
+    from mertk.engine.settings import OptimizerSettings, SchedulerSettings
+
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = make_optimizer([p], OptimizerSettings(name=name, lr=0.1), torch.device("cpu"))
+    assert type(opt).__name__.lower() == name
+    step = make_scheduler(opt, SchedulerSettings(name="step", step_size=2, gamma=0.5), epochs=10)
+    for _ in range(2):
+        opt.step()
+        step.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)
+    cosine = make_scheduler(make_optimizer([p], OptimizerSettings(name=name, lr=0.1), torch.device("cpu")),
+                            SchedulerSettings(name="cosine"), epochs=4)
+    assert cosine is not None
+    assert make_scheduler(opt, SchedulerSettings(name="none"), epochs=4) is None
+
+
+def test_select_device() -> None:
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
