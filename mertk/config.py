@@ -259,7 +259,14 @@ def validate_config(data: Mapping[str, Any], components: Components, *, file: st
         config = RunConfig.model_validate(dict(data))
     except pydantic.ValidationError as exc:
         raise _pydantic_to_config_error(exc, file, data) from None
-    for key, ref, value, setter in list(_iter_component_fields(config)):
+    fields = list(_iter_component_fields(config))
+    # names first: they need no import, so the commonest typo fails before torch is loaded
+    for key, ref, value, _ in fields:
+        components.normalise(ref.kind, value, file, key)
+        name = value if isinstance(value, str) else value["name"]
+        if name not in components[ref.kind]:
+            raise ConfigError(file, f"{key}.name", components[ref.kind].unknown_message(name))
+    for key, ref, value, setter in fields:
         reserved = {}
         if key.startswith("loss.") and isinstance(value, Mapping):
             value = dict(value)

@@ -257,7 +257,7 @@ class Components:
         Raises:
             ConfigError: naming ``file`` and the dotted key of the first problem found.
         """
-        spec = self._normalise(kind, spec, file, key)
+        spec = self.normalise(kind, spec, file, key)
         registry = self[kind]
         name = spec["name"]
         if name not in registry:
@@ -299,7 +299,8 @@ class Components:
             return value
 
     @staticmethod
-    def _normalise(kind: str, spec: Any, file: str, key: str) -> dict[str, Any]:
+    def normalise(kind: str, spec: Any, file: str, key: str) -> dict[str, Any]:
+        """``"name"`` or ``{name: ..., **kw}`` -> a new dict with ``name``; raises for other shapes."""
         if isinstance(spec, str):
             return {"name": spec}
         if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
