@@ -4,9 +4,10 @@ Layout: ``{cache_dir}/{settings digest}/{sample id}-{source digest}.pt``. The se
 hashes the normalised specs of every stage that changes a clip's cached content (face and
 landmark detectors, detection frame, alignment, spotter, flow); encoding and views are computed
 from the cached flow on every run, so changing them costs no recomputation. The source digest
-hashes the sample's onset/apex and its source files' paths, sizes and modification times, so an
-edited frame or annotation recomputes that clip only. Each file is written to a temporary name
-and renamed, so an interrupted run leaves finished clips intact and no half-written file.
+hashes the sample's onset/apex (and offset, when the clip is cached) and its source files'
+paths, sizes and modification times, so an edited frame or annotation recomputes that clip
+only. Each file is written to a temporary name and renamed, so an interrupted run leaves
+finished clips intact and no half-written file.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class ClipCache:
 
     def __init__(self, root: str | Path | None, settings: Mapping[str, Any], enabled: bool = True) -> None:
         self.folder = Path(root or default_cache_dir()) / digest({"version": CACHE_VERSION, **settings})
+        self.with_clip = "clip" in settings  # the cached clip runs from onset to offset
         self.enabled = enabled
 
     def path(self, sample: Sample) -> Path:
@@ -64,7 +66,10 @@ class ClipCache:
                 files.append((str(f), st.st_size, st.st_mtime_ns))
             except OSError:
                 files.append((str(f), None, None))
-        key = digest({"id": sample.id, "onset": sample.onset, "apex": sample.apex, "files": files})
+        fields = {"id": sample.id, "onset": sample.onset, "apex": sample.apex, "files": files}
+        if self.with_clip:
+            fields["offset"] = sample.offset
+        key = digest(fields)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", sample.id)[:80]
         return self.folder / f"{name}-{key}.pt"
 

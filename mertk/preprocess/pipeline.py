@@ -10,14 +10,22 @@ Samples with ``flow_image`` set (precomputed flow from a manifest) skip face and
 channels are reordered to the configured encoding and a template of landmarks stands in for
 detected ones.
 
-CPU path: clips are processed by ``workers`` forked processes, flow included. CUDA path (torch
-flow extractors with ``device: cuda``/``auto``): workers read and align, and the flow of up to
-``batch_size`` clips runs as one batch on the GPU.
+A view whose selector has ``source = "frames"`` reads the aligned grey clip instead of the flow
+image: its selector is called with ``(T, 1, A, A)`` frames in ``[0, 1]`` (onset to offset, the
+whole clip when the offset is unknown) and the landmarks. The clip is then cached too (as
+``uint8``; the cache folder differs from the flow-only one), and precomputed flow images, which
+have no frames, cannot feed such a view.
+
+CPU path: clips are processed by ``workers`` forked processes, flow included. CUDA path (flow
+extractors with ``uses_device = True`` such as ``torch-tvl1``, with ``device: auto`` on a machine
+with CUDA, or ``device: cuda``): workers read and align, and the flow of up to ``batch_size``
+clips runs as one batch on the GPU.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +96,11 @@ class Stages:
     device: torch.device
     specs: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def clip(self) -> bool:
+        """Some view reads the aligned frames (``source = "frames"``), so clips are kept."""
+        return "clip" in self.specs
+
     @classmethod
     def build(cls, settings: PreprocessSettings, components: Components, config_file: str = "<config>") -> Stages:
         """Validate and build every stage's component (``preprocess.<field>`` in errors)."""
@@ -103,21 +116,25 @@ class Stages:
             "align": settings.align.model_dump(),
         }
         build = components.build
+        flow = build("flow_extractor", specs["flow"], file=config_file, key="preprocess.flow")
         device = settings.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        elif device == "cuda" and not torch.cuda.is_available():
+        if device == "cuda" and not torch.cuda.is_available():
             raise MertkError(f"{config_file}: preprocess.device: cuda, but no CUDA device is available. "
                              "Fix: set preprocess.device: cpu (or auto)")
+        if device == "auto":  # the GPU path only pays for flow extractors that run on their input's device
+            device = "cuda" if torch.cuda.is_available() and getattr(flow, "uses_device", False) else "cpu"
+        views = {name: build("roi_selector", s, file=config_file, key=f"preprocess.views.{name}")
+                 for name, s in settings.views.items()}
+        if any(getattr(v, "source", "flow") == "frames" for v in views.values()):
+            specs["clip"] = "onset-offset"
         return cls(
             settings=settings,
             face=build("face_detector", specs["face_detector"], file=config_file, key="preprocess.face_detector"),
             landmarks=build("landmark_detector", specs["landmark_detector"], file=config_file,
                             key="preprocess.landmark_detector"),
             spotter=build("spotter", specs["spotter"], file=config_file, key="preprocess.spotter"),
-            flow=build("flow_extractor", specs["flow"], file=config_file, key="preprocess.flow"),
-            views={name: build("roi_selector", s, file=config_file, key=f"preprocess.views.{name}")
-                   for name, s in settings.views.items()},
+            flow=flow,
+            views=views,
             device=torch.device(device),
             specs=specs,
         )
@@ -134,6 +151,7 @@ class _Front:
     second: torch.Tensor  # (1, A, A)
     landmarks: torch.Tensor  # (68, 2), aligned frame
     record: dict[str, Any]
+    clip: torch.Tensor | None = None  # (T, 1, A, A) onset..offset, when a view reads frames
 
 
 def _read_and_align(sample: Sample, stages: Stages) -> _Front:
@@ -146,6 +164,10 @@ def _read_and_align(sample: Sample, stages: Stages) -> _Front:
     onset = sample.onset if sample.onset is not None else 0
     spotted = sample.apex is None
     positions = list(range(n)) if spotted else [onset, sample.apex]
+    if stages.clip:
+        last = sample.offset if sample.offset is not None else n - 1
+        clip_positions = list(range(onset, max(last, onset) + 1))
+        positions = sorted(set(positions) | set(clip_positions))
     detect_pos = sample.apex if settings.detect_on == "apex" and not spotted else onset
     frames = read_frames(sample, positions)
     image = frames[positions.index(detect_pos)]
@@ -176,8 +198,9 @@ def _read_and_align(sample: Sample, stages: Stages) -> _Front:
         "onset": onset, "apex": apex, "apex_source": "spotter" if spotted else "annotation",
         "detect_frame": str(where), "frames": n, "source": "video" if sample.video and not sample.frames else "frames",
     }
+    clip = aligned[[positions.index(p) for p in clip_positions]] if stages.clip else None
     return _Front(first=aligned[positions.index(onset)], second=aligned[positions.index(apex)],
-                  landmarks=transform_points(raw_landmarks, matrix), record=record)
+                  landmarks=transform_points(raw_landmarks, matrix), record=record, clip=clip)
 
 
 def _flow_entries(fronts: Sequence[_Front], stages: Stages) -> list[dict[str, Any]]:
@@ -186,8 +209,12 @@ def _flow_entries(fronts: Sequence[_Front], stages: Stages) -> list[dict[str, An
     second = torch.stack([f.second for f in fronts]).to(stages.device)
     with torch.inference_mode():
         flows = stages.flow(first, second).float().cpu()
-    return [{"flow": flow.clone(), "face": (f.second * 255).round().to(torch.uint8),
-             "landmarks": f.landmarks, "record": f.record} for f, flow in zip(fronts, flows)]
+    entries = [{"flow": flow.clone(), "face": (f.second * 255).round().to(torch.uint8),
+                "landmarks": f.landmarks, "record": f.record} for f, flow in zip(fronts, flows)]
+    for f, entry in zip(fronts, entries):
+        if f.clip is not None:
+            entry["clip"] = (f.clip * 255).round().to(torch.uint8)
+    return entries
 
 
 # --------------------------------------------------------------------------- workers
@@ -195,9 +222,17 @@ def _flow_entries(fronts: Sequence[_Front], stages: Stages) -> list[dict[str, An
 _WORKER_STAGES: Stages | None = None  # inherited by forked workers
 
 
-def _init_worker() -> None:
+def _fork_pool(processes: int) -> multiprocessing.pool.Pool:
+    """Forked workers with one thread each. The thread counts are lowered in the parent around
+    the fork: calling ``cv2.setNumThreads`` in a forked child deadlocks on the parent's pool."""
+    threads = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    try:
+        return multiprocessing.get_context("fork").Pool(processes)
+    finally:
+        torch.set_num_threads(threads[0])
+        cv2.setNumThreads(threads[1])
 
 
 def _whole_clip(sample: Sample) -> dict[str, Any] | Problem:
@@ -222,7 +257,7 @@ def _compute(samples: Sequence[Sample], stages: Stages, workers: int) -> Iterato
     task = _whole_clip if on_cpu else _front_only
     pool = None
     if workers > 1 and len(samples) > 1:
-        pool = multiprocessing.get_context("fork").Pool(min(workers, len(samples)), initializer=_init_worker)
+        pool = _fork_pool(min(workers, len(samples)))
         results = pool.imap(task, samples)
     else:
         results = map(task, samples)
@@ -305,6 +340,12 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
 
     for i, sample in enumerate(samples):
         if sample.flow_image is not None and not sample.frames and sample.video is None:
+            if stages.clip:
+                frames_views = [n for n, v in stages.views.items() if getattr(v, "source", "flow") == "frames"]
+                fail(Problem(file=str(sample.flow_image), sample=sample.id, message=f"view {frames_views[0]!r} "
+                             "reads the aligned frames, but this sample is a precomputed flow image",
+                             fix="list the clip's frames (or video) instead, or remove that view"))
+                continue
             try:
                 entries[i] = _flow_image_entry(sample, settings.encoding.channels)
             except ClipError as exc:
@@ -356,7 +397,11 @@ def _assemble(ids: list[str], entries: list[dict[str, Any]], stages: Stages, pro
             flows[k] = entries[k]["flow"]
             faces[k] = entries[k]["face"].float() / 255
     landmarks = [e["landmarks"].float() for e in entries]
-    views = {name: torch.stack([sel(img, lm) for img, lm in zip(images, landmarks)]) if entries
+    def source(entry: dict[str, Any], image: torch.Tensor, selector: Any) -> torch.Tensor:
+        return entry["clip"].float() / 255 if getattr(selector, "source", "flow") == "frames" else image
+
+    views = {name: torch.stack([sel(source(e, img, sel), lm) for e, img, lm in zip(entries, images, landmarks)])
+             if entries
              else torch.zeros(0, len(enc.channels), getattr(sel, "size", 0), getattr(sel, "size", 0))
              for name, sel in stages.views.items()}
     return Prepared(sample_ids=ids, views={k: v.float().contiguous() for k, v in views.items()},

@@ -58,7 +58,9 @@ class PreprocessSettings(Strict):
     workers: int = 0
     """Parallel worker processes for the CPU path (0: as many as CPU cores; 1: no workers)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    """Where flow is computed for torch flow extractors: ``auto`` picks CUDA when available.
-    On ``cuda`` clips are read and aligned by the workers and flow runs batched on the GPU."""
+    """Where the flow is computed. ``auto``: CUDA when available and the flow extractor runs on
+    its input's device (``uses_device = True``, e.g. ``torch-tvl1``), else the CPU. On ``cuda``
+    the workers read and align clips and the flow runs in batches of ``batch_size`` on the GPU;
+    on ``cpu`` each worker computes whole clips."""
     batch_size: int = 32
     """Frame pairs per flow call on the GPU path."""

@@ -128,6 +128,9 @@ class TorchTVL1:
     Call: ``(first (B, 1, H, W), second (B, 1, H, W)) -> (B, 2, H, W)`` flow in pixels.
     """
 
+    #: Runs on the device of its inputs: the pipeline batches clips on the GPU for it.
+    uses_device = True
+
     def __init__(self, lambda_: float = 0.15, theta: float = 0.3, tau: float = 0.25, nscales: int = 3,
                  scale_step: float = 0.5, warps: int = 3, outer: int = 1, inner: int = 20, median: int = 5) -> None:
         self.params = dict(lambda_=lambda_, theta=theta, tau=tau, nscales=nscales, scale_step=scale_step,
