@@ -35,6 +35,9 @@ class DualATME(nn.Module):
         attention_on: ``"upper"`` (paper) or ``"both"`` branches (authors' code).
         share_attention: Use one attention instance for both branches (authors' code) instead
             of one per branch; only matters with ``attention_on: both``.
+        branches: ``"both"`` (the method), or one branch alone for the paper's module ablation:
+            ``"upper"`` (whole face with attention: "AARS only"), ``"lower"`` (HARS puzzle:
+            "HARS only"). A single branch has one feature vector, so drop the similarity loss.
         hidden: Width of the fusion layer (paper: 1024).
         dropout: Dropout before the last layer (paper: 0.5).
 
@@ -56,19 +59,22 @@ class DualATME(nn.Module):
         views: tuple[str, str] = ("face", "hars"),
         attention_on: Literal["upper", "both"] = "upper",
         share_attention: bool = False,
+        branches: Literal["both", "upper", "lower"] = "both",
         hidden: int = 1024,
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
         self.views = tuple(views)
-        self.upper = backbone(in_channels=in_channels)
-        self.lower = backbone(in_channels=in_channels)
+        self.branches = branches
+        self.upper = backbone(in_channels=in_channels) if branches != "lower" else None
+        self.lower = backbone(in_channels=in_channels) if branches != "upper" else None
         self.upper_attention: nn.Module | None = None
         self.lower_attention: nn.Module | None = None
         if attention is not None:
-            self.upper_attention = attention(channels=self.upper.out_channels)
-            if attention_on == "both":
-                self.lower_attention = (self.upper_attention if share_attention
+            if self.upper is not None:
+                self.upper_attention = attention(channels=self.upper.out_channels)
+            if self.lower is not None and attention_on == "both":
+                self.lower_attention = (self.upper_attention if share_attention and self.upper_attention is not None
                                         else attention(channels=self.lower.out_channels))
         self.head = nn.Sequential(
             nn.LazyLinear(hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -78,9 +84,11 @@ class DualATME(nn.Module):
     def forward(self, views: Mapping[str, torch.Tensor]) -> ModelOutput:
         maps: dict[str, torch.Tensor] = {}
         features: dict[str, torch.Tensor] = {}
-        for name, view, branch, attention in (("upper", views[self.views[0]], self.upper, self.upper_attention),
-                                              ("lower", views[self.views[1]], self.lower, self.lower_attention)):
-            x = branch(view)
+        for name, view_name, branch, attention in (("upper", self.views[0], self.upper, self.upper_attention),
+                                                   ("lower", self.views[1], self.lower, self.lower_attention)):
+            if branch is None:
+                continue
+            x = branch(views[view_name])
             if attention is not None:
                 x = attention(x)
                 weights = getattr(attention, "spatial_map", None)
@@ -88,5 +96,5 @@ class DualATME(nn.Module):
                     maps[f"{name}_attention"] = weights
             maps[name] = x
             features[name] = x.flatten(1)
-        logits = self.head(torch.cat([features["upper"], features["lower"]], dim=1))
+        logits = self.head(torch.cat(list(features.values()), dim=1))
         return ModelOutput(logits=logits, features=features, maps=maps)

@@ -131,3 +131,25 @@ def test_timm_backbone_shapes(components: mertk.Components) -> None:
     assert y.shape[:2] == (2, backbone.out_channels)
     with pytest.raises(mertk.MertkError, match="unknown model_name"):
         components.build("backbone", {"name": "timm", "model_name": "resnet_18"}, in_channels=3)
+
+
+@pytest.mark.parametrize("branches, present", [("upper", {"upper"}), ("lower", {"lower"})])
+def test_single_branch_ablations(components: mertk.Components, branches: str, present: set) -> None:
+    model = components.build("model", {"name": "dual-atme", "branches": branches}, num_classes=3, in_channels=3)
+    out = model(views())
+    assert set(out.features) == present and out.logits.shape == (4, 3)
+    assert model.head[0].in_features == 48 * 7 * 7
+
+
+def test_bundled_configs_validate(components: mertk.Components) -> None:
+    from mertk.config import bundled_configs, load_config
+
+    names = [n for n in bundled_configs(components) if n.startswith("dual-atme")]
+    assert "dual-atme.yaml" in names and len(names) >= 10
+    for name in names:
+        loaded = load_config(name, components)
+        assert loaded.config.model["name"] == "dual-atme", name
+    base = load_config("dual-atme.yaml", components).config
+    assert base.model["attention"]["name"] == "cbam" and base.model["attention_on"] == "upper"
+    assert [(s["name"], s.get("weight", 1)) for s in base.loss] == [("focal", 1), ("similarity", 0.01)]
+    assert base.train.optimizer.name == "adam" and base.train.optimizer.lr == 1e-3 and base.train.batch_size == 128
