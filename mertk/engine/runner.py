@@ -67,6 +67,9 @@ def train_and_test(loaded: LoadedConfig, components: Components, data: Experimen
                    test: Sequence[int], *, seed: int, desc: str = "") -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train a fresh model on ``train`` and predict ``test`` (indices into ``data.samples``).
 
+    A model with a ``fit(views, labels)`` method is fitted on the training fold instead of
+    trained by gradient descent; it then predicts through ``forward`` like any model.
+
     Args:
         inputs: Normalised views ``{name: (N, C, S, S)}`` on the training device.
         labels: ``(N,)`` int64 labels on the same device.
@@ -97,8 +100,12 @@ def train_and_test(loaded: LoadedConfig, components: Components, data: Experimen
 
     generator = torch.Generator().manual_seed(seed)
     try:
-        history = train_model(model, loss, train_views, train_labels, cfg.train, generator=generator,
-                              on_epoch=on_epoch)
+        if hasattr(model, "fit"):  # a fitted model (e.g. a linear SVM): no optimizer, no epochs
+            model.fit(train_views, train_labels)
+            history = []
+        else:
+            history = train_model(model, loss, train_views, train_labels, cfg.train, generator=generator,
+                                  on_epoch=on_epoch)
     finally:
         bar.close()
     record: dict[str, Any] = {"history": [vars(h) for h in history], "train_size": len(train)}

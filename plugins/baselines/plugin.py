@@ -20,6 +20,12 @@ def register_backbones(register):  # noqa: ANN001, ANN201
 
 
 @hookimpl
+def register_roi_selectors(register):  # noqa: ANN001, ANN201
+    register("lbp-top", f"{P}.lbptop:LbpTop",
+             description="LBP-TOP histograms of the aligned onset..offset clip, per cell of a spatial grid.")
+
+
+@hookimpl
 def register_models(register):  # noqa: ANN001, ANN201
     register("ststnet", f"{P}.ststnet:STSTNet",
              description="STSTNet: shallow triple-stream CNN (3/5/8 filters) on the u/v/strain flow image.")
@@ -29,6 +35,8 @@ def register_models(register):  # noqa: ANN001, ANN201
              description="Dual-Inception: two Inception streams on the u and v flow, fused by FC layers.")
     register("timm-classifier", f"{P}.timm_classifier:TimmClassifier",
              description="A whole timm classifier (ResNet-18 by default) on one view, trained from scratch.")
+    register("linear-svm", f"{P}.svm:LinearSVM",
+             description="Linear SVM on one flattened view (e.g. LBP-TOP), fitted with scikit-learn.")
 
 
 @hookimpl
