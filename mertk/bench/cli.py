@@ -18,7 +18,8 @@ from mertk.cli import App, pass_app, set_option
                    "same folder keeps finished runs and resumes unfinished ones.")
 @set_option
 @pass_app
-def bench(app: App, configs: tuple[str, ...], seeds: int, bench_dir: Path | None, overrides: tuple[str, ...]) -> None:
+def bench(app: App, configs: tuple[str, ...], seeds: int, bench_dir: Path | None,
+          overrides: tuple[str, ...]) -> None:
     """Compare CONFIGS (files or bundled names) on the same data and protocol.
 
     Writes BENCH_DIR/bench.md, bench.csv (UF1/UAR/accuracy overall and per source dataset,

@@ -174,7 +174,8 @@ def chart(rows: Sequence[Row], path: Path) -> None:
         means = [m for m, _ in stats]
         errors = [0.0 if s is None else s for _, s in stats]
         ax.bar(x + (i - (len(shown) - 1) / 2) * width, means, width, yerr=errors, capsize=3, label=METRICS[metric])
-    ax.set_xticks(x, [r.label for r in rows], rotation=20 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center")
+    crowded = len(rows) > 4
+    ax.set_xticks(x, [r.label for r in rows], rotation=20 if crowded else 0, ha="right" if crowded else "center")
     ax.set_ylim(0, 1)
     ax.set_ylabel("score (pooled over folds)")
     ax.set_title("Overall scores, mean ± std over seeds")
