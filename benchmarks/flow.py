@@ -61,7 +61,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    opencv, ours = TVL1(), TorchTVL1()
+    opencv, ours = TVL1(), TorchTVL1(threads=args.threads)
     print(f"threads {args.threads}, torch batch {args.batch}, best of {args.repeat}")
     print(f"{'size':>5} {'opencv ms/pair':>15} {'torch ms/pair':>14} {'torch/opencv':>13} "
           f"{'EPE opencv':>11} {'EPE torch':>10} {'EPE diff':>9}")

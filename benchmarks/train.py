@@ -75,68 +75,81 @@ def build(components: mertk.Components, separable: bool, sample: dict[str, torch
     return model, loss
 
 
-def reference_epochs(model: torch.nn.Module, loss: LossSum, data: PairedImages, epochs: int) -> list[float]:
-    loader = torch.utils.data.DataLoader(data, batch_size=128, shuffle=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        model.train()
-        for face, hars, target in loader:
-            output = model({"face": face, "hars": hars})
-            value = loss(output, target)
-            optimizer.zero_grad()
+class Reference:
+    """The authors' loop: a shuffling DataLoader over PIL images, default Adam, one epoch per call."""
+
+    def __init__(self, model: torch.nn.Module, loss: LossSum, data: PairedImages) -> None:
+        self.model, self.loss = model, loss
+        self.loader = torch.utils.data.DataLoader(data, batch_size=128, shuffle=True)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def epoch(self) -> None:
+        self.model.train()
+        for face, hars, target in self.loader:
+            output = self.model({"face": face, "hars": hars})
+            value = self.loss(output, target)
+            self.optimizer.zero_grad()
             value.backward()
-            optimizer.step()
-        times.append(time.perf_counter() - start)
-    return times
+            self.optimizer.step()
 
 
-def mertk_epochs(model: torch.nn.Module, loss: LossSum, data: PairedImages, epochs: int) -> tuple[list[float], float]:
+class Mertk:
+    """mertk's trainer on in-memory pre-normalised tensors, one epoch per call."""
+
+    def __init__(self, model: torch.nn.Module, loss: LossSum, data: PairedImages, settings: TrainSettings) -> None:
+        raw = {view: torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))) for p in paths])
+               for view, paths in (("face", data.faces), ("hars", data.hars))}
+        self.views = normalize_views({k: v.permute(0, 3, 1, 2).float() / 255 for k, v in raw.items()}, 0.5, 0.5,
+                                     torch.device("cpu"), channels_last=settings.channels_last)
+        self.labels = torch.as_tensor(data.labels, dtype=torch.int64)
+        self.model, self.loss, self.settings = model, loss, settings
+        self.generator = torch.Generator().manual_seed(1)
+
+    def epoch(self) -> None:
+        train_model(self.model, self.loss, self.views, self.labels, self.settings, generator=self.generator)
+
+
+def timed(run) -> float:  # noqa: ANN001
     start = time.perf_counter()
-    raw = {"face": torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))) for p in data.faces]),
-           "hars": torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))) for p in data.hars])}
-    views = normalize_views({k: v.permute(0, 3, 1, 2).float() / 255 for k, v in raw.items()}, 0.5, 0.5,
-                            torch.device("cpu"))
-    labels = torch.as_tensor(data.labels, dtype=torch.int64)
-    setup = time.perf_counter() - start
-    times: list[float] = []
-    clock = [time.perf_counter()]
-
-    def tick(_stats) -> None:  # noqa: ANN001
-        now = time.perf_counter()
-        times.append(now - clock[0])
-        clock[0] = now
-
-    train_model(model, loss, views, labels, TrainSettings(epochs=epochs, batch_size=128),
-                generator=torch.Generator().manual_seed(1), on_epoch=tick)
-    return times, setup
+    run()
+    return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=442)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs of each (interleaved)")
+    parser.add_argument("--size", type=int, default=28, help="side of the stored PNG images (resized to 28)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     args = parser.parse_args()
     threads = configure_threads(args.threads)
     components = mertk.load_components()
     rng = np.random.default_rng(0)
+    sample = {"face": torch.zeros(2, 3, 28, 28), "hars": torch.zeros(2, 3, 28, 28)}
+    variants = {
+        "fp32": TrainSettings(epochs=1),
+        "fp32 channels-last": TrainSettings(epochs=1, channels_last=True),
+        "bf16 autocast channels-last": TrainSettings(epochs=1, channels_last=True, precision="bf16"),
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        faces, hars, labels = make_images(Path(tmp), args.samples, 28, rng)
+        faces, hars, labels = make_images(Path(tmp), args.samples, args.size, rng)
         data = PairedImages(faces, hars, labels)
-        sample = {"face": torch.zeros(2, 3, 28, 28), "hars": torch.zeros(2, 3, 28, 28)}
-        ref_model, ref_loss = build(components, False, sample)
-        ref = reference_epochs(ref_model, ref_loss, data, args.epochs + 1)[1:]  # first epoch: warm-up
-        our_model, our_loss = build(components, True, sample)
-        ours, setup = mertk_epochs(our_model, our_loss, data, args.epochs + 1)
-        ours = ours[1:]
-    ref_s, our_s = float(np.median(ref)), float(np.median(ours))
-    print(f"threads={threads} samples={args.samples} epochs timed={args.epochs} (after one warm-up epoch)")
-    print(f"reference loop (PIL + DataLoader, Adam, 3x3 max-pool): {ref_s:.3f} s/epoch")
-    print(f"mertk trainer (in-memory tensors, fused Adam, separable pool): {our_s:.3f} s/epoch "
-          f"(+ {setup:.2f} s once to load the images)")
-    print(f"speed-up per epoch: {ref_s / our_s:.2f}x")
+        runners = {"reference": Reference(*build(components, False, sample), data)}
+        for name, settings in variants.items():
+            runners[name] = Mertk(*build(components, True, sample), data, settings)
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        for round_ in range(args.epochs + 1):  # interleaved, so that machine load hits all alike
+            for name, runner in runners.items():
+                t = timed(runner.epoch)
+                if round_:  # the first round is a warm-up
+                    times[name].append(t)
+    ref = float(np.median(times["reference"]))
+    print(f"threads={threads} samples={args.samples} images={args.size}px, median of {args.epochs} interleaved "
+          f"epochs after one warm-up")
+    print(f"{'reference (PIL + DataLoader, Adam, 3x3 max-pool)':<52} {ref:7.3f} s/epoch")
+    for name in variants:
+        ours = float(np.median(times[name]))
+        print(f"{'mertk ' + name:<52} {ours:7.3f} s/epoch   speed-up {ref / ours:5.2f}x")
 
 
 if __name__ == "__main__":

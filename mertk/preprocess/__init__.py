@@ -1,1 +1,17 @@
-"""mertk.preprocess."""
+"""mertk.preprocess: clips -> aligned faces -> optical flow -> model input views, cached per clip.
+
+Modules, in pipeline order (components are registered by :mod:`mertk.preprocess.plugin`):
+
+- :mod:`~mertk.preprocess.frames`: read frames from image folders or videos;
+- :mod:`~mertk.preprocess.faces`: face detectors (``dlib-hog``, ``dlib-cnn``, ``opencv``,
+  ``whole-frame``, ``dlib-auto``) and the ``dlib-68`` landmark detector;
+- :mod:`~mertk.preprocess.align`: one kornia similarity warp per clip;
+- :mod:`~mertk.preprocess.spotting`: apex spotters (``max-motion``, ``middle``);
+- :mod:`~mertk.preprocess.flow` (``tvl1``, ``farneback``, ``dis``) and
+  :mod:`~mertk.preprocess.tvl1` (``torch-tvl1``): optical flow;
+- :mod:`~mertk.preprocess.encoding`: u, v, strain, magnitude channels and normalisation;
+- :mod:`~mertk.preprocess.roi` (``full-face``, ``hars``) with :mod:`~mertk.preprocess.template`
+  landmarks for crops that come without any;
+- :mod:`~mertk.preprocess.cache`, :mod:`~mertk.preprocess.pipeline` (:func:`prepare`),
+  :mod:`~mertk.preprocess.preview` and :mod:`~mertk.preprocess.cli` (``mertk preprocess``).
+"""

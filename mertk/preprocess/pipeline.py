@@ -42,7 +42,7 @@ from mertk.preprocess.align import alignment_matrix, transform_points, warp_fram
 from mertk.preprocess.cache import ClipCache
 from mertk.preprocess.encoding import encode
 from mertk.preprocess.errors import ClipError
-from mertk.preprocess.frames import clip_length, read_frames, read_image
+from mertk.preprocess.frames import clip_length, read_frames
 from mertk.preprocess.settings import PreprocessSettings
 from mertk.preprocess.template import template_landmarks
 from mertk.registry import Components

@@ -124,6 +124,9 @@ class TorchTVL1:
         outer: Median-filtered rounds per warp.
         inner: Iterations per round.
         median: Median filter size (``1``: none).
+        threads: CPU threads used during a call on CPU tensors. Default 1: each operation works
+            on small images, where thread synchronisation costs more than it saves (much more on
+            a busy machine); the pipeline runs clips in parallel worker processes instead.
 
     Call: ``(first (B, 1, H, W), second (B, 1, H, W)) -> (B, 2, H, W)`` flow in pixels.
     """
@@ -132,10 +135,18 @@ class TorchTVL1:
     uses_device = True
 
     def __init__(self, lambda_: float = 0.15, theta: float = 0.3, tau: float = 0.25, nscales: int = 3,
-                 scale_step: float = 0.5, warps: int = 3, outer: int = 1, inner: int = 20, median: int = 5) -> None:
+                 scale_step: float = 0.5, warps: int = 3, outer: int = 1, inner: int = 20, median: int = 5,
+                 threads: int = 1) -> None:
         self.params = dict(lambda_=lambda_, theta=theta, tau=tau, nscales=nscales, scale_step=scale_step,
                            warps=warps, outer=outer, inner=inner, median=median)
+        self.threads = threads
 
     def __call__(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return tvl1(first, second, **self.params)
+        before = torch.get_num_threads()
+        if first.device.type == "cpu":
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                return tvl1(first, second, **self.params)
+        finally:
+            torch.set_num_threads(before)

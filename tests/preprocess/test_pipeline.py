@@ -139,3 +139,14 @@ def test_parallel_workers_give_the_same_result(tmp_path, components, frames5):
     assert parallel.sample_ids == serial.sample_ids
     assert torch.allclose(parallel.views["hars"], serial.views["hars"], atol=1e-5)
     assert not list((tmp_path / "cache").rglob("*.pt"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gpu_path_batches_torch_flow(tmp_path, components, frames5):
+    clips = [sample(f"t/s/g{i}", frames=write_folder(tmp_path / f"g{i}", frames5, ".png")) for i in range(3)]
+    config = settings(tmp_path, flow="torch-tvl1", device="cuda", batch_size=2, cache=False)
+    gpu = prepare(clips, config, components, progress=False)
+    cpu = prepare(clips, config.model_copy(update={"device": "cpu"}), components, progress=False)
+    assert gpu.sample_ids == cpu.sample_ids
+    assert (gpu.flows - cpu.flows).abs().mean() < 0.01
