@@ -41,6 +41,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mertk.preprocess.plugin",
     "mertk.builtin.plugin",
     "mertk.bench.plugin",
+    "mertk.inference.plugin",
 )
 
 #: ``register_*`` hook name for each component kind.

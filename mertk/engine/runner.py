@@ -233,8 +233,9 @@ def _save_weights(model: torch.nn.Module, path: Path) -> None:
 
 def _export(loaded: LoadedConfig, components: Components, data: ExperimentData, inputs: Mapping[str, torch.Tensor],
             labels: torch.Tensor, folder: RunFolder) -> None:
-    """Train one model on every sample (same recipe) and save it as ``model/weights.safetensors``."""
-    import json
+    """Train one model on every sample (same recipe) and save it to ``model/`` for ``mertk predict``
+    (:func:`mertk.inference.artifact.save_artifact`: weights.safetensors + model.json)."""
+    from mertk.inference.artifact import save_artifact
 
     target = folder.path / "model" / "weights.safetensors"
     if target.exists():
@@ -242,9 +243,5 @@ def _export(loaded: LoadedConfig, components: Components, data: ExperimentData, 
     folder.log("training the exported model on all samples")
     model, record = train_and_test(loaded, components, data, inputs, labels, range(len(data.samples)), [],
                                    seed=loaded.config.seed + 10_000, desc="export")
-    _save_weights(model, target)
-    (target.parent / "model.json").write_text(json.dumps({
-        "class_names": list(data.class_names), "model": loaded.config.model,
-        "normalize_mean": loaded.config.train.normalize_mean, "normalize_std": loaded.config.train.normalize_std,
-        "views": {k: list(v.shape[1:]) for k, v in data.views.items()}, "train_size": record["train_size"],
-    }, indent=2), encoding="utf-8")
+    save_artifact(target.parent, model, loaded.config, data.class_names,
+                  {k: v.shape[1:] for k, v in data.views.items()}, info={"train_size": record["train_size"]})

@@ -43,6 +43,9 @@ class OutputSettings(Strict):
     checkpoints: bool = False
     """Save each fold's final weights."""
     export_model: bool = True
-    """Save a model trained on all samples for ``mertk predict``."""
+    """After the evaluation, train one more model on ALL samples (same recipe, seed + 10000) and
+    save it to ``RUN_DIR/model/`` (``weights.safetensors`` + ``model.json``) for ``mertk predict``
+    and ``mertk explain``. This final model has no held-out score: the run's metrics come from
+    the fold models."""
 
 

@@ -81,6 +81,12 @@ class DualATME(nn.Module):
             nn.Linear(hidden, num_classes),
         )
 
+    @property
+    def map_views(self) -> dict[str, str]:
+        """The input view each ``ModelOutput.maps`` entry comes from (for ``mertk explain``)."""
+        return {f"{branch}{suffix}": view for branch, view in zip(("upper", "lower"), self.views)
+                for suffix in ("", "_attention")}
+
     def forward(self, views: Mapping[str, torch.Tensor]) -> ModelOutput:
         maps: dict[str, torch.Tensor] = {}
         features: dict[str, torch.Tensor] = {}

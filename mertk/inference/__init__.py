@@ -1,0 +1,12 @@
+"""Use trained models: export/load model artefacts, predict new clips, explain predictions.
+
+* :mod:`mertk.inference.artifact`: ``save_artifact`` / ``load_artifact`` (safetensors + JSON);
+* :mod:`mertk.inference.inputs`: video files, frame folders, manifest CSVs -> samples;
+* :mod:`mertk.inference.predict`: the run's preprocessing and normalisation, then the model;
+* :mod:`mertk.inference.explain`: Grad-CAM per branch and attention maps on the aligned face;
+* :mod:`mertk.inference.cli`: ``mertk predict`` and ``mertk explain``.
+"""
+
+from mertk.inference.artifact import Artifact, load_artifact, save_artifact
+
+__all__ = ["Artifact", "load_artifact", "save_artifact"]

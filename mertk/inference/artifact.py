@@ -1,0 +1,216 @@
+"""Model artefacts: a trained model saved as a folder that ``mertk predict`` / ``explain`` load.
+
+Layout (written by :func:`save_artifact`, by default at the end of ``mertk run`` into
+``RUN_DIR/model/``)::
+
+    model/weights.safetensors   the state dict (tensors only; safetensors cannot hold code)
+    model/model.json            format, versions, resolved config, class names, view shapes,
+                                input normalisation and the SHA-256 of weights.safetensors
+
+Loading (:func:`load_artifact`) reads nothing but JSON and safetensors: the model is rebuilt
+from its registry name and arguments in the saved config (never from an import path) and the
+weights are loaded into it with a strict key/shape check. A format version other than
+:data:`FORMAT_VERSION`, a weights file whose hash differs from the recorded one, or a weights
+file that is not safetensors is refused with a :class:`~mertk.errors.MertkError` naming the file
+and the fix. The folder is written to a temporary sibling and renamed when complete, so an
+interrupted export never leaves half a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mertk.errors import MertkError
+from mertk.preprocess.settings import PreprocessSettings
+from mertk.registry import Components
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "WEIGHTS_NAME", "META_NAME", "Artifact", "save_artifact", "load_artifact"]
+
+FORMAT = "mertk-model"
+#: Bumped when the folder's layout or the meaning of a field changes; other versions are refused.
+FORMAT_VERSION = 1
+WEIGHTS_NAME = "weights.safetensors"
+META_NAME = "model.json"
+
+
+@dataclass
+class Artifact:
+    """A loaded model artefact.
+
+    Attributes:
+        path: The artefact folder.
+        model: The model with its weights, in eval mode, on the CPU.
+        class_names: The ``K`` class names; logit ``k`` is ``class_names[k]``.
+        preprocess: The preprocessing settings the model was trained with.
+        view_shapes: View name -> ``(C, S, S)`` the model takes.
+        normalize_mean: Inputs in ``[0, 1]`` are fed as ``(x - mean) / std``.
+        normalize_std: See ``normalize_mean``.
+        meta: Everything else ``model.json`` holds (versions, config, training info).
+    """
+
+    path: Path
+    model: nn.Module
+    class_names: tuple[str, ...]
+    preprocess: PreprocessSettings
+    view_shapes: dict[str, tuple[int, ...]]
+    normalize_mean: float
+    normalize_std: float
+    meta: dict[str, Any]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved run config (plain mapping) the model was trained with."""
+        return self.meta["config"]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: Sequence[str],
+                  view_shapes: Mapping[str, Sequence[int]], *, info: Mapping[str, Any] | None = None) -> Path:
+    """Save ``model`` with what is needed to use it on new clips; returns the folder.
+
+    Args:
+        path: The artefact folder to create (replaced atomically if it exists).
+        model: The trained model (any ``model`` component built from ``config.model``).
+        config: The run's :class:`~mertk.config.RunConfig` (saved resolved, defaults filled in).
+        class_names: The ``K`` class names, in logit order.
+        view_shapes: View name -> ``(C, S, S)`` of the model's inputs.
+        info: Extra JSON-serialisable facts (e.g. ``{"train_size": 108}``).
+    """
+    from mertk import __version__
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        from safetensors.torch import save_file
+
+        weights = tmp / WEIGHTS_NAME
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(weights))
+        resolved = config.model_dump(mode="json") if hasattr(config, "model_dump") else dict(config)
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "mertk_version": __version__,
+            "torch_version": torch.__version__,
+            "class_names": list(class_names),
+            "views": {name: [int(d) for d in shape] for name, shape in view_shapes.items()},
+            "normalize": {"mean": resolved["train"]["normalize_mean"], "std": resolved["train"]["normalize_std"]},
+            "weights_sha256": _sha256(weights),
+            "config": resolved,
+            "info": dict(info or {}),
+        }
+        (tmp / META_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def _refuse(file: Path, problem: str, fix: str) -> MertkError:
+    return MertkError(f"{file}: {problem}. Fix: {fix}")
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    file = folder / META_NAME
+    if not file.is_file():
+        raise _refuse(folder, f"not a mertk model folder (no {META_NAME})",
+                      "pass the model folder that `mertk run` wrote (RUN_DIR/model)")
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _refuse(file, f"cannot be read as JSON ({exc})", "export the model again with `mertk run`") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _refuse(file, f"not a mertk model description (format {meta.get('format') if isinstance(meta, dict) else None!r})",
+                      "pass the model folder that `mertk run` wrote (RUN_DIR/model)")
+    if meta.get("format_version") != FORMAT_VERSION:
+        from mertk import __version__
+
+        raise _refuse(file, f"model format version {meta.get('format_version')!r} (written by mertk "
+                      f"{meta.get('mertk_version', '?')}), but this mertk ({__version__}) reads version {FORMAT_VERSION}",
+                      f"use mertk {meta.get('mertk_version', '?')} to run this model, or export it again with this "
+                      "version (`mertk run` with output.export_model: true)")
+    missing = [k for k in ("class_names", "views", "normalize", "weights_sha256", "config") if k not in meta]
+    if missing:
+        raise _refuse(file, f"the model description lacks {', '.join(missing)}", "export the model again with `mertk run`")
+    return meta
+
+
+def _load_weights(weights: Path, expected: str) -> dict[str, torch.Tensor]:
+    if not weights.is_file():
+        raise _refuse(weights, "the weights file is missing", "copy the whole model folder, or export it again")
+    if _sha256(weights) != expected:
+        raise _refuse(weights, "the weights do not match the SHA-256 recorded in model.json (changed or corrupted "
+                      "after export)", "restore the original model folder, or export the model again with `mertk run`")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _refuse(weights, f"not a safetensors file ({exc})",
+                      "mertk only loads weights saved as safetensors; export the model again with `mertk run`") from None
+
+
+def load_artifact(path: str | Path, components: Components) -> Artifact:
+    """Load a model folder written by :func:`save_artifact`.
+
+    Args:
+        path: The folder (or a file inside it: ``model.json``, ``weights.safetensors``).
+        components: Registries to rebuild the model from its saved spec.
+
+    Raises:
+        MertkError: missing/unreadable files, another format version, a hash mismatch, a weights
+            file that is not safetensors, or weights that do not fit the model the config builds.
+    """
+    folder = Path(path)
+    if folder.is_file():
+        folder = folder.parent
+    if not folder.exists():
+        raise _refuse(folder, "no such model folder", "pass the model folder that `mertk run` wrote (RUN_DIR/model)")
+    meta = _read_meta(folder)
+    state = _load_weights(folder / WEIGHTS_NAME, meta["weights_sha256"])
+    config, file = meta["config"], str(folder / META_NAME)
+    class_names = tuple(meta["class_names"])
+    shapes = {name: tuple(int(d) for d in shape) for name, shape in meta["views"].items()}
+    preprocess = PreprocessSettings.model_validate(config.get("preprocess", {}))
+    in_channels = next(iter(shapes.values()))[0]
+    model = components.build("model", config["model"], file=file, key="model",
+                             num_classes=len(class_names), in_channels=in_channels)
+    model.eval()
+    with torch.no_grad():  # materialise lazy layers before loading their weights
+        model({name: torch.zeros(2, *shape) for name, shape in shapes.items()})
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise _refuse(folder / WEIGHTS_NAME, "the weights do not fit the model its config builds ("
+                      + " ".join(s.strip() for s in first) + ")",
+                      "the installed model plugin differs from the one that trained it; install that version, "
+                      "or export the model again") from None
+    return Artifact(path=folder, model=model, class_names=class_names, preprocess=preprocess, view_shapes=shapes,
+                    normalize_mean=float(meta["normalize"]["mean"]), normalize_std=float(meta["normalize"]["std"]),
+                    meta=meta)

@@ -1,0 +1,102 @@
+"""``mertk predict MODEL INPUT...`` and ``mertk explain MODEL INPUT...``.
+
+MODEL is a model folder written by ``mertk run`` (``RUN_DIR/model``, see
+:mod:`mertk.inference.artifact`). INPUT is a folder of frames, a video file or a manifest CSV
+(see :mod:`mertk.inference.inputs` for the units of ``--onset``/``--apex``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mertk.cli import App, pass_app
+
+__all__ = ["predict", "explain"]
+
+_model = click.argument("model", type=click.Path(path_type=Path))
+_inputs = click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+_onset = click.option("--onset", metavar="FRAME", help="Onset of every folder/video clip: the frame number in a "
+                      "folder's file names (7 or img7.jpg), or a 0-based video frame index. Default: the first frame.")
+_apex = click.option("--apex", metavar="FRAME", help="Apex, in the units of --onset. Default: the model's spotter "
+                     "picks it.")
+_device = click.option("--device", default="auto", show_default=True,
+                       help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+
+
+def _warn(problems) -> None:  # noqa: ANN001
+    for problem in problems:
+        click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
+
+
+@click.command()
+@_model
+@_inputs
+@_onset
+@_apex
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the predictions to this file (written only when every clip is done). Default: stdout.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default=None,
+              help="Output format. Default: from --output's suffix, else json.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Clips per forward pass.")
+@_device
+@click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
+              help="A bad clip (no face, unreadable frames) stops, or is skipped and reported on stderr.")
+@pass_app
+def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, apex: str | None,
+            output: Path | None, fmt: str | None, batch_size: int, device: str, on_error: str) -> None:
+    """Predict the class of each clip INPUT (frames folder, video or manifest CSV) with MODEL.
+
+    Prints, per clip: the class, the probability of every class and the onset/apex used.
+    """
+    from mertk.inference.artifact import load_artifact
+    from mertk.inference.inputs import clip_samples
+    from mertk.inference.predict import format_predictions, predict_clips, write_atomic
+
+    artifact = load_artifact(model, app.components)
+    warnings: list = []
+    samples = clip_samples(inputs, onset=onset, apex=apex, warnings=warnings)
+    _warn(warnings)
+    rows, problems = predict_clips(artifact, samples, app.components, device=device, batch_size=batch_size,
+                                   on_error=on_error, progress=len(samples) > 1)
+    _warn(problems)
+    fmt = fmt or ("csv" if output is not None and output.suffix.lower() == ".csv" else "json")
+    text = format_predictions(rows, artifact.class_names, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text)
+        click.echo(f"{len(rows)} predictions: {output}", err=True)
+
+
+@click.command()
+@_model
+@_inputs
+@_onset
+@_apex
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("explain"),
+              show_default=True, help="Folder for the PNGs.")
+@click.option("--class", "target_class", metavar="NAME", help="Class to explain. Default: each clip's predicted class.")
+@_device
+@pass_app
+def explain(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, apex: str | None, output: Path,
+            target_class: str | None, device: str) -> None:
+    """Draw Grad-CAM of each branch and the attention maps of MODEL over each clip's aligned apex face.
+
+    Writes, per clip, {clip}-gradcam-{view}.png, {clip}-attention-{view}.png and a titled
+    summary sheet {clip}-explain.png into --output.
+    """
+    from mertk.inference.artifact import load_artifact
+    from mertk.inference.explain import explain_clips, write_explanations
+    from mertk.inference.inputs import clip_samples
+
+    artifact = load_artifact(model, app.components)
+    warnings: list = []
+    samples = clip_samples(inputs, onset=onset, apex=apex, warnings=warnings)
+    _warn(warnings)
+    explanations = explain_clips(artifact, samples, app.components, target_class=target_class, device=device)
+    written = write_explanations(explanations, output)
+    for ex in explanations:
+        click.echo(f"{ex.sample.clip}: predicted {ex.predicted}; maps for class {ex.target}")
+    click.echo(f"{len(written)} images in {output}")

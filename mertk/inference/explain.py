@@ -1,0 +1,341 @@
+"""Explain predictions: Grad-CAM per branch and attention maps, on the aligned apex face.
+
+Grad-CAM (Selvaraju et al. 2017), as in the Dual-ATME paper's figures: for a target class
+``c`` and a model's last convolutional maps ``A`` ``(B, K, h, w)`` (the ``ModelOutput.maps``
+entries that are part of the autograd graph), ``cam = ReLU(sum_k mean_hw(d y_c / d A_k) * A_k)``,
+a ``(B, h, w)`` map. Maps named ``*_attention`` (e.g. CBAM's spatial weights) are shown as they
+are. Every map lives in the coordinates of the view it was computed from; the view's ROI
+selector tells how that view was cut from the aligned face:
+
+* ``full-face``: the view is the whole aligned face, so the map is resized onto it;
+* ``hars``: the puzzle's horizontal strips are the region boxes (eyes with brows, mouth, ...)
+  found from the clip's landmarks, so each strip of the map is resized back into its box
+  (nothing is drawn outside the boxes: the branch never saw those pixels);
+* any other selector: the map is overlaid on the view image itself, and the file says so.
+
+A model tells which view each map comes from with a ``map_views`` attribute ``{map name: view
+name}``; without it, a map named like a view (or ``<view>_attention``) is taken to be from that
+view, and other maps are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mertk.api import Sample
+from mertk.errors import MertkError
+from mertk.inference.artifact import Artifact
+from mertk.preprocess.roi import FullFace, Hars, region_box, resize
+from mertk.registry import Components
+
+__all__ = ["grad_cam", "map_views", "to_face", "Explanation", "explain_clips", "write_explanations"]
+
+
+def grad_cam(model: nn.Module, inputs: Mapping[str, torch.Tensor],
+             target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Grad-CAM of every feature map the model exposes, and its attention maps.
+
+    Args:
+        model: A model returning :class:`~mertk.api.ModelOutput`; put in eval mode.
+        inputs: Normalised views ``{name: (B, C, S, S)}``.
+        target: ``(B,)`` class index per clip; default the predicted class.
+
+    Returns:
+        ``logits`` ``(B, K)`` and ``{map name: (B, h, w)}``, non-negative: Grad-CAM for feature
+        maps, the raw weights for ``*_attention`` maps.
+    """
+    model.eval()
+    with torch.enable_grad():
+        out = model(inputs)
+        logits = out.logits
+        features = {k: v for k, v in out.maps.items()
+                    if v.dim() == 4 and v.requires_grad and not k.endswith("_attention")}
+        if target is None:
+            target = logits.argmax(1)
+        score = logits.gather(1, target.to(logits.device)[:, None]).sum()  # clips are independent in eval mode
+        grads = torch.autograd.grad(score, list(features.values())) if features else ()
+    maps = {k: torch.relu((g.mean((2, 3), keepdim=True) * a).sum(1)).detach()
+            for (k, a), g in zip(features.items(), grads)}
+    maps.update({k: v.detach()[:, 0] for k, v in out.maps.items()
+                 if k.endswith("_attention") and v.dim() == 4 and v.shape[1] == 1})
+    return logits.detach(), maps
+
+
+def map_views(model: nn.Module, map_names: Sequence[str], view_names: Sequence[str]) -> dict[str, str]:
+    """Which view each map was computed from (see module docs); maps of unknown origin are left out."""
+    declared = dict(getattr(model, "map_views", {}) or {})
+    out = {}
+    for name in map_names:
+        base = name.removesuffix("_attention")
+        view = declared.get(name) or (base if base in view_names else None)
+        if view in view_names:
+            out[name] = view
+    return out
+
+
+def to_face(heat: torch.Tensor, selector: object, landmarks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Map a ``(h, w)`` map of a view back onto the ``size x size`` aligned face.
+
+    Returns:
+        ``(heat (size, size), covered (size, size) bool)``: ``covered`` marks the face pixels
+        the view was made from; ``None`` when the selector's geometry is not known.
+    """
+    heat = heat.float()
+    if isinstance(selector, FullFace):
+        return resize(heat[None], size, size)[0], torch.ones(size, size, dtype=torch.bool)
+    if isinstance(selector, Hars):
+        s, k = selector.size, len(selector.regions)
+        view = resize(heat[None], s, s)[0]
+        heights = [s // k] * (k - 1) + [s - (s // k) * (k - 1)]
+        canvas = torch.zeros(size, size)
+        covered = torch.zeros(size, size, dtype=torch.bool)
+        row = 0
+        for region, height in zip(selector.regions, heights):
+            top, bottom, left, right = region_box(landmarks, region, (size, size), selector.margin)
+            patch = resize(view[None, row:row + height], bottom - top, right - left)[0]
+            canvas[top:bottom, left:right] = torch.maximum(canvas[top:bottom, left:right], patch)
+            covered[top:bottom, left:right] = True
+            row += height
+        return canvas, covered
+    return None
+
+
+@dataclass
+class Explanation:
+    """The maps of one clip.
+
+    Attributes:
+        sample: The clip.
+        predicted: Predicted class name; ``target``: the class the Grad-CAM explains.
+        probabilities: Class name -> probability.
+        face: ``(A, A)`` aligned apex face, grey in ``[0, 1]``.
+        on_face: ``"{kind}:{view}"`` (kind ``gradcam`` or ``attention``) -> ``(heat (A, A),
+            covered (A, A) bool)`` on the aligned face.
+        on_view: Same keys -> ``(heat (S, S), view image (C, S, S))`` for views whose geometry
+            is unknown.
+        boxes: View -> ``[(region, (top, bottom, left, right))]`` of a HARS view on the face.
+        views: View name -> ``(C, S, S)`` model input in ``[0, 1]`` (what the model saw).
+        record: The preprocessing record (``onset``, ``apex``, ``apex_source``, ...).
+    """
+
+    sample: Sample
+    predicted: str
+    target: str
+    probabilities: dict[str, float]
+    face: torch.Tensor
+    on_face: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    on_view: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    boxes: dict[str, list[tuple[str, tuple[int, int, int, int]]]] = field(default_factory=dict)
+    views: dict[str, torch.Tensor] = field(default_factory=dict)
+    record: dict = field(default_factory=dict)
+
+
+def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Components, *,
+                  target_class: str | None = None, device: torch.device | str = "auto") -> list[Explanation]:
+    """Preprocess ``samples`` as the model was trained and compute their maps (see module docs).
+
+    Args:
+        target_class: Class to explain (a name of ``artifact.class_names``); default the
+            predicted class of each clip.
+
+    Raises:
+        MertkError: an unknown class, a bad clip (see :func:`~mertk.inference.predict.prepare_clips`),
+            or a model that exposes no maps.
+    """
+    from mertk.engine.trainer import select_device
+    from mertk.inference.predict import prepare_clips
+
+    names = artifact.class_names
+    if target_class is not None and target_class not in names:
+        from mertk.errors import did_you_mean
+
+        raise MertkError(f"--class {target_class!r} is not a class of this model{did_you_mean(target_class, names)}. "
+                         f"Fix: use one of {', '.join(names)}")
+    device = select_device(device) if isinstance(device, str) else device
+    clips = prepare_clips(artifact, samples, components, device=device)
+    prepared = clips.prepared
+    if prepared.faces is None:
+        raise MertkError("explain needs clips with frames (a folder or a video): precomputed flow images have no face "
+                         "to draw on. Fix: pass the clip's frames")
+    model = artifact.model.to(device)
+    n = len(clips.samples)
+    target = None if target_class is None else torch.full((n,), names.index(target_class), dtype=torch.int64)
+    logits, maps = grad_cam(model, clips.inputs, target)
+    origin = map_views(model, list(maps), list(artifact.view_shapes))
+    if not origin:
+        raise MertkError(f"{artifact.path}: model {artifact.config['model'].get('name')!r} exposes no maps mertk can "
+                         "place (ModelOutput.maps with a view name or a model.map_views attribute). Fix: use a model "
+                         "that does, such as dual-atme")
+    settings = artifact.preprocess
+    selectors = {v: components.build("roi_selector", settings.views[v], key=f"preprocess.views.{v}") for v in set(origin.values())}
+    probs = torch.softmax(logits.float(), 1).cpu()
+    size = prepared.faces.shape[-1]
+    out = []
+    for i, sample in enumerate(clips.samples):
+        predicted = names[int(probs[i].argmax())]
+        ex = Explanation(sample=sample, predicted=predicted, target=target_class or predicted,
+                         probabilities={c: float(p) for c, p in zip(names, probs[i])}, face=prepared.faces[i, 0],
+                         views={v: prepared.views[v][i] for v in artifact.view_shapes}, record=prepared.records[i])
+        landmarks = prepared.landmarks[i]
+        for map_name, view in origin.items():
+            key = f"{'attention' if map_name.endswith('_attention') else 'gradcam'}:{view}"
+            heat = maps[map_name][i].cpu()
+            placed = to_face(heat, selectors[view], landmarks, size)
+            if placed is None:
+                ex.on_view[key] = (resize(heat[None].float(), *prepared.views[view].shape[-2:])[0], prepared.views[view][i])
+            else:
+                ex.on_face[key] = placed
+            if isinstance(selectors[view], Hars):
+                ex.boxes[view] = [(r, region_box(landmarks, r, (size, size), selectors[view].margin))
+                                  for r in selectors[view].regions]
+        out.append(ex)
+    return out
+
+
+# --------------------------------------------------------------------------- images
+
+SCALE = 2  # output pixels per aligned-face pixel
+
+
+def _colour(heat: np.ndarray) -> np.ndarray:
+    """``(H, W)`` in ``[0, 1]`` -> ``(H, W, 3)`` ``uint8`` RGB (OpenCV's JET: blue low, red high)."""
+    import cv2
+
+    return cv2.cvtColor(cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+def overlay(base: np.ndarray, heat: np.ndarray, covered: np.ndarray, alpha: float = 0.5,
+            low: float = 0.0) -> np.ndarray:
+    """Blend a heat map over a grey or RGB ``[0, 1]`` image where ``covered``; the colours span
+    ``low`` (blue) to the map's maximum over ``covered`` (red).
+
+    Returns an ``(H, W, 3)`` ``uint8`` RGB image.
+    """
+    base = np.repeat(base[..., None], 3, -1) if base.ndim == 2 else base
+    base = (np.clip(base, 0, 1) * 255).astype(np.float32)
+    peak = float(heat[covered].max()) if covered.any() else 0.0
+    scaled = np.clip((heat - low) / (peak - low), 0, 1) if peak > low else np.zeros_like(heat)
+    colour = _colour(scaled.astype(np.float32)).astype(np.float32)
+    weight = alpha * covered[..., None].astype(np.float32)
+    return (base * (1 - weight) + colour * weight).round().astype(np.uint8)
+
+
+def _upscale(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_CUBIC)
+
+
+def _view_image(view: torch.Tensor) -> np.ndarray:
+    """``(C, S, S)`` in ``[0, 1]`` -> RGB (3 channels, e.g. u, v, strain) or grey ``uint8``, enlarged."""
+    import cv2
+
+    image = view.clamp(0, 1).permute(1, 2, 0).numpy() if view.shape[0] == 3 else view.clamp(0, 1).mean(0).numpy()
+    image = (image * 255).round().astype(np.uint8)
+    return cv2.resize(image, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+
+
+def _frames_used(ex: Explanation) -> str:
+    """``"onset img3.jpg, apex img7.jpg (given)"`` (folders) or frame indices (videos)."""
+    def name(pos: int | None) -> str:
+        if pos is None:
+            return "?"
+        return ex.sample.frames[pos].name if ex.sample.frames else f"frame {pos}"
+
+    source = "given" if ex.record.get("apex_source") == "annotation" else ex.record.get("apex_source", "?")
+    return f"onset {name(ex.record.get('onset'))}, apex {name(ex.record.get('apex'))} ({source})"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "clip"
+
+
+def _panels(ex: Explanation) -> list[tuple[str, str, np.ndarray]]:
+    """``(file suffix, title, RGB uint8 image)`` for every map of one clip."""
+    import cv2
+
+    face = ex.face.numpy()
+    panels = []
+    for key, (heat, covered) in ex.on_face.items():
+        kind, view = key.split(":", 1)
+        values, mask = heat.numpy(), covered.numpy()
+        # Grad-CAM: 0 (blue) to its maximum (red); attention weights (sigmoids, often close
+        # together): their own minimum to maximum, with the range in the title
+        low = float(values[mask].min()) if kind == "attention" and mask.any() else 0.0
+        image = _upscale(overlay(face, values, mask, low=low))
+        for region, (top, bottom, left, right) in ex.boxes.get(view, []):
+            cv2.rectangle(image, (left * SCALE, top * SCALE), (right * SCALE - 1, bottom * SCALE - 1), (255, 255, 255), 1)
+        title = (f"Grad-CAM '{view}' branch, class {ex.target}" if kind == "gradcam"
+                 else f"spatial attention '{view}' ({low:.2f}-{float(values[mask].max()):.2f})")
+        panels.append((f"{kind}-{view}", title, image))
+    for key, (heat, view_image) in ex.on_view.items():
+        kind, view = key.split(":", 1)
+        base = view_image.clamp(0, 1).permute(1, 2, 0).numpy() if view_image.shape[0] == 3 else view_image.mean(0).numpy()
+        image = cv2.resize(overlay(base, heat.numpy(), np.ones(heat.shape, bool)), (8 * heat.shape[1], 8 * heat.shape[0]),
+                           interpolation=cv2.INTER_NEAREST)
+        panels.append((f"{kind}-{view}-on-view", f"{kind} on view '{view}' itself (its geometry is unknown)", image))
+    return panels
+
+
+def write_explanations(explanations: Sequence[Explanation], folder: str | Path) -> list[Path]:
+    """Write every clip's overlays and a titled summary sheet as PNGs into ``folder``.
+
+    Files per clip: ``{clip}-gradcam-{view}.png`` and ``{clip}-attention-{view}.png`` (the map over
+    the aligned apex face, scaled to its maximum, JET colours; HARS boxes outlined in white) and
+    ``{clip}-explain.png`` (the face and all maps side by side, with titles and the prediction).
+    Everything is rendered first and written through a temporary folder, so a failure leaves
+    no partial output. Returns the written paths.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import cv2
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".explain-", dir=folder))
+    names: dict[str, int] = {}
+    try:
+        staged = []
+        for ex in explanations:
+            stem = _safe(ex.sample.clip)
+            names[stem] = names.get(stem, 0) + 1
+            stem = stem if names[stem] == 1 else f"{stem}-{names[stem]}"
+            panels = _panels(ex)
+            for suffix, _, image in panels:
+                cv2.imwrite(str(tmp / f"{stem}-{suffix}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                staged.append(f"{stem}-{suffix}.png")
+            face = _upscale((np.clip(ex.face.numpy(), 0, 1) * 255).astype(np.uint8))
+            inputs = [(f"input view '{v}'", _view_image(x)) for v, x in ex.views.items()]
+            shown = [("aligned apex face", face), *inputs] + [(title, image) for _, title, image in panels]
+            fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.8), squeeze=False)
+            for ax, (title, image) in zip(axes[0], shown):
+                ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+                ax.set_title(title, fontsize=8)
+                ax.axis("off")
+            probs = ", ".join(f"{c} {p:.2f}" for c, p in ex.probabilities.items())
+            frames = _frames_used(ex)
+            fig.suptitle(f"{ex.sample.clip}: predicted {ex.predicted} ({probs}); {frames}", fontsize=10)
+            fig.tight_layout()
+            fig.savefig(tmp / f"{stem}-explain.png", dpi=100)
+            plt.close(fig)
+            staged.append(f"{stem}-explain.png")
+        written = []
+        for name in staged:
+            os.replace(tmp / name, folder / name)
+            written.append(folder / name)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
