@@ -7,6 +7,12 @@
 * :mod:`mertk.inference.cli`: ``mertk predict`` and ``mertk explain``.
 """
 
-from mertk.inference.artifact import Artifact, load_artifact, save_artifact
-
 __all__ = ["Artifact", "load_artifact", "save_artifact"]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - imported on use: importing torch here would slow every CLI call
+    if name in __all__:
+        from mertk.inference import artifact
+
+        return getattr(artifact, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
