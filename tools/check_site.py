@@ -31,6 +31,10 @@ SCREENSHOTS = (
     ("home.png", ""),
     ("tutorial.png", "plugins/tutorial/"),
     ("api-registry.png", "reference/registry/"),
+    ("configs.png", "configs/"),
+    ("plugin-directory.png", "plugins/directory/"),
+    ("preprocessing.png", "preprocessing/"),
+    ("dual-atme.png", "methods/dual-atme/"),
 )
 
 CHROMIUM_FLAGS = (

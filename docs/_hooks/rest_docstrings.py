@@ -1,10 +1,11 @@
 """Griffe extension: render the reST idioms of mertk's docstrings as Markdown.
 
 mertk's docstrings are Google style but keep two reST habits that read well in ``help()``:
-literal blocks introduced by ``::`` and Sphinx roles (``:class:`mertk.api.Dataset```). This
+literal blocks introduced by ``::``, bare doctest lines and Sphinx roles (``:class:`mertk.api.Dataset```). This
 extension rewrites both while the site is built, so the source stays as it is:
 
 - ``Text::`` + indented block -> ``Text:`` + a fenced code block (language guessed);
+- ``>>>`` doctest lines -> a fenced ``pycon`` block (``# doctest:`` flags dropped);
 - ``:class:`~a.b.C``` -> an optional cross-reference to ``a.b.C`` (a link when that object is
   documented on the site, plain code otherwise).
 """
@@ -65,6 +66,34 @@ def literal_blocks(text: str) -> str:
     return "\n".join(out)
 
 
+DOCTEST_FLAG = re.compile(r"\s*# doctest:.*$")
+
+
+def doctest_blocks(text: str) -> str:
+    """Fence each run of ``>>>`` lines (with their ``...`` continuations and output) as ``pycon``."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    in_fence = False
+    while i < len(lines):
+        line = lines[i]
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        if in_fence or not line.lstrip().startswith(">>>"):
+            out.append(line)
+            i += 1
+            continue
+        pad = line[: len(line) - len(line.lstrip())]
+        block = []
+        while i < len(lines) and lines[i].strip() and lines[i].startswith(pad):
+            block.append(DOCTEST_FLAG.sub("", lines[i][len(pad):]))
+            i += 1
+        if out and out[-1].strip():
+            out.append("")
+        out.extend([f"{pad}```pycon", *(pad + b for b in block), f"{pad}```"])
+    return "\n".join(out)
+
+
 def _role(match: re.Match[str]) -> str:
     short, ident = match.group(1), match.group(2)
     title = ident.rsplit(".", 1)[-1] if short else ident
@@ -72,7 +101,7 @@ def _role(match: re.Match[str]) -> str:
 
 
 def to_markdown(text: str) -> str:
-    return ROLE.sub(_role, literal_blocks(text))
+    return ROLE.sub(_role, doctest_blocks(literal_blocks(text)))
 
 
 class RestDocstrings(griffe.Extension):

@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 
+import mertk
 import mertk.hookspecs
+from mertk.plugins import BUILTIN_PLUGINS
 from mertk.registry import KINDS
+from mertk.testing import components_with
 
 ROOT = Path(__file__).resolve().parents[2]
+DIRECTORY = ROOT / "docs" / "plugins" / "directory.md"
+EXAMPLE = ROOT / "examples" / "mertk-example-plugin"
+#: Plugins that ship with mertk (core's built-ins, the in-tree plug-in sets) and the example plugin.
+SHIPPED = (*BUILTIN_PLUGINS, "dual_atme", "baselines", "example")
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +84,128 @@ def test_pages_render_in_chromium(site):
         for path in ["", "plugins/tutorial/", "reference/registry/"]:
             dom = check_site.rendered_text(base + path)
             assert "<article" in dom and "mertk" in dom, f"{path} did not render"
+
+
+def _shipped_components() -> list[tuple[str, str, str]]:
+    """(plugin, kind, name) of every component registered by a plugin that ships with mertk."""
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        import mertk_example.plugin
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    components = components_with(mertk_example.plugin)
+    names = {id(mertk_example.plugin): "example"}
+    out = []
+    for info in components.list():
+        plugin = info.plugin
+        pm = components.plugin_manager
+        obj = pm.get_plugin(plugin) if pm is not None else None
+        plugin = names.get(id(obj), plugin)
+        out.append((plugin, info.kind, info.name))
+    return out
+
+
+def _kind_sections(text: str) -> dict[str, str]:
+    """The plugin directory's text under each ``### `kind` {#kind-...}`` heading."""
+    sections: dict[str, str] = {}
+    for part in text.split("\n### `")[1:]:
+        kind = part.split("`", 1)[0]
+        sections[kind] = part
+    return sections
+
+
+def _missing_from_directory(shipped: list[tuple[str, str, str]], text: str) -> list[str]:
+    sections = _kind_sections(text)
+    return [f"{kind} {name!r} ({plugin})" for plugin, kind, name in shipped
+            if f"| `{name}` |" not in sections.get(kind, "")]
+
+
+@pytest.fixture(scope="module")
+def shipped() -> list[tuple[str, str, str]]:
+    return [c for c in _shipped_components() if c[0] in SHIPPED]
+
+
+def test_every_shipped_component_is_in_the_plugin_directory(shipped):
+    assert {p for p, _, _ in shipped} >= {"dual_atme", "baselines", "example", "mertk.preprocess.plugin"}
+    assert len(shipped) >= 40
+    text = DIRECTORY.read_text()
+    assert set(_kind_sections(text)) == set(KINDS), "the plugin directory needs one section per component kind"
+    missing = _missing_from_directory(shipped, text)
+    assert not missing, "add these components to docs/plugins/directory.md: " + ", ".join(missing)
+
+
+def test_directory_check_finds_a_planted_missing_component(shipped):
+    text = DIRECTORY.read_text()
+    assert _missing_from_directory(shipped, text.replace("| `cbam` |", "| `cbam2` |")) == ["attention 'cbam' (dual_atme)"]
+    # a component listed under the wrong kind does not count
+    moved = text.replace("| `eca` |", "| `eca-x` |").replace("| `poly1` |", "| `poly1` | x |\n| `eca` |")
+    assert _missing_from_directory(shipped, moved) == ["attention 'eca' (example)"]
+
+
+def test_every_registered_component_appears_on_the_site(site):
+    """Whatever the installed plugins, each registered component is named somewhere on the site."""
+    text = "\n".join(p.read_text(errors="replace") for p in site.rglob("*.html"))
+    missing = [f"{info.kind} {info.name!r} ({info.plugin})" for info in mertk.load_components(autoload=False).list()
+               if f"<code>{info.name}</code>" not in text]
+    assert not missing, "undocumented components: " + ", ".join(missing)
+
+
+def test_directory_arguments_are_generated(site):
+    html = (site / "plugins" / "directory" / "index.html").read_text()
+    assert "<!-- args" not in html
+    assert "<code>reduction=16</code>" in html  # cbam's argument, read from its signature
+
+
+def test_every_config_key_is_documented(site):
+    from mertk.config import RunConfig
+
+    html = (site / "configs" / "index.html").read_text()
+
+    def keys(model, prefix=""):
+        for name, field in model.model_fields.items():
+            yield prefix + name
+            annotation = field.annotation
+            if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+                yield from keys(annotation, f"{prefix}{name}.")
+
+    all_keys = list(keys(RunConfig))
+    assert "preprocess.align.size" in all_keys and "train.optimizer.lr" in all_keys
+    missing = [k for k in all_keys if f"<code>{k}</code>" not in html]
+    assert not missing, f"config keys missing from the Configs page: {missing}"
+
+
+def test_every_bundled_config_is_listed(site):
+    from mertk.config import bundled_configs
+
+    html = (site / "configs" / "index.html").read_text()
+    bundled = bundled_configs(mertk.load_components(autoload=False))
+    assert "dual-atme.yaml" in bundled
+    assert [n for n in bundled if f"<code>{n}</code>" not in html] == []
+
+
+def test_reference_pages_render_their_objects(site):
+    expected = {
+        "reference/preprocess": ["mertk.preprocess.pipeline.prepare", "mertk.preprocess.pipeline.Prepared"],
+        "reference/engine": ["mertk.engine.runner.run_experiment"],
+        "reference/data": ["mertk.evaluation.metrics.evaluate", "mertk.evaluation.protocols.LeaveOneSubjectOut"],
+        "reference/inference": ["mertk.inference.artifact.load_artifact", "mertk.inference.predict.predict_clips"],
+        "methods/dual-atme": ["mertk_dual_atme.model.DualATME"],
+    }
+    for page, ids in expected.items():
+        html = (site / page / "index.html").read_text()
+        for ident in ids:
+            assert f'id="{ident}"' in html, f"{ident} is not rendered on {page}"
+
+
+def test_docstrings_render_without_rest_leftovers(site):
+    """reST literal blocks (``Text::``) and Sphinx roles are turned into Markdown by the griffe extension."""
+    for page in site.rglob("*.html"):
+        html = page.read_text(errors="replace")
+        assert "::</p>" not in html, f"{page.relative_to(site)}: a reST '::' block rendered as text"
+        assert ":class:<code>" not in html and ":func:<code>" not in html, f"{page.relative_to(site)}: a Sphinx role"
+
+
+def test_images_are_small():
+    images = list((ROOT / "docs" / "images").glob("*.png"))
+    assert images
+    assert [p.name for p in images if p.stat().st_size > 300_000] == []
