@@ -112,7 +112,7 @@ def train_and_test(loaded: LoadedConfig, components: Components, data: Experimen
     if len(test):
         test_index = torch.as_tensor(list(test), dtype=torch.int64, device=device)
         probs = predict(model, {k_: v.index_select(0, test_index) for k_, v in inputs.items()},
-                        batch_size=max(cfg.train.batch_size, 256))
+                        batch_size=max(cfg.train.batch_size, 256), precision=cfg.train.precision)
         record["probs"] = probs.tolist()
         record["y_pred"] = probs.argmax(1).tolist()
     record["seconds"] = time.perf_counter() - start
@@ -174,7 +174,8 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
     folds = components.build("protocol", cfg.protocol, file=file, key="protocol").split(data.samples)
     _check_folds(folds, len(data.samples), cfg.protocol)
 
-    inputs = normalize_views(data.views, cfg.train.normalize_mean, cfg.train.normalize_std, device)
+    inputs = normalize_views(data.views, cfg.train.normalize_mean, cfg.train.normalize_std, device,
+                             channels_last=cfg.train.channels_last)
     labels = torch.as_tensor([s.label for s in data.samples], dtype=torch.int64, device=device)
     ids = [s.id for s in data.samples]
     info = {s.id: {"subject": s.subject, "dataset": s.dataset} for s in data.samples}

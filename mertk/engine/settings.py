@@ -32,6 +32,12 @@ class TrainSettings(Strict):
     deterministic: bool = True
     threads: int = 0
     """torch intra-op threads (0: torch's default)."""
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
+    """Arithmetic of forward passes: ``fp32``; ``bf16`` (autocast mixed precision, weights and
+    optimizer stay float32); ``auto``: bf16 on CUDA and on CPUs with bf16 matrix units (AMX),
+    else fp32."""
+    channels_last: bool = False
+    """Keep image tensors in channels-last memory order (faster convolutions on some hardware)."""
     normalize_mean: float = 0.5
     normalize_std: float = 0.5
     """Inputs in [0, 1] are mapped to (x - mean) / std, as in the authors' code."""

@@ -23,7 +23,7 @@ from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSet
 from mertk.registry import Components
 
 __all__ = ["select_device", "seed_everything", "configure_threads", "LossSum", "build_loss", "build_model",
-           "normalize_views", "make_optimizer", "make_scheduler", "train_model", "predict", "EpochStats"]
+           "normalize_views", "autocast_dtype", "make_optimizer", "make_scheduler", "train_model", "predict", "EpochStats"]
 
 Views = Mapping[str, torch.Tensor]
 
@@ -111,6 +111,19 @@ def build_model(spec: Any, components: Components, *, num_classes: int, in_chann
     return model
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``train.precision`` on ``device`` (``None``: plain float32)."""
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16
+        amx = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")() == "AVX512" and \
+            getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+        return torch.bfloat16 if amx else None
+    return None
+
+
 def normalize_views(views: Views, mean: float, std: float, device: torch.device,
                     channels_last: bool = False) -> dict[str, torch.Tensor]:
     """``(x - mean) / std`` for every ``(N, C, S, S)`` view, moved to ``device`` once."""
@@ -171,6 +184,9 @@ def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.T
         cannot train on it).
     """
     device = labels.device
+    dtype = autocast_dtype(settings.precision, device)
+    if settings.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], settings.optimizer, device)
     scheduler = make_scheduler(optimizer, settings.scheduler, settings.epochs)
     n = len(labels)
@@ -187,8 +203,9 @@ def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.T
                 continue
             batch = {name: x.index_select(0, index) for name, x in views.items()}
             target = labels.index_select(0, index)
-            output = model(batch)
-            value = loss(output, target)
+            with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                output = model(batch)
+                value = loss(output, target)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
@@ -205,13 +222,17 @@ def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.T
     return history
 
 
-def predict(model: nn.Module, views: Views, batch_size: int = 512) -> torch.Tensor:
+def predict(model: nn.Module, views: Views, batch_size: int = 512, precision: str = "fp32") -> torch.Tensor:
     """Class probabilities ``(N, K)`` (float32, CPU) from the model in eval mode."""
     model.eval()
+    device = next(iter(views.values())).device
+    dtype = autocast_dtype(precision, device)
     n = len(next(iter(views.values())))
     out = []
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             batch = {name: x[start:start + batch_size] for name, x in views.items()}
-            out.append(torch.softmax(model(batch).logits.float(), dim=1).cpu())
+            with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                logits = model(batch).logits
+            out.append(torch.softmax(logits.float(), dim=1).cpu())
     return torch.cat(out) if out else torch.zeros(0, 0)
