@@ -62,3 +62,41 @@ def test_not_loaded_when_autoload_disabled(example_site):
         print("eca" in mertk.load_components()["attention"])
     """, example_site)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_config_using_both_components_runs(example_site, tmp_path):
+    """A LOSO run with the example's attention and loss, on a manifest of flow images."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = ["sample,subject,dataset,label,flow"]
+    for subject in range(3):
+        for clip in range(6):
+            label = clip % 3
+            image = (rng.random((32, 32, 3)) * 60).astype(np.uint8)
+            image[..., label] += 120  # the class brightens one channel: learnable in a few epochs
+            cv2.imwrite(str(tmp_path / f"s{subject}c{clip}.png"), image)
+            rows.append(f"c{clip},s{subject},toy,{label},s{subject}c{clip}.png")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "example.yaml").write_text(textwrap.dedent(f"""
+        extends: dual-atme-flows.yaml
+        name: example-plugin-run
+        dataset: {{name: manifest, path: {tmp_path / 'manifest.csv'}}}
+        model: {{name: dual-atme, attention: {{name: eca, kernel_size: 3}}}}
+        loss: [{{name: poly1, epsilon: 1.0}}]
+        train: {{epochs: 2, batch_size: 8}}
+        preprocess: {{cache_dir: {tmp_path / 'cache'}}}
+        output: {{export_model: false}}
+    """))
+    proc = _run(f"""
+        from mertk.cli import main
+        main(["run", {str(tmp_path / 'example.yaml')!r}, "--run-dir", {str(tmp_path / 'run')!r}])
+    """, example_site)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["overall"]["n"] == 18
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert "eca" in config and "poly1" in config
