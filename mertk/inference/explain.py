@@ -123,6 +123,7 @@ class Explanation:
         boxes: View -> ``[(region, (top, bottom, left, right))]`` of a HARS view on the face.
         views: View name -> ``(C, S, S)`` model input in ``[0, 1]`` (what the model saw).
         record: The preprocessing record (``onset``, ``apex``, ``apex_source``, ...).
+        landmarks: ``(68, 2)`` landmarks on the aligned face.
     """
 
     sample: Sample
@@ -135,6 +136,7 @@ class Explanation:
     boxes: dict[str, list[tuple[str, tuple[int, int, int, int]]]] = field(default_factory=dict)
     views: dict[str, torch.Tensor] = field(default_factory=dict)
     record: dict = field(default_factory=dict)
+    landmarks: torch.Tensor | None = None
 
 
 def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Components, *,
@@ -182,7 +184,8 @@ def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
         predicted = names[int(probs[i].argmax())]
         ex = Explanation(sample=sample, predicted=predicted, target=target_class or predicted,
                          probabilities={c: float(p) for c, p in zip(names, probs[i])}, face=prepared.faces[i, 0],
-                         views={v: prepared.views[v][i] for v in artifact.view_shapes}, record=prepared.records[i])
+                         views={v: prepared.views[v][i] for v in artifact.view_shapes}, record=prepared.records[i],
+                         landmarks=prepared.landmarks[i])
         landmarks = prepared.landmarks[i]
         for map_name, view in origin.items():
             key = f"{'attention' if map_name.endswith('_attention') else 'gradcam'}:{view}"

@@ -109,7 +109,8 @@ def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
         One row per kept clip: ``input``, ``clip``, ``class``, ``probabilities`` (class ->
         probability), ``onset``/``apex`` (frame numbers of a folder's file names, or video frame
         indices), ``onset_file``/``apex_file`` (folders), ``apex_source`` (``given`` or
-        ``spotter:<name>``); and the problems met.
+        ``spotter:<name>``), ``face_method`` (the detector that found the face; ``whole-frame``
+        when the detector chain found none and fell back to the whole frame); and the problems met.
     """
     from mertk.engine.trainer import predict, select_device
 
@@ -129,6 +130,7 @@ def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
             "probabilities": {name: float(v) for name, v in zip(artifact.class_names, p)},
             "onset": onset, "apex": apex,
             "apex_source": "given" if record["apex_source"] == "annotation" else f"spotter:{spotter_name}",
+            "face_method": record["face_method"],
         }
         if sample.frames:
             row.update(onset_file=onset_file, apex_file=apex_file)
@@ -142,7 +144,7 @@ def format_predictions(rows: Sequence[Mapping[str, Any]], class_names: Sequence[
     if fmt == "json":
         return json.dumps(list(rows), indent=2) + "\n"
     out = io.StringIO()
-    columns = ["input", "clip", "class", "onset", "apex", "apex_source", "onset_file", "apex_file"]
+    columns = ["input", "clip", "class", "onset", "apex", "apex_source", "onset_file", "apex_file", "face_method"]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns + [f"p_{c}" for c in class_names])
     for row in rows:

@@ -1,0 +1,77 @@
+"""Grad-CAM against a hand computation, and maps placed back onto the aligned face."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from mertk.api import ModelOutput
+from mertk.inference.explain import grad_cam, map_views, overlay, to_face
+from mertk.preprocess.roi import FullFace, Hars, region_box
+from mertk.preprocess.template import template_landmarks
+
+
+class LinearOnMaps(nn.Module):
+    """maps = conv(view) (B, 4, 5, 5); logits = W flatten(maps): d y_c / d A = W[c] reshaped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, stride=2)
+        self.fc = nn.Linear(4 * 5 * 5, 3)
+
+    def forward(self, views):  # noqa: ANN001, ANN201
+        a = torch.relu(self.conv(views["face"]))
+        return ModelOutput(self.fc(a.flatten(1)), maps={"face": a, "face_attention": torch.sigmoid(a[:, :1]).detach()})
+
+
+def test_grad_cam_matches_the_hand_computation() -> None:
+    torch.manual_seed(0)
+    model, x = LinearOnMaps(), {"face": torch.randn(2, 3, 10, 10)}
+    target = torch.tensor([2, 0])
+    logits, maps = grad_cam(model, x, target)
+    a = torch.relu(model.conv(x["face"])).detach()
+    w = model.fc.weight.detach().view(3, 4, 5, 5)
+    for i, c in enumerate(target.tolist()):
+        alpha = w[c].mean((1, 2))  # (4,) channel weights: mean gradient over positions
+        expected = torch.relu((alpha[:, None, None] * a[i]).sum(0))
+        torch.testing.assert_close(maps["face"][i], expected)
+    torch.testing.assert_close(maps["face_attention"], torch.sigmoid(a[:, 0]))
+    assert logits.shape == (2, 3) and map_views(model, list(maps), ["face"]) == {"face": "face",
+                                                                                 "face_attention": "face"}
+
+
+def test_full_face_maps_cover_the_whole_face() -> None:
+    heat = torch.zeros(7, 7)
+    heat[0, 6] = 1.0  # top right cell
+    placed, covered = to_face(heat, FullFace(28), template_landmarks(128), 128)
+    assert covered.all() and placed.shape == (128, 128)
+    y, x = divmod(int(placed.argmax()), 128)
+    assert y < 128 / 7 and x > 128 * 6 / 7
+
+
+def test_hars_strips_go_back_into_their_region_boxes() -> None:
+    landmarks = template_landmarks(128)
+    selector = Hars(["eyes", "mouth"], size=28, margin=0.1)
+    eyes = region_box(landmarks, "eyes", (128, 128), 0.1)
+    mouth = region_box(landmarks, "mouth", (128, 128), 0.1)
+    for row, inside, outside in ((0, eyes, mouth), (6, mouth, eyes)):  # upper strip = eyes, lower = mouth
+        heat = torch.zeros(7, 7)
+        heat[row] = 1.0
+        placed, covered = to_face(heat, selector, landmarks, 128)
+        top, bottom, left, right = inside
+        assert placed[top:bottom, left:right].sum() > 0.9 * placed.sum()
+        top, bottom, left, right = outside
+        assert placed[top:bottom, left:right].max() < 0.2 * placed.max()
+        assert covered.sum() == (eyes[1] - eyes[0]) * (eyes[3] - eyes[2]) + (mouth[1] - mouth[0]) * (mouth[3] - mouth[2])
+    assert to_face(torch.zeros(7, 7), object(), landmarks, 128) is None  # unknown geometry
+
+
+def test_overlay_only_colours_covered_pixels() -> None:
+    base = np.full((4, 4), 0.5)
+    covered = np.zeros((4, 4), bool)
+    covered[:2] = True
+    heat = np.arange(16, dtype=np.float64).reshape(4, 4)
+    image = overlay(base, heat, covered)
+    assert image.shape == (4, 4, 3) and image.dtype == np.uint8
+    assert (image[2:] == 128).all() and not (image[:2] == 128).all()
