@@ -144,18 +144,21 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _refuse(file, f"cannot be read as JSON ({exc})", "export the model again with `mertk run`") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise _refuse(file, f"not a mertk model description (format {meta.get('format') if isinstance(meta, dict) else None!r})",
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise _refuse(file, f"not a mertk model description (format {found!r})",
                       "pass the model folder that `mertk run` wrote (RUN_DIR/model)")
     if meta.get("format_version") != FORMAT_VERSION:
         from mertk import __version__
 
         raise _refuse(file, f"model format version {meta.get('format_version')!r} (written by mertk "
-                      f"{meta.get('mertk_version', '?')}), but this mertk ({__version__}) reads version {FORMAT_VERSION}",
+                      f"{meta.get('mertk_version', '?')}), but this mertk ({__version__}) reads version "
+                      f"{FORMAT_VERSION}",
                       f"use mertk {meta.get('mertk_version', '?')} to run this model, or export it again with this "
                       "version (`mertk run` with output.export_model: true)")
     missing = [k for k in ("class_names", "views", "normalize", "weights_sha256", "config") if k not in meta]
     if missing:
-        raise _refuse(file, f"the model description lacks {', '.join(missing)}", "export the model again with `mertk run`")
+        raise _refuse(file, f"the model description lacks {', '.join(missing)}",
+                      "export the model again with `mertk run`")
     return meta
 
 
@@ -164,15 +167,16 @@ def _load_weights(weights: Path, expected: str) -> dict[str, torch.Tensor]:
         raise _refuse(weights, "the weights file is missing", "copy the whole model folder, or export it again")
     if _sha256(weights) != expected:
         raise _refuse(weights, "the weights do not match the SHA-256 recorded in model.json (changed or corrupted "
-                      "after export)", "restore the original model folder, or export the model again with `mertk run`")
+                      "after export)",
+                      "restore the original model folder, or export the model again with `mertk run`")
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         return load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise _refuse(weights, f"not a safetensors file ({exc})",
-                      "mertk only loads weights saved as safetensors; export the model again with `mertk run`") from None
+        raise _refuse(weights, f"not a safetensors file ({exc})", "mertk only loads weights saved as "
+                      "safetensors; export the model again with `mertk run`") from None
 
 
 def load_artifact(path: str | Path, components: Components) -> Artifact:

@@ -18,7 +18,8 @@ __all__ = ["predict", "explain"]
 _model = click.argument("model", type=click.Path(path_type=Path))
 _inputs = click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 _onset = click.option("--onset", metavar="FRAME", help="Onset of every folder/video clip: the frame number in a "
-                      "folder's file names (7 or img7.jpg), or a 0-based video frame index. Default: the first frame.")
+                      "folder's file names (7 or img7.jpg), or a 0-based video frame index. "
+                      "Default: the first frame.")
 _apex = click.option("--apex", metavar="FRAME", help="Apex, in the units of --onset. Default: the model's spotter "
                      "picks it.")
 _device = click.option("--device", default="auto", show_default=True,
@@ -39,7 +40,8 @@ def _warn(problems) -> None:  # noqa: ANN001
               help="Write the predictions to this file (written only when every clip is done). Default: stdout.")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default=None,
               help="Output format. Default: from --output's suffix, else json.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Clips per forward pass.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Clips per forward pass.")
 @_device
 @click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
               help="A bad clip (no face, unreadable frames) stops, or is skipped and reported on stderr.")
@@ -77,7 +79,8 @@ def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
 @_apex
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("explain"),
               show_default=True, help="Folder for the PNGs.")
-@click.option("--class", "target_class", metavar="NAME", help="Class to explain. Default: each clip's predicted class.")
+@click.option("--class", "target_class", metavar="NAME",
+              help="Class to explain. Default: each clip's predicted class.")
 @_device
 @pass_app
 def explain(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, apex: str | None, output: Path,

@@ -80,7 +80,8 @@ def map_views(model: nn.Module, map_names: Sequence[str], view_names: Sequence[s
     return out
 
 
-def to_face(heat: torch.Tensor, selector: object, landmarks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+def to_face(heat: torch.Tensor, selector: object, landmarks: torch.Tensor,
+            size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Map a ``(h, w)`` map of a view back onto the ``size x size`` aligned face.
 
     Returns:
@@ -163,9 +164,8 @@ def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
     device = select_device(device) if isinstance(device, str) else device
     clips = prepare_clips(artifact, samples, components, device=device)
     prepared = clips.prepared
-    if prepared.faces is None:
-        raise MertkError("explain needs clips with frames (a folder or a video): precomputed flow images have no face "
-                         "to draw on. Fix: pass the clip's frames")
+    if not clips.samples:
+        return []
     model = artifact.model.to(device)
     n = len(clips.samples)
     target = None if target_class is None else torch.full((n,), names.index(target_class), dtype=torch.int64)
@@ -176,7 +176,8 @@ def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
                          "place (ModelOutput.maps with a view name or a model.map_views attribute). Fix: use a model "
                          "that does, such as dual-atme")
     settings = artifact.preprocess
-    selectors = {v: components.build("roi_selector", settings.views[v], key=f"preprocess.views.{v}") for v in set(origin.values())}
+    selectors = {v: components.build("roi_selector", settings.views[v], key=f"preprocess.views.{v}")
+                 for v in set(origin.values())}
     probs = torch.softmax(logits.float(), 1).cpu()
     size = prepared.faces.shape[-1]
     out = []
@@ -192,7 +193,8 @@ def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
             heat = maps[map_name][i].cpu()
             placed = to_face(heat, selectors[view], landmarks, size)
             if placed is None:
-                ex.on_view[key] = (resize(heat[None].float(), *prepared.views[view].shape[-2:])[0], prepared.views[view][i])
+                view_image = prepared.views[view][i]
+                ex.on_view[key] = (resize(heat[None].float(), *view_image.shape[-2:])[0], view_image)
             else:
                 ex.on_face[key] = placed
             if isinstance(selectors[view], Hars):
@@ -236,12 +238,17 @@ def _upscale(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_CUBIC)
 
 
+def _as_float_image(view: torch.Tensor) -> np.ndarray:
+    """``(C, S, S)`` in ``[0, 1]`` -> ``(S, S, 3)`` RGB (3 channels, e.g. u, v, strain) or ``(S, S)`` grey."""
+    view = view.clamp(0, 1)
+    return view.permute(1, 2, 0).numpy() if view.shape[0] == 3 else view.mean(0).numpy()
+
+
 def _view_image(view: torch.Tensor) -> np.ndarray:
-    """``(C, S, S)`` in ``[0, 1]`` -> RGB (3 channels, e.g. u, v, strain) or grey ``uint8``, enlarged."""
+    """``(C, S, S)`` view -> ``uint8`` image, enlarged 8 times."""
     import cv2
 
-    image = view.clamp(0, 1).permute(1, 2, 0).numpy() if view.shape[0] == 3 else view.clamp(0, 1).mean(0).numpy()
-    image = (image * 255).round().astype(np.uint8)
+    image = (_as_float_image(view) * 255).round().astype(np.uint8)
     return cv2.resize(image, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
 
 
@@ -274,15 +281,15 @@ def _panels(ex: Explanation) -> list[tuple[str, str, np.ndarray]]:
         low = float(values[mask].min()) if kind == "attention" and mask.any() else 0.0
         image = _upscale(overlay(face, values, mask, low=low))
         for region, (top, bottom, left, right) in ex.boxes.get(view, []):
-            cv2.rectangle(image, (left * SCALE, top * SCALE), (right * SCALE - 1, bottom * SCALE - 1), (255, 255, 255), 1)
+            cv2.rectangle(image, (left * SCALE, top * SCALE), (right * SCALE - 1, bottom * SCALE - 1),
+                          (255, 255, 255), 1)
         title = (f"Grad-CAM '{view}' branch, class {ex.target}" if kind == "gradcam"
                  else f"spatial attention '{view}' ({low:.2f}-{float(values[mask].max()):.2f})")
         panels.append((f"{kind}-{view}", title, image))
     for key, (heat, view_image) in ex.on_view.items():
         kind, view = key.split(":", 1)
-        base = view_image.clamp(0, 1).permute(1, 2, 0).numpy() if view_image.shape[0] == 3 else view_image.mean(0).numpy()
-        image = cv2.resize(overlay(base, heat.numpy(), np.ones(heat.shape, bool)), (8 * heat.shape[1], 8 * heat.shape[0]),
-                           interpolation=cv2.INTER_NEAREST)
+        image = overlay(_as_float_image(view_image), heat.numpy(), np.ones(heat.shape, bool))
+        image = cv2.resize(image, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
         panels.append((f"{kind}-{view}-on-view", f"{kind} on view '{view}' itself (its geometry is unknown)", image))
     return panels
 

@@ -127,7 +127,7 @@ def manifest_samples(path: Path, warnings: list[Problem] | None = None) -> list[
             if not video.is_file():
                 raise MertkError(f"{where}: video {video} does not exist. Fix: correct the path (relative to the "
                                  "CSV's folder)")
-            samples.append(video_sample(video, name=name, **{k: (v if v is None else str(v)) for k, v in refs.items()}))
+            samples.append(video_sample(video, name=name, **{k: None if v is None else str(v) for k, v in refs.items()}))
         else:
             raise MertkError(f"{where}: the row names no clip. Fix: fill its 'frames' (a folder of frames) or "
                              "'video' column")

@@ -95,7 +95,8 @@ def _frame_ref(sample: Sample, position: int | None) -> tuple[int | None, str | 
 
 def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Components, *,
                   device: torch.device | str = "auto", batch_size: int = 64,
-                  on_error: Literal["stop", "skip"] = "stop", progress: bool = False) -> tuple[list[dict[str, Any]], list[Problem]]:
+                  on_error: Literal["stop", "skip"] = "stop",
+                  progress: bool = False) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Class and probabilities for every clip.
 
     Args:
@@ -117,7 +118,9 @@ def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
     device = select_device(device) if isinstance(device, str) else device
     clips = prepare_clips(artifact, samples, components, device=device, on_error=on_error, progress=progress)
     model = artifact.model.to(device)
-    probs = predict(model, clips.inputs, batch_size=batch_size) if clips.samples else torch.zeros(0, 0)
+    precision = artifact.config.get("train", {}).get("precision", "fp32")  # as the run's own test predictions
+    probs = (predict(model, clips.inputs, batch_size=batch_size, precision=precision) if clips.samples
+             else torch.zeros(0, len(artifact.class_names)))
     spotter = artifact.preprocess.spotter
     spotter_name = spotter if isinstance(spotter, str) else spotter.get("name")
     rows = []

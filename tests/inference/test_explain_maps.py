@@ -75,3 +75,38 @@ def test_overlay_only_colours_covered_pixels() -> None:
     image = overlay(base, heat, covered)
     assert image.shape == (4, 4, 3) and image.dtype == np.uint8
     assert (image[2:] == 128).all() and not (image[:2] == 128).all()
+
+
+def test_unknown_class_is_refused_with_suggestions(tmp_path, small_model, components) -> None:  # noqa: ANN001
+    import pytest
+
+    from mertk.errors import MertkError
+    from mertk.inference.artifact import load_artifact, save_artifact
+    from mertk.inference.explain import explain_clips
+
+    model, config = small_model
+    folder = save_artifact(tmp_path / "m", model, config, ("negative", "positive", "surprise"),
+                           {"face": (3, 28, 28), "hars": (3, 28, 28)})
+    with pytest.raises(MertkError, match=r"--class 'surprize' is not a class of this model \(did you mean 'surprise'"):
+        explain_clips(load_artifact(folder, components), [], components, target_class="surprize")
+
+
+def test_maps_of_unknown_geometry_are_drawn_on_the_view_itself(tmp_path) -> None:  # noqa: ANN001
+    import cv2
+
+    from mertk.api import Sample
+    from mertk.inference.explain import Explanation, write_explanations
+
+    heat = torch.zeros(28, 28)
+    heat[:5, :5] = 1.0
+    ex = Explanation(sample=Sample(id="x", subject="s", clip="clip/1", dataset="d", label=0), predicted="positive",
+                     target="positive", probabilities={"positive": 1.0}, face=torch.rand(128, 128),
+                     on_view={"gradcam:lbp": (heat, torch.full((3, 28, 28), 0.5))}, views={"lbp": torch.rand(3, 28, 28)},
+                     record={"onset": 0, "apex": 3, "apex_source": "annotation"})
+    written = write_explanations([ex, ex], tmp_path)
+    assert sorted(p.name for p in written) == ["clip_1-2-explain.png", "clip_1-2-gradcam-lbp-on-view.png",
+                                               "clip_1-explain.png", "clip_1-gradcam-lbp-on-view.png"]
+    image = cv2.imread(str(tmp_path / "clip_1-gradcam-lbp-on-view.png"))[..., ::-1]  # RGB
+    assert image.shape == (224, 224, 3)
+    hot, cold = image[:32, :32].reshape(-1, 3).mean(0), image[100:, 100:].reshape(-1, 3).mean(0)
+    assert hot[0] > hot[2] + 40 and cold[2] > cold[0] + 40  # red where the map is high, blue elsewhere
