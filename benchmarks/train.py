@@ -36,7 +36,7 @@ from PIL import Image
 
 import mertk
 from mertk.engine.settings import TrainSettings
-from mertk.engine.trainer import LossSum, build_model, configure_threads, normalize_views, train_model
+from mertk.engine.trainer import LossSum, build_model, configure_threads, train_model
 
 
 def make_images(folder: Path, n: int, size: int, rng: np.random.Generator) -> tuple[list[Path], list[Path], np.ndarray]:
@@ -104,10 +104,11 @@ class Mertk:
     """mertk's trainer on in-memory pre-normalised tensors, one epoch per call."""
 
     def __init__(self, model: torch.nn.Module, loss: LossSum, data: PairedImages, settings: TrainSettings) -> None:
-        raw = {view: torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))) for p in paths])
-               for view, paths in (("face", data.faces), ("hars", data.hars))}
-        self.views = normalize_views({k: v.permute(0, 3, 1, 2).float() / 255 for k, v in raw.items()}, 0.5, 0.5,
-                                     torch.device("cpu"), channels_last=settings.channels_last)
+        items = [data[i] for i in range(len(data))]  # the reference's transform, applied once
+        self.views = {"face": torch.stack([face for face, _, _ in items]),
+                      "hars": torch.stack([hars for _, hars, _ in items])}  # already (x - 0.5) / 0.5
+        if settings.channels_last:
+            self.views = {k: v.contiguous(memory_format=torch.channels_last) for k, v in self.views.items()}
         self.labels = torch.as_tensor(data.labels, dtype=torch.int64)
         self.model, self.loss, self.settings = model, loss, settings
         self.generator = torch.Generator().manual_seed(1)
