@@ -12,19 +12,20 @@ __all__ = ["view_shapes", "model_cost"]
 
 def view_shapes(config: RunConfig, components: Components) -> dict[str, tuple[int, ...]]:
     """``{view: (C, S, S)}`` the config's ROI selectors produce, found by running each selector
-    once on a blank encoded image of the aligned size with template landmarks."""
+    once on a blank encoded image of the aligned size with template landmarks (a blank
+    8-frame clip for selectors that read frames)."""
     import torch
 
     from mertk.preprocess.template import template_landmarks
 
     pre = config.preprocess
     size = pre.align.size
-    image = torch.zeros(len(pre.encoding.channels), size, size)
+    inputs = {"flow": torch.zeros(len(pre.encoding.channels), size, size), "frames": torch.zeros(8, 1, size, size)}
     landmarks = template_landmarks(size, pre.align.margin)
     shapes = {}
     for name, spec in pre.views.items():
         selector = components.build("roi_selector", spec, key=f"preprocess.views.{name}")
-        shapes[name] = tuple(selector(image, landmarks).shape)
+        shapes[name] = tuple(selector(inputs[getattr(selector, "source", "flow")], landmarks).shape)
     return shapes
 
 
@@ -43,7 +44,7 @@ def model_cost(config: RunConfig, components: Components, num_classes: int) -> d
     from torch.utils.flop_counter import FlopCounterMode
 
     shapes = view_shapes(config, components)
-    in_channels = len(config.preprocess.encoding.channels)
+    in_channels = shapes[next(iter(shapes))][0]  # as the engine: the first view's channels
     model = components.build("model", config.model, key="model", num_classes=num_classes, in_channels=in_channels)
     if not isinstance(model, torch.nn.Module) or hasattr(model, "fit"):
         return {"params": None, "flops": None}

@@ -32,3 +32,18 @@ def test_baseline_config_builds_a_model_that_reads_its_views(name):
     config = load_config(name, COMPONENTS).config
     model = COMPONENTS.build("model", config.model, num_classes=3, in_channels=len(config.preprocess.encoding.channels))
     assert set(model.views) <= set(config.preprocess.views)
+
+
+def test_bench_cost_of_every_bundled_baseline():
+    from mertk.bench.cost import model_cost, view_shapes
+
+    costs = {}
+    for name in ["dual-atme.yaml", *BASELINES, "lbp-top.yaml"]:
+        config = load_config(name, COMPONENTS).config
+        costs[name] = model_cost(config, COMPONENTS, num_classes=3)
+    assert costs["lbp-top.yaml"] == {"params": None, "flops": None}  # a fitted SVM: no network to count
+    assert view_shapes(load_config("lbp-top.yaml", COMPONENTS).config, COMPONENTS)["lbp-top"] == (3 * 59, 5, 5)
+    params = {name: cost["params"] for name, cost in costs.items() if name != "lbp-top.yaml"}
+    assert params["ststnet.yaml"] < 2_000 < params["off-apexnet.yaml"] < params["dual-inception.yaml"]
+    assert params["dual-inception.yaml"] < params["resnet18.yaml"]
+    assert all(cost["flops"] > 0 for name, cost in costs.items() if name != "lbp-top.yaml")
