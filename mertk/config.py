@@ -23,6 +23,7 @@ import pydantic
 import yaml
 
 from mertk.engine.settings import OutputSettings, TrainSettings
+from mertk.envvars import expand_env
 from mertk.errors import ConfigError, did_you_mean
 from mertk.preprocess.settings import PreprocessSettings
 from mertk.registry import Components, Ref
@@ -38,13 +39,16 @@ class RunConfig(Strict):
     name: str = "run"
     """Run name; the run folder is ``{output.dir}/{name}-{timestamp}``."""
     seed: int = 1
+    """Base seed; fold ``i`` trains with ``seed + i``, the exported model with ``seed + 10000``."""
     dataset: component("dataset")
     """The dataset adapter and its arguments (root folders, class protocol, ...)."""
     on_error: typing.Literal["stop", "skip"] = "stop"
     """A bad sample (missing frames, no face, ...) stops the run, or is skipped and listed."""
     protocol: component("protocol") = "loso"
+    """How samples are split into train/test folds (``loso``, ``lodo``, ``kfold``, ...)."""
     preprocess: PreprocessSettings = PreprocessSettings()
     model: component("model", provided=("num_classes", "in_channels"))
+    """The network and its arguments; mertk supplies ``num_classes`` and ``in_channels``."""
     loss: list[component("loss")] = [{"name": "cross-entropy"}]
     """Loss terms, summed; each may carry ``weight: float`` (default 1)."""
     train: TrainSettings = TrainSettings()
@@ -286,12 +290,14 @@ def load_config(name: str | Path, components: Components, overrides: Iterable[st
     Args:
         name: A file path, or the name of a bundled config (``"dual-atme.yaml"``).
         components: Registries used to check component names and arguments.
-        overrides: ``"key.path=value"`` strings applied last.
+        overrides: ``"key.path=value"`` strings applied after ``extends``, before ``${ENV}``
+            expansion.
 
     Raises:
         ConfigError: the first problem found, naming the file and the dotted key.
     """
     path = find_config(name, components)
     data = apply_overrides(_resolve_extends(path, components), overrides)
+    data = expand_env(data, file=path.name)
     config = validate_config(data, components, file=path.name)
     return LoadedConfig(config, str(path), data)

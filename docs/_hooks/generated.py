@@ -25,11 +25,6 @@ MARKER = "<!-- config-keys -->"
 #: Meanings of the fields that have no docstring in the code yet (the code's docstring wins
 #: as soon as it has one).
 FALLBACK = {
-    "seed": "Base seed; fold `i` trains with `seed + i`, the exported model with `seed + 10000`.",
-    "protocol": "How samples are split into train/test folds (`loso`, `lodo`, `kfold`, ...).",
-    "model": "The network and its arguments; the engine supplies `num_classes` and `in_channels`.",
-    "landmark_detector": "68-point landmark detector, run inside the face box.",
-    "flow": "Optical-flow extractor, onset → apex.",
     "epochs": "Epochs per fold; the model of the last epoch is evaluated.",
     "batch_size": "Training samples per step.",
     "device": "Where training runs: `auto` (CUDA when available), `cpu`, `cuda`, or a torch device string (`cuda:1`).",

@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 
 from mertk.api import Fold, Problem, Sample
 from mertk.config import LoadedConfig
-from mertk.engine.envvars import expand_env
 from mertk.engine.report import summary_table, write_report
 from mertk.engine.rundir import RunFolder, environment_info
 from mertk.engine.trainer import (EpochStats, build_loss, build_model, configure_threads, normalize_views, predict,
@@ -52,8 +51,7 @@ def load_data(loaded: LoadedConfig, components: Components) -> ExperimentData:
     from mertk.preprocess.pipeline import prepare
 
     cfg, file = loaded.config, Path(loaded.file).name
-    spec = expand_env(cfg.dataset, file=file, key="dataset")
-    dataset = components.build("dataset", spec, file=file, key="dataset")
+    dataset = components.build("dataset", cfg.dataset, file=file, key="dataset")
     load = apply_on_error(dataset.load(), cfg.on_error)
     class_names = tuple(load.class_names or dataset.class_names)
     prepared = prepare(load.samples, cfg.preprocess, components, on_error=cfg.on_error, config_file=file)

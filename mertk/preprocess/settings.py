@@ -41,6 +41,7 @@ class PreprocessSettings(Strict):
     face_detector: component("face_detector") = "dlib-auto"
     """Face detector; ``dlib-auto`` tries HOG, HOG upsampled, CNN, then the whole frame."""
     landmark_detector: component("landmark_detector") = "dlib-68"
+    """68-point landmark detector, run inside the face box."""
     detect_on: Literal["onset", "apex"] = "onset"
     """Which frame the face and landmarks are found on; the result is reused for the clip.
     ``apex`` falls back to the onset when the apex must be spotted."""
@@ -48,6 +49,7 @@ class PreprocessSettings(Strict):
     spotter: component("spotter") = "max-motion"
     """Picks the apex of clips whose annotation has none (SMIC)."""
     flow: component("flow_extractor") = "tvl1"
+    """Optical-flow extractor, onset -> apex."""
     encoding: EncodingSettings = EncodingSettings()
     views: dict[str, component("roi_selector")] = {"face": {"name": "full-face", "size": 28}}
     """Model input views by name; each is an ROI selector applied to the encoded flow image."""

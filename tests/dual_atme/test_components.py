@@ -141,8 +141,11 @@ def test_single_branch_ablations(components: mertk.Components, branches: str, pr
     assert model.head[0].in_features == 48 * 7 * 7
 
 
-def test_bundled_configs_validate(components: mertk.Components) -> None:
+def test_bundled_configs_validate(components: mertk.Components, monkeypatch: pytest.MonkeyPatch) -> None:
     from mertk.config import bundled_configs, load_config
+
+    for var in ("CASME2_ROOT", "SAMM_ROOT", "SMIC_ROOT", "MERTK_FLOW_MANIFEST"):  # ${VAR}s of bundled configs
+        monkeypatch.setenv(var, f"/data/{var.lower()}")
 
     names = [n for n in bundled_configs(components) if n.startswith("dual-atme")]
     assert "dual-atme.yaml" in names and len(names) >= 10
