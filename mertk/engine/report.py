@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,9 +88,19 @@ def plot_per_class(metrics: Mapping[str, Any], class_names: Sequence[str], path:
     plt.close(fig)
 
 
+def _preprocessing_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Counts of face detectors and apex sources used (details per sample: ``preprocessing.csv``)."""
+    def counts(key: str) -> str:
+        found = Counter(str(r.get(key) or "none") for r in records)
+        return ", ".join(f"{name} {n}" for name, n in found.most_common()) or "none"
+
+    return [f"Face found by: {counts('face_method')}. Apex from: {counts('apex_source')}. "
+            "Per sample: `preprocessing.csv`."]
+
+
 def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_names: Sequence[str],
                  config_file: str, folds: Sequence[Mapping[str, Any]], problems: Sequence[Any],
-                 settings_summary: str) -> Path:
+                 settings_summary: str, preprocessing: Sequence[Mapping[str, Any]] = ()) -> Path:
     """Write ``report.md`` and its plots into ``folder``; returns the report's path."""
     plot_confusions(metrics, class_names, folder / "confusion_matrix.png")
     plot_per_class(metrics, class_names, folder / "per_class.png")
@@ -123,6 +135,10 @@ def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_n
         settings_summary,
         "",
         f"Training time over all folds: {seconds:.1f} s. Per-fold predictions: `predictions.csv`, `folds/`.",
+        "",
+        "## Preprocessing",
+        "",
+        *_preprocessing_lines(preprocessing),
         "",
         "## Data problems",
         "",

@@ -95,6 +95,16 @@ class RunFolder:
             for p in problems:
                 writer.writerow([p.fatal, p.sample or "", p.file, "" if p.row is None else p.row, p.message, p.fix])
 
+    def save_preprocessing(self, ids: Sequence[str], records: Sequence[Mapping[str, Any]]) -> None:
+        """How each kept sample was preprocessed, as ``preprocessing.csv`` (face detector used,
+        onset and apex positions, where the apex came from)."""
+        columns = ["face_method", "onset", "apex", "apex_source", "source"]
+        with open(self.path / "preprocessing.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["sample", *columns])
+            for sample, record in zip(ids, records):
+                writer.writerow([sample, *("" if record.get(c) is None else record[c] for c in columns)])
+
     def log(self, line: str) -> None:
         """Print a progress line and append it to ``run.log``."""
         print(line, file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,15 @@ class ExperimentData:
         views: View name -> ``(N, C, S, S)`` float32 in ``[0, 1]``.
         class_names: The ``K`` class names.
         problems: Every data problem met (skipped samples and warnings).
+        records: Per sample, how preprocessing handled it (face detector used, onset, apex and
+            where the apex came from); see :class:`mertk.preprocess.pipeline.Prepared`.
     """
 
     samples: list[Sample]
     views: dict[str, torch.Tensor]
     class_names: tuple[str, ...]
     problems: list[Problem]
+    records: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_data(loaded: LoadedConfig, components: Components) -> ExperimentData:
@@ -57,7 +60,8 @@ def load_data(loaded: LoadedConfig, components: Components) -> ExperimentData:
     prepared = prepare(load.samples, cfg.preprocess, components, on_error=cfg.on_error, config_file=file)
     by_id = {s.id: s for s in load.samples}
     samples = [by_id[i] for i in prepared.sample_ids]
-    return ExperimentData(samples, dict(prepared.views), class_names, [*load.problems, *prepared.problems])
+    return ExperimentData(samples, dict(prepared.views), class_names, [*load.problems, *prepared.problems],
+                          list(prepared.records))
 
 
 def train_and_test(loaded: LoadedConfig, components: Components, data: ExperimentData,
@@ -163,6 +167,7 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
 
     data = load_data(loaded, components)
     folder.save_problems(data.problems)
+    folder.save_preprocessing([s.id for s in data.samples], data.records)
     skipped = sum(p.fatal for p in data.problems)
     folder.log(f"data: {len(data.samples)} samples, {len(data.class_names)} classes"
                + (f", {skipped} skipped (problems.csv)" if skipped else ""))
@@ -199,9 +204,9 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
         records.append(record)
         folder.write_predictions(records, data.class_names, info)
         correct = sum(int(a == b) for a, b in zip(record["y_true"], record["y_pred"]))
-        last = record["history"][-1] if record["history"] else {"loss": float("nan")}
+        trained = f"final train loss {record['history'][-1]['loss']:.4f}" if record["history"] else "fitted"
         folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: {correct}/{len(test_ids)} correct, "
-                   f"final train loss {last['loss']:.4f}, {record['seconds']:.1f} s")
+                   f"{trained}, {record['seconds']:.1f} s")
     folder.write_predictions(records, data.class_names, info)
 
     from mertk.evaluation.metrics import evaluate
@@ -216,6 +221,7 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
         _export(loaded, components, data, inputs, labels, folder)
     report = write_report(folder.path, name=cfg.name, metrics=metrics, class_names=data.class_names,
                           config_file=loaded.file, folds=records, problems=data.problems,
+                          preprocessing=data.records,
                           settings_summary=_settings_summary(loaded))
     folder.log(f"report: {report}")
     print(summary_table(metrics))

@@ -100,3 +100,10 @@ def test_config_using_both_components_runs(example_site, tmp_path):
     assert metrics["overall"]["n"] == 18
     config = (tmp_path / "run" / "config.yaml").read_text()
     assert "eca" in config and "poly1" in config
+    import csv
+
+    with open(tmp_path / "run" / "preprocessing.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 18 and {r["apex_source"] for r in rows} == {"precomputed"}
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "Apex from: precomputed 18." in report
