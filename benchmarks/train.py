@@ -7,8 +7,9 @@ similarity loss, Adam lr 1e-3, batch 128) on the same 3-channel 28x28 flow image
   dataset with ``Resize(28) -> ToTensor -> Normalize(0.5, 0.5)`` and a shuffling
   ``DataLoader`` every epoch, default ``torch.optim.Adam``, plain 3x3 max-pooling;
 * mertk: :func:`mertk.engine.trainer.train_model` on one pre-normalised in-memory tensor per
-  view (no DataLoader), fused Adam; in fp32, fp32 channels-last, and bf16 autocast
-  (``train.precision: bf16``) with channels-last.
+  view (no DataLoader), fused Adam; in fp32 and bf16 autocast (``train.precision: bf16``),
+  each with the branches computed one after the other and fused into one grouped branch
+  (``model.fused_branches``), and bf16 with channels-last memory order.
 
 Epochs of all variants are interleaved (reference, then each mertk variant, repeated), so that
 load from other processes on a shared machine affects them alike; medians are reported.
@@ -26,6 +27,7 @@ for the reference).
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -72,10 +74,15 @@ class PairedImages(torch.utils.data.Dataset):
         return face, hars, int(self.labels[i])
 
 
-def build(components: mertk.Components, sample: dict[str, torch.Tensor]) -> tuple[torch.nn.Module, LossSum]:
-    """The bundled config's model and loss (same for both loops), seeded."""
+def build(components: mertk.Components, sample: dict[str, torch.Tensor],
+          fused_branches: bool = False) -> tuple[torch.nn.Module, LossSum]:
+    """The bundled config's model and loss (same for both loops), seeded.
+
+    ``fused_branches`` computes the two Inception branches as one grouped branch: the same
+    function of the same weights (see ``DualATME``), only the kernel calls differ.
+    """
     torch.manual_seed(1)
-    spec = {"name": "dual-atme"}
+    spec = {"name": "dual-atme", "fused_branches": fused_branches}
     model = build_model(spec, components, num_classes=3, in_channels=3, sample=sample)
     loss = LossSum([("focal", 1.0, components.create("loss", "focal")),
                     ("similarity", 0.01, components.create("loss", "similarity"))])
@@ -134,17 +141,19 @@ def main() -> None:
     components = mertk.load_components()
     rng = np.random.default_rng(0)
     sample = {"face": torch.zeros(2, 3, 28, 28), "hars": torch.zeros(2, 3, 28, 28)}
-    variants = {
-        "fp32": TrainSettings(epochs=1),
-        "fp32 channels-last": TrainSettings(epochs=1, channels_last=True),
-        "bf16 autocast channels-last": TrainSettings(epochs=1, channels_last=True, precision="bf16"),
+    variants = {  # name: (train settings, fused branches)
+        "fp32": (TrainSettings(epochs=1), False),
+        "fp32 fused branches": (TrainSettings(epochs=1), True),
+        "bf16 autocast": (TrainSettings(epochs=1, precision="bf16"), False),
+        "bf16 autocast fused branches": (TrainSettings(epochs=1, precision="bf16"), True),
+        "bf16 autocast channels-last": (TrainSettings(epochs=1, channels_last=True, precision="bf16"), False),
     }
     with tempfile.TemporaryDirectory() as tmp:
         faces, hars, labels = make_images(Path(tmp), args.samples, args.size, rng)
         data = PairedImages(faces, hars, labels)
         runners = {"reference": Reference(*build(components, sample), data)}
-        for name, settings in variants.items():
-            runners[name] = Mertk(*build(components, sample), data, settings)
+        for name, (settings, fused) in variants.items():
+            runners[name] = Mertk(*build(components, sample, fused), data, settings)
         times: dict[str, list[float]] = {name: [] for name in runners}
         for round_ in range(args.epochs + 1):  # interleaved, so that machine load hits all alike
             for name, runner in runners.items():
@@ -153,7 +162,7 @@ def main() -> None:
                     times[name].append(t)
     ref = float(np.median(times["reference"]))
     print(f"threads={threads} samples={args.samples} images={args.size}px, median of {args.epochs} interleaved "
-          f"epochs after one warm-up")
+          f"epochs after one warm-up; load average (1, 5, 15 min) {os.getloadavg()}")
     print(f"{'reference (PIL + DataLoader, default Adam)':<52} {ref:7.3f} s/epoch")
     for name in variants:
         ours = float(np.median(times[name]))

@@ -29,8 +29,10 @@ class MaxPool3x3(nn.Module):
         return F.max_pool2d(x, (1, 3), 1, (0, 1))
 
 
-def _conv_bn_relu(cin: int, cout: int, k: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def _conv_bn_relu(cin: int, cout: int, k: int, groups: int = 1) -> nn.Sequential:
+    """``groups`` side-by-side ``cin -> cout`` convolutions, each followed by BatchNorm and ReLU."""
+    return nn.Sequential(nn.Conv2d(groups * cin, groups * cout, k, padding=k // 2, groups=groups),
+                         nn.BatchNorm2d(groups * cout), nn.ReLU(inplace=True))
 
 
 class InceptionBlock(nn.Module):
@@ -40,23 +42,36 @@ class InceptionBlock(nn.Module):
     1x1 (``reduce``) -> 3x3 (``width``); 1x1 (``reduce``) -> 5x5 (``width``);
     3x3 max-pool (stride 1) -> 1x1 (``width``).
 
+    With ``groups = g`` it is ``g`` independent blocks side by side in one set of grouped
+    convolutions: ``(B, g * in_channels, H, W) -> (B, g * 4 * width, H, W)``, group ``i``'s
+    output channels (its four paths) contiguous at ``[i * 4 * width, (i + 1) * 4 * width)``.
+    BatchNorm over the stacked channels is each block's own BatchNorm.
+
     Args:
-        in_channels: Input channels.
+        in_channels: Input channels (of each group).
         width: Output channels of each path.
         reduce: Channels of the 1x1 reductions before the 3x3 and 5x5 convolutions.
         separable_pool: Compute the 3x3 max-pool as 3x1 then 1x3 (same values; see :class:`MaxPool3x3`).
+        groups: Number of independent blocks computed together.
     """
 
-    def __init__(self, in_channels: int, width: int, reduce: int = 6, separable_pool: bool = False) -> None:
+    def __init__(self, in_channels: int, width: int, reduce: int = 6, separable_pool: bool = False,
+                 groups: int = 1) -> None:
         super().__init__()
-        self.path1 = _conv_bn_relu(in_channels, width, 1)
-        self.path3 = nn.Sequential(_conv_bn_relu(in_channels, reduce, 1), _conv_bn_relu(reduce, width, 3))
-        self.path5 = nn.Sequential(_conv_bn_relu(in_channels, reduce, 1), _conv_bn_relu(reduce, width, 5))
-        self.pool = nn.Sequential(MaxPool3x3(separable_pool), _conv_bn_relu(in_channels, width, 1))
+        g = groups
+        self.path1 = _conv_bn_relu(in_channels, width, 1, g)
+        self.path3 = nn.Sequential(_conv_bn_relu(in_channels, reduce, 1, g), _conv_bn_relu(reduce, width, 3, g))
+        self.path5 = nn.Sequential(_conv_bn_relu(in_channels, reduce, 1, g), _conv_bn_relu(reduce, width, 5, g))
+        self.pool = nn.Sequential(MaxPool3x3(separable_pool), _conv_bn_relu(in_channels, width, 1, g))
+        self.groups = groups
         self.out_channels = 4 * width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.path1(x), self.path3(x), self.path5(x), self.pool(x)], dim=1)
+        paths = [self.path1(x), self.path3(x), self.path5(x), self.pool(x)]
+        if self.groups == 1:
+            return torch.cat(paths, dim=1)
+        # (B, g, 4, width, H, W): the paths of each group next to each other
+        return torch.stack([p.unflatten(1, (self.groups, -1)) for p in paths], dim=2).flatten(1, 3)
 
 
 class InceptionBranch(nn.Module):
@@ -71,23 +86,56 @@ class InceptionBranch(nn.Module):
         widths: Path width of each Inception block; the output has ``4 * widths[-1]`` channels.
         reduce: Channels of the 1x1 reductions inside each block.
         separable_pool: Value-identical separable 3x3 max-pooling (see :class:`MaxPool3x3`).
+        groups: Number of independent branches computed together by grouped convolutions
+            (see :meth:`stack`): input ``(B, groups * in_channels, H, W)``, output
+            ``(B, groups * out_channels, h, w)``, branch ``i`` in the ``i``-th channel block.
 
     Attributes:
-        out_channels: ``4 * widths[-1]``.
+        out_channels: ``4 * widths[-1]`` (of each group).
     """
 
     def __init__(self, in_channels: int, widths: tuple[int, ...] = (6, 12), reduce: int = 6,
-                 separable_pool: bool = False) -> None:
+                 separable_pool: bool = False, groups: int = 1) -> None:
         super().__init__()
+        self.arguments = {"in_channels": in_channels, "widths": tuple(widths), "reduce": reduce,
+                          "separable_pool": separable_pool}
+        self.groups = groups
         layers: list[nn.Module] = []
         channels = in_channels
         for width in widths:
-            block = InceptionBlock(channels, width, reduce, separable_pool)
+            block = InceptionBlock(channels, width, reduce, separable_pool, groups)
             layers += [block, nn.MaxPool2d(2)]
             channels = block.out_channels
         self.layers = nn.Sequential(*layers)
         self.out_channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, in_channels, H, W) -> (B, out_channels, H / 2**len(widths), W / 2**len(widths))``."""
+        """``(B, g * in_channels, H, W) -> (B, g * out_channels, H / 2**len(widths), W / 2**len(widths))``."""
         return self.layers(x)
+
+    @staticmethod
+    def stack_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """State of the grouped branch equivalent to ``len(states)`` single branches' states.
+
+        Every grouped tensor (convolution weights and biases, BatchNorm affine parameters and
+        running statistics) is the branches' tensors concatenated along dim 0; the BatchNorm
+        step counters, equal in branches trained together, are taken from the first.
+        """
+        return {key: states[0][key] if states[0][key].ndim == 0 else torch.cat([s[key] for s in states])
+                for key in states[0]}
+
+    @staticmethod
+    def unstack_state(state: dict[str, torch.Tensor], groups: int) -> list[dict[str, torch.Tensor]]:
+        """Inverse of :meth:`stack_state`: one (cloned) state per branch."""
+        return [{key: value.clone() if value.ndim == 0 else value.chunk(groups)[i].clone()
+                 for key, value in state.items()} for i in range(groups)]
+
+    @classmethod
+    def stack(cls, branches: list[InceptionBranch]) -> InceptionBranch:
+        """One grouped branch computing every (single, same-shaped) branch of ``branches`` at once."""
+        first = branches[0]
+        if any(b.groups != 1 or b.arguments != first.arguments for b in branches):
+            raise ValueError("only single branches with the same arguments can be stacked")
+        grouped = cls(**first.arguments, groups=len(branches)).to(next(first.parameters()).device)
+        grouped.load_state_dict(cls.stack_state([b.state_dict() for b in branches]))
+        return grouped

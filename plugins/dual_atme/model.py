@@ -10,6 +10,7 @@ from torch import nn
 
 from mertk.api import ModelOutput
 from mertk.registry import Ref
+from mertk_dual_atme.inception import InceptionBranch
 
 __all__ = ["DualATME"]
 
@@ -40,6 +41,11 @@ class DualATME(nn.Module):
             "HARS only"). A single branch has one feature vector, so drop the similarity loss.
         hidden: Width of the fusion layer (paper: 1024).
         dropout: Dropout before the last layer (paper: 0.5).
+        fused_branches: When both branches are the built-in ``inception`` backbone with the same
+            arguments, compute them together as one grouped branch (``groups=2``, see
+            :meth:`InceptionBranch.stack`): the same function of the same weights, fewer and
+            larger kernel calls. The state dict keeps the per-branch ``upper.*`` / ``lower.*``
+            layout either way, so weights move freely between fused and unfused models.
 
     Forward:
         ``views``: ``{views[0]: (B, C, S, S), views[1]: (B, C, S', S')}``.
@@ -62,6 +68,7 @@ class DualATME(nn.Module):
         branches: Literal["both", "upper", "lower"] = "both",
         hidden: int = 1024,
         dropout: float = 0.5,
+        fused_branches: bool = False,
     ) -> None:
         super().__init__()
         self.views = tuple(views)
@@ -76,6 +83,13 @@ class DualATME(nn.Module):
             if self.lower is not None and attention_on == "both":
                 self.lower_attention = (self.upper_attention if share_attention and self.upper_attention is not None
                                         else attention(channels=self.lower.out_channels))
+        self.paired: InceptionBranch | None = None
+        if fused_branches and all(isinstance(b, InceptionBranch) for b in (self.upper, self.lower)) \
+                and self.upper.arguments == self.lower.arguments:
+            self.paired = InceptionBranch.stack([self.upper, self.lower])
+            self.upper = self.lower = None
+            self.register_state_dict_post_hook(_split_paired_state)
+            self.register_load_state_dict_pre_hook(_stack_paired_state)
         self.head = nn.Sequential(
             nn.LazyLinear(hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
@@ -87,14 +101,21 @@ class DualATME(nn.Module):
         return {f"{branch}{suffix}": view for branch, view in zip(("upper", "lower"), self.views)
                 for suffix in ("", "_attention")}
 
+    def branch_maps(self, views: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each branch's ``(B, C', h, w)`` backbone output, before attention."""
+        if self.paired is not None:
+            paired = self.paired(torch.cat([views[self.views[0]], views[self.views[1]]], dim=1))
+            return dict(zip(("upper", "lower"), paired.chunk(2, dim=1)))
+        return {name: branch(views[view]) for name, view, branch in (("upper", self.views[0], self.upper),
+                                                                    ("lower", self.views[1], self.lower))
+                if branch is not None}
+
     def forward(self, views: Mapping[str, torch.Tensor]) -> ModelOutput:
         maps: dict[str, torch.Tensor] = {}
         features: dict[str, torch.Tensor] = {}
-        for name, view_name, branch, attention in (("upper", self.views[0], self.upper, self.upper_attention),
-                                                   ("lower", self.views[1], self.lower, self.lower_attention)):
-            if branch is None:
-                continue
-            x = branch(views[view_name])
+        attentions = {"upper": self.upper_attention, "lower": self.lower_attention}
+        for name, x in self.branch_maps(views).items():
+            attention = attentions[name]
             if attention is not None:
                 x = attention(x)
                 weights = getattr(attention, "spatial_map", None)
@@ -104,3 +125,21 @@ class DualATME(nn.Module):
             features[name] = x.flatten(1)
         logits = self.head(torch.cat(list(features.values()), dim=1))
         return ModelOutput(logits=logits, features=features, maps=maps)
+
+
+def _split_paired_state(module: DualATME, state: dict, prefix: str, local_metadata: dict) -> None:
+    """State-dict post hook: present the grouped ``paired.*`` tensors as ``upper.*`` / ``lower.*``."""
+    head = prefix + "paired."
+    grouped = {key[len(head):]: state.pop(key) for key in [k for k in state if k.startswith(head)]}
+    for name, part in zip(("upper", "lower"), InceptionBranch.unstack_state(grouped, 2)):
+        state.update({f"{prefix}{name}.{key}": value for key, value in part.items()})
+
+
+def _stack_paired_state(module: DualATME, state: dict, prefix: str, *args: object) -> None:
+    """Load-state-dict pre hook: turn ``upper.*`` / ``lower.*`` tensors into the grouped ``paired.*``."""
+    parts = []
+    for name in ("upper", "lower"):
+        head = f"{prefix}{name}."
+        parts.append({key[len(head):]: state.pop(key) for key in [k for k in state if k.startswith(head)]})
+    if parts[0] and parts[1]:
+        state.update({f"{prefix}paired.{key}": value for key, value in InceptionBranch.stack_state(parts).items()})

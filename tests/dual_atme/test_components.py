@@ -156,3 +156,70 @@ def test_bundled_configs_validate(components: mertk.Components, monkeypatch: pyt
     assert base.model["attention"]["name"] == "cbam" and base.model["attention_on"] == "upper"
     assert [(s["name"], s.get("weight", 1)) for s in base.loss] == [("focal", 1), ("similarity", 0.01)]
     assert base.train.optimizer.name == "adam" and base.train.optimizer.lr == 1e-3 and base.train.batch_size == 128
+
+
+@pytest.mark.parametrize("attention_on", ["upper", "both"])
+def test_fused_branches_compute_the_unfused_model(components: mertk.Components, attention_on: str) -> None:
+    """Grouped (fused) branches: same outputs, gradients and BatchNorm statistics for the same weights."""
+    spec = {"name": "dual-atme", "hidden": 16, "attention_on": attention_on}
+    torch.manual_seed(0)
+    plain = components.build("model", {**spec, "fused_branches": False}, num_classes=3, in_channels=3)
+    fused = components.build("model", {**spec, "fused_branches": True}, num_classes=3, in_channels=3)
+    assert fused.paired is not None and fused.upper is None and plain.paired is None
+    x = views(b=6)
+    plain(x), fused(x)  # materialise the lazy fusion layer
+    fused.load_state_dict(plain.state_dict())  # the fused model presents and takes the per-branch layout
+    assert fused.state_dict().keys() == plain.state_dict().keys()
+    target = torch.tensor([0, 1, 2, 0, 1, 2])
+    outputs = []
+    for model in (plain, fused):
+        model.train()
+        torch.manual_seed(1)  # the same dropout mask
+        out = model(x)
+        loss = F.cross_entropy(out.logits, target) + SimilarityLoss()(out, target)
+        loss.backward()
+        outputs.append(out)
+    a, b = outputs
+    torch.testing.assert_close(b.logits, a.logits)
+    for name in a.features:
+        torch.testing.assert_close(b.features[name], a.features[name])
+        torch.testing.assert_close(b.maps[name], a.maps[name])
+    # gradients: the grouped tensors' gradients are the branches' gradients stacked
+    grads = {name: p.grad for name, p in plain.named_parameters()}
+    for name, p in fused.named_parameters():
+        if name.startswith("paired."):
+            key = name[len("paired."):]
+            expected = torch.cat([grads[f"upper.{key}"], grads[f"lower.{key}"]])
+        else:
+            expected = grads[name]
+        torch.testing.assert_close(p.grad, expected, msg=name)
+    # the running statistics moved alike (training-mode forward)
+    for key, value in fused.state_dict().items():
+        torch.testing.assert_close(value, plain.state_dict()[key], msg=key)
+    plain.eval(), fused.eval()
+    torch.testing.assert_close(fused(x).logits, plain(x).logits)
+
+
+def test_fused_branches_only_for_matching_inception_branches(components: mertk.Components) -> None:
+    timm = components.build("model", {"name": "dual-atme", "fused_branches": True,
+                                      "backbone": {"name": "timm", "model_name": "resnet10t"}},
+                            num_classes=3, in_channels=3)
+    assert timm.paired is None and timm.upper is not None
+    single = components.build("model", {"name": "dual-atme", "fused_branches": True, "branches": "upper"},
+                              num_classes=3, in_channels=3)
+    assert single.paired is None and single(views()).logits.shape == (4, 3)
+
+
+def test_grouped_inception_is_the_branches_side_by_side() -> None:
+    torch.manual_seed(0)
+    branches = [InceptionBranch(3), InceptionBranch(3)]
+    grouped = InceptionBranch.stack(branches)
+    x = views(b=3)
+    y = grouped(torch.cat([x["face"], x["hars"]], dim=1))
+    torch.testing.assert_close(y, torch.cat([branches[0](x["face"]), branches[1](x["hars"])], dim=1))
+    parts = InceptionBranch.unstack_state(grouped.state_dict(), 2)
+    for part, branch in zip(parts, branches):
+        for key, value in branch.state_dict().items():
+            torch.testing.assert_close(part[key], value)
+    with pytest.raises(ValueError, match="same arguments"):
+        InceptionBranch.stack([InceptionBranch(3), InceptionBranch(2)])

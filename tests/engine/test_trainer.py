@@ -12,12 +12,12 @@ from mertk.engine.trainer import (build_loss, build_model, make_optimizer, make_
 from .conftest import synthetic_data
 
 
-def fit(components, settings: TrainSettings, seed: int = 0, loss=None):
+def fit(components, settings: TrainSettings, seed: int = 0, loss=None, **model):
     data = synthetic_data(subjects=2)
     views = normalize_views(data.views, 0.5, 0.5, torch.device("cpu"))
     labels = torch.tensor([s.label for s in data.samples])
     torch.manual_seed(seed)
-    model = build_model({"name": "dual-atme", "hidden": 32}, components, num_classes=3, in_channels=3,
+    model = build_model({"name": "dual-atme", "hidden": 32, **model}, components, num_classes=3, in_channels=3,
                         sample={k: v[:2] for k, v in views.items()})
     loss = loss or build_loss([{"name": "focal"}, {"name": "similarity", "weight": 0.01}], components,
                               num_classes=3, class_counts=[4, 4, 4])
@@ -25,11 +25,13 @@ def fit(components, settings: TrainSettings, seed: int = 0, loss=None):
     return model, history, views, labels
 
 
-def test_training_learns_separable_data(components) -> None:
-    model, history, views, labels = fit(components, TrainSettings(epochs=15, batch_size=6))
+@pytest.mark.parametrize("precision, fused", [("fp32", False), ("bf16", True)])
+def test_training_learns_separable_data(components, precision: str, fused: bool) -> None:
+    settings = TrainSettings(epochs=15, batch_size=6, precision=precision)
+    model, history, views, labels = fit(components, settings, fused_branches=fused)
     assert len(history) == 15
     assert history[-1].loss < history[0].loss
-    probs = predict(model, views)
+    probs = predict(model, views, precision=precision)
     assert probs.shape == (12, 3)
     torch.testing.assert_close(probs.sum(1), torch.ones(12))
     assert (probs.argmax(1) == labels).float().mean() >= 0.9
