@@ -5,7 +5,8 @@ similarity loss, Adam lr 1e-3, batch 128) on the same 3-channel 28x28 flow image
 
 * reference: images stored as PNG files, read through a torchvision ``ImageFolder``-style
   dataset with ``Resize(28) -> ToTensor -> Normalize(0.5, 0.5)`` and a shuffling
-  ``DataLoader`` every epoch, default ``torch.optim.Adam``, plain 3x3 max-pooling;
+  ``DataLoader`` every epoch, default ``torch.optim.Adam``, the authors' plain
+  ``nn.MaxPool2d(3, 1, 1)`` (same values and gradients as mertk's, other kernels);
 * mertk: :func:`mertk.engine.trainer.train_model` on one pre-normalised in-memory tensor per
   view (no DataLoader), fused Adam; in fp32 and bf16 autocast (``train.precision: bf16``),
   each with the branches computed one after the other and fused into one grouped branch
@@ -89,11 +90,22 @@ def build(components: mertk.Components, sample: dict[str, torch.Tensor],
     return model, loss
 
 
+def authors_pooling(model: torch.nn.Module) -> torch.nn.Module:
+    """Put the authors' plain ``nn.MaxPool2d(3, 1, 1)`` in place of mertk's kernel-picking 3x3 max-pool."""
+    from mertk_dual_atme.inception import MaxPool3x3
+
+    for module in model.modules():
+        for name, child in module.named_children():
+            if isinstance(child, MaxPool3x3):
+                setattr(module, name, torch.nn.MaxPool2d(3, 1, 1))
+    return model
+
+
 class Reference:
     """The authors' loop: a shuffling DataLoader over PIL images, default Adam, one epoch per call."""
 
     def __init__(self, model: torch.nn.Module, loss: LossSum, data: PairedImages) -> None:
-        self.model, self.loss = model, loss
+        self.model, self.loss = authors_pooling(model), loss
         self.loader = torch.utils.data.DataLoader(data, batch_size=128, shuffle=True)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 

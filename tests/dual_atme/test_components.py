@@ -25,10 +25,19 @@ def views(b: int = 4, size: int = 28) -> dict[str, torch.Tensor]:
     return {"face": torch.randn(b, 3, size, size, generator=g), "hars": torch.randn(b, 3, size, size, generator=g)}
 
 
-def test_separable_max_pool_equals_3x3_max_pool() -> None:
-    x = torch.randn(2, 5, 9, 11, requires_grad=True)
-    torch.testing.assert_close(MaxPool3x3()(x), F.max_pool2d(x, 3, 1, 1))
-    assert MaxPool3x3(separable=False)(x).shape == x.shape
+@pytest.mark.parametrize("shape", [(2, 3, 9, 11), (3, 24, 14, 14), (2, 48, 7, 5)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_max_pool_3x3_equals_torch_values_and_gradients(shape: tuple, dtype: torch.dtype) -> None:
+    """Every kernel choice (no-grad shifted maxima, channels-last, plain) is F.max_pool2d exactly, ties included."""
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+    x[:, :, 1:4, 2:5] = 0  # ties, as after a ReLU: the gradient must go where max_pool2d sends it
+    for separable in (False, True):
+        assert torch.equal(MaxPool3x3(separable)(x), F.max_pool2d(x, 3, 1, 1))
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    grad = torch.randn(shape).to(dtype)
+    MaxPool3x3()(ours).backward(grad)
+    F.max_pool2d(theirs, 3, 1, 1).backward(grad)
+    assert torch.equal(ours.grad, theirs.grad)
 
 
 def test_inception_block_and_branch_shapes() -> None:
