@@ -99,11 +99,12 @@ class ComponentInfo:
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
-        """The factory's keyword parameters (``self``, ``*args`` and ``**kwargs`` excluded)."""
+        """The factory's config-settable parameters: keyword parameters, except ``self``,
+        ``*args``, ``**kwargs`` and names starting with ``_`` (internal to Python callers)."""
         return {
             p.name: p
             for p in _signature(self.factory).parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not p.name.startswith("_")
         }
 
     @property

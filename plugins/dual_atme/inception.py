@@ -104,7 +104,7 @@ class InceptionBranch(nn.Module):
         widths: Path width of each Inception block; the output has ``4 * widths[-1]`` channels.
         reduce: Channels of the 1x1 reductions inside each block.
         separable_pool: Value-identical separable 3x3 max-pooling (see :class:`MaxPool3x3`).
-        groups: Number of independent branches computed together by grouped convolutions
+        _groups: Number of independent branches computed together by grouped convolutions
             (see :meth:`stack`): input ``(B, groups * in_channels, H, W)``, output
             ``(B, groups * out_channels, h, w)``, branch ``i`` in the ``i``-th channel block.
 
@@ -113,15 +113,15 @@ class InceptionBranch(nn.Module):
     """
 
     def __init__(self, in_channels: int, widths: tuple[int, ...] = (6, 12), reduce: int = 6,
-                 separable_pool: bool = False, groups: int = 1) -> None:
+                 separable_pool: bool = False, _groups: int = 1) -> None:
         super().__init__()
         self.arguments = {"in_channels": in_channels, "widths": tuple(widths), "reduce": reduce,
                           "separable_pool": separable_pool}
-        self.groups = groups
+        self.groups = _groups
         layers: list[nn.Module] = []
         channels = in_channels
         for width in widths:
-            block = InceptionBlock(channels, width, reduce, separable_pool, groups)
+            block = InceptionBlock(channels, width, reduce, separable_pool, _groups)
             layers += [block, nn.MaxPool2d(2)]
             channels = block.out_channels
         self.layers = nn.Sequential(*layers)
@@ -154,6 +154,6 @@ class InceptionBranch(nn.Module):
         first = branches[0]
         if any(b.groups != 1 or b.arguments != first.arguments for b in branches):
             raise ValueError("only single branches with the same arguments can be stacked")
-        grouped = cls(**first.arguments, groups=len(branches)).to(next(first.parameters()).device)
+        grouped = cls(**first.arguments, _groups=len(branches)).to(next(first.parameters()).device)
         grouped.load_state_dict(cls.stack_state([b.state_dict() for b in branches]))
         return grouped

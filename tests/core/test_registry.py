@@ -133,3 +133,15 @@ def test_partial_is_a_real_callable(components):
     net = components.build("model", "net", num_classes=2)
     assert isinstance(net.gate, Gate)
     assert not isinstance(net.gate, functools.partial)
+
+
+def test_underscore_parameters_are_not_config_settable():
+    class Block:
+        def __init__(self, width: int = 4, _groups: int = 1) -> None:
+            self.width, self.groups = width, _groups
+
+    c = Components()
+    c["backbone"].register("block", Block, plugin="p")
+    assert list(c["backbone"].get("block").parameters) == ["width"]
+    with pytest.raises(ConfigError, match="backbone._groups: unexpected argument"):
+        c.validate("backbone", {"name": "block", "_groups": 2}, key="backbone")
