@@ -7,7 +7,6 @@ records which apex was used and whether it came from the annotation or a spotter
 
 from __future__ import annotations
 
-import kornia
 import torch
 
 __all__ = ["MaxMotion", "Middle"]
@@ -33,6 +32,8 @@ class MaxMotion:
     def __call__(self, frames: torch.Tensor, onset: int) -> int:
         """``(T, 1, H, W)`` aligned frames, onset position -> apex position (never the onset
         itself unless the clip has one frame)."""
+        import kornia  # here, not at the top: config checks import this module for its signature
+
         k = 2 * round(2 * self.sigma) + 1
         smooth = kornia.filters.gaussian_blur2d(frames, (k, k), (self.sigma, self.sigma), border_type="replicate")
         if self.compensate_shift:
@@ -48,6 +49,7 @@ class MaxMotion:
 def _undo_shifts(frames: torch.Tensor, reference: int) -> torch.Tensor:
     """``(T, 1, H, W)`` frames translated back onto ``frames[reference]`` (phase correlation)."""
     import cv2
+    import kornia
     import numpy as np
 
     ref = frames[reference, 0].double().cpu().numpy()
