@@ -6,7 +6,10 @@ by registry name plus keyword arguments, never by import path::
     attention: {name: cbam, reduction: 16}
 
 A factory parameter annotated ``Annotated[T, Ref("attention")]`` takes a nested component
-spec; it is validated with the parent and built before the parent. When the parent itself
+spec; it is validated with the parent and built before the parent. A parameter typed
+``list[Annotated[T, Ref(kind)]]`` takes a list of specs, each validated with the parent and
+passed to the factory as a normalised spec ``{name: ..., **arguments}`` (built by the factory
+itself, e.g. only when needed). When the parent itself
 supplies some of the nested component's arguments at run time (``channels`` known only once
 the backbone exists), declare them, ``Ref("attention", provided=("channels",))``: the parent
 then receives a factory (``functools.partial``) to call with those arguments.
@@ -288,6 +291,12 @@ class Components:
             return None  # an optional nested component left out: ``attention: null``
         if ref is not None:
             return self.validate(ref.kind, value, file=file, key=where, provided=ref.provided)
+        item_ref = _ref_of(next(iter(typing.get_args(annotation)), None)) if typing.get_origin(annotation) is list else None
+        if item_ref is not None:  # a list of nested component specs, e.g. a detector fallback chain
+            if not isinstance(value, list):
+                raise ConfigError(file, where, f"expected a list of {item_ref.kind} specs, got {value!r}")
+            return [self.validate(item_ref.kind, v, file=file, key=_join(where, str(i)), provided=item_ref.provided)
+                    for i, v in enumerate(value)]
         if annotation is None:
             return value
         try:

@@ -13,13 +13,14 @@ import functools
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
 
 from mertk.api import FaceBox
 from mertk.errors import MertkError
+from mertk.registry import Ref
 
 __all__ = ["models_dir", "DlibHog", "DlibCnn", "OpenCVFace", "WholeFrame", "FallbackChain", "DlibLandmarks68"]
 
@@ -160,7 +161,7 @@ class FallbackChain:
             one upsampling, CNN, whole frame (so a face box is always found).
     """
 
-    def __init__(self, chain: list[str | dict[str, Any]] = DEFAULT_CHAIN) -> None:
+    def __init__(self, chain: list[Annotated[str | dict[str, Any], Ref("face_detector")]] = DEFAULT_CHAIN) -> None:
         self.detectors = []
         for i, spec in enumerate(chain):
             spec = {"name": spec} if isinstance(spec, str) else dict(spec)

@@ -145,3 +145,19 @@ def test_underscore_parameters_are_not_config_settable():
     assert list(c["backbone"].get("block").parameters) == ["width"]
     with pytest.raises(ConfigError, match="backbone._groups: unexpected argument"):
         c.validate("backbone", {"name": "block", "_groups": 2}, key="backbone")
+
+
+def test_list_of_nested_specs_is_validated_item_by_item(components):
+    class Chain:
+        def __init__(self, members: list[Annotated[object, Ref("attention", provided=("channels",))]] = ["gate"]):
+            self.members = members
+
+    components["model"].register("chain", Chain, plugin="p")
+    spec = components.validate("model", {"name": "chain", "members": ["gate", {"name": "gate", "gain": 2}]})
+    assert spec["members"] == [{"name": "gate"}, {"name": "gate", "gain": 2.0}]
+    with pytest.raises(ConfigError, match=r"model.members.1.gian: unexpected argument \(did you mean 'gain'"):
+        components.validate("model", {"name": "chain", "members": ["gate", {"name": "gate", "gian": 2}]}, key="model")
+    with pytest.raises(ConfigError, match=r"model.members.0.name: unknown attention 'gaet'"):
+        components.validate("model", {"name": "chain", "members": ["gaet"]}, key="model")
+    with pytest.raises(ConfigError, match=r"model.members: expected a list of attention specs, got 'gate'"):
+        components.validate("model", {"name": "chain", "members": "gate"}, key="model")
