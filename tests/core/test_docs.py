@@ -209,3 +209,29 @@ def test_images_are_small():
     images = list((ROOT / "docs" / "images").glob("*.png"))
     assert images
     assert [p.name for p in images if p.stat().st_size > 300_000] == []
+
+
+def test_every_cli_command_and_option_is_documented(site):
+    """The command-line page lists every command (core and mertk's plug-ins) with every option."""
+    import html
+
+    import click
+
+    from mertk.cli import build_cli
+
+    page = html.unescape((site / "cli" / "index.html").read_text())
+
+    def walk(command, path):
+        yield path, command
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, f"{path} {name}")
+
+    commands = list(walk(build_cli([]), "mertk"))
+    assert len(commands) >= 15
+    for path, command in commands:
+        assert f"<code>{path}</code>" in page, f"{path} is not on the command-line page"
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-"):
+                    assert opt in page, f"{path} {opt} is not on the command-line page"
