@@ -150,3 +150,19 @@ def test_gpu_path_batches_torch_flow(tmp_path, components, frames5):
     cpu = prepare(clips, config.model_copy(update={"device": "cpu"}), components, progress=False)
     assert gpu.sample_ids == cpu.sample_ids
     assert (gpu.flows - cpu.flows).abs().mean() < 0.01
+
+
+def test_corrupt_frame_names_file_and_sample_or_is_skipped(tmp_path, components, folder_sample):
+    """A truncated JPEG apex frame: 'stop' names the file and the sample, 'skip' lists the clip
+    and keeps the good one."""
+    paths = write_folder(tmp_path / "bad", clip_frames(5, 2), ".jpg")
+    data = paths[2].read_bytes()
+    paths[2].write_bytes(data[: len(data) // 3])  # cut off mid-stream, as a failed copy leaves it
+    broken = sample("test/s2/broken", frames=paths)
+    with pytest.raises(MertkError) as exc:
+        prepare([folder_sample, broken], settings(tmp_path), components, progress=False)
+    assert "img3.jpg" in str(exc.value) and "test/s2/broken" in str(exc.value)
+    out = prepare([folder_sample, broken], settings(tmp_path), components, on_error="skip", progress=False)
+    assert out.sample_ids == ["test/s1/clipA"]
+    (problem,) = [p for p in out.problems if p.fatal]
+    assert problem.sample == "test/s2/broken" and problem.file.endswith("img3.jpg")
