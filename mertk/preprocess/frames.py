@@ -60,3 +60,73 @@ def _truncated(suffix: str, data: np.ndarray) -> bool:
     except OSError:
         return True
     return False
+
+
+def clip_length(sample: Sample) -> int:
+    """Number of frames of the clip (frames listed, or frames in the video)."""
+    if sample.frames:
+        return len(sample.frames)
+    if sample.video is None:
+        return 0
+    capture = cv2.VideoCapture(str(sample.video))
+    try:
+        n = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if n <= 0:  # some containers do not store the count: count by reading
+            while capture.grab():
+                n += 1
+        return n
+    finally:
+        capture.release()
+
+
+def read_frames(sample: Sample, positions: Sequence[int], *, colour: bool = True) -> list[np.ndarray]:
+    """Read the frames at ``positions`` (indices into the clip) as RGB or grey ``uint8`` arrays.
+
+    Raises:
+        ClipError: a position is outside the clip or a file cannot be read.
+    """
+    if sample.frames:
+        out = []
+        for p in positions:
+            if not 0 <= p < len(sample.frames):
+                raise ClipError(sample.frames[0].parent, sample.id, f"frame position {p} is outside the clip "
+                                f"({len(sample.frames)} frames)", "correct the onset/apex in the annotation, or "
+                                "set on_error: skip")
+            out.append(read_image(sample.frames[p], colour=colour, sample=sample.id))
+        return out
+    if sample.video is not None:
+        return _read_video(sample, positions, colour)
+    raise ClipError("<dataset>", sample.id, "the sample has neither frames nor a video",
+                    "check the dataset folder layout")
+
+
+def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[np.ndarray]:
+    wanted = sorted(set(positions))
+    found: dict[int, np.ndarray] = {}
+    capture = cv2.VideoCapture(str(sample.video))
+    if not capture.isOpened():
+        raise ClipError(sample.video, sample.id, "cannot open the video",
+                        "check the file (a codec OpenCV reads?), or set on_error: skip")
+    try:
+        index = 0
+        while wanted and index <= wanted[-1]:  # read sequentially: seeking is inexact in many codecs
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index in wanted:
+                found[index] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB if colour else cv2.COLOR_BGR2GRAY)
+            index += 1
+    finally:
+        capture.release()
+    missing = [p for p in positions if p not in found]
+    if missing:
+        raise ClipError(sample.video, sample.id, f"frame {missing[0]} is beyond the end of the video ({index} "
+                        "frames read)", "correct the onset/apex, or set on_error: skip")
+    return [found[p] for p in positions]
+
+
+def source_files(sample: Sample) -> list[Path]:
+    """The files a sample's pixels come from (for cache keys)."""
+    files = list(sample.frames)
+    files += [p for p in (sample.video, sample.flow_image) if p is not None]
+    return files
