@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from mertk.api import Fold, Problem, Sample
 from mertk.config import LoadedConfig
@@ -23,6 +22,7 @@ from mertk.engine.rundir import RunFolder, environment_info
 from mertk.engine.trainer import (EpochStats, build_loss, build_model, configure_threads, normalize_views, predict,
                                   seed_everything, select_device, train_model)
 from mertk.errors import MertkError
+from mertk.progress import progress_bar
 from mertk.registry import Components
 
 __all__ = ["ExperimentData", "load_data", "run_experiment", "train_and_test"]
@@ -94,7 +94,7 @@ def train_and_test(loaded: LoadedConfig, components: Components, data: Experimen
                         sample=sample, file=file).to(device)
     counts = torch.bincount(train_labels.cpu(), minlength=k).tolist()
     loss = build_loss(cfg.loss, components, num_classes=k, class_counts=counts, file=file).to(device)
-    bar = tqdm(total=cfg.train.epochs, desc=desc, leave=False, unit="epoch")
+    bar = progress_bar(total=cfg.train.epochs, desc=desc, leave=False, unit="epoch")
 
     def on_epoch(stats: EpochStats) -> None:
         bar.set_postfix(loss=f"{stats.loss:.4f}", acc=f"{stats.accuracy:.3f}")

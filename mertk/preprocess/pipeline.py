@@ -34,7 +34,6 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mertk.api import Problem, Sample
 from mertk.errors import MertkError
@@ -45,6 +44,7 @@ from mertk.preprocess.errors import ClipError
 from mertk.preprocess.frames import clip_length, read_frames
 from mertk.preprocess.settings import PreprocessSettings
 from mertk.preprocess.template import template_landmarks
+from mertk.progress import progress_bar
 from mertk.registry import Components
 
 __all__ = ["Prepared", "Stages", "prepare"]
@@ -356,7 +356,7 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
             todo.append(i)
 
     workers = settings.workers or os.cpu_count() or 1
-    bar = tqdm(total=len(todo), desc="preprocess", unit="clip", disable=not progress or not todo)
+    bar = progress_bar(total=len(todo), desc="preprocess", unit="clip", disable=not progress or not todo)
     try:
         for j, result in _compute([samples[i] for i in todo], stages, workers):
             i = todo[j]
