@@ -16,7 +16,6 @@ Layout::
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import json
 import os
@@ -30,14 +29,9 @@ import yaml
 
 from mertk.api import Problem
 from mertk.errors import MertkError
+from mertk.files import write_csv_atomic, write_text_atomic
 
 __all__ = ["RunFolder", "environment_info"]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class RunFolder:
@@ -79,31 +73,27 @@ class RunFolder:
 
     def save_config(self, data: Mapping[str, Any]) -> None:
         """The merged plain config mapping (loadable with :func:`mertk.config.load_config`)."""
-        _atomic_write(self.path / "config.yaml", yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True))
+        write_text_atomic(self.path / "config.yaml", yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True))
 
     def save_environment(self, info: Mapping[str, Any]) -> None:
         name = "environment.json"
         if (self.path / name).exists():  # a resumed run keeps the first one and adds its own
             name = f"environment-resume-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-        _atomic_write(self.path / name, json.dumps(dict(info), indent=2, default=str))
+        write_text_atomic(self.path / name, json.dumps(dict(info), indent=2, default=str))
 
     def save_problems(self, problems: Sequence[Problem]) -> None:
         """All data problems (skipped samples and warnings) as ``problems.csv``."""
-        with open(self.path / "problems.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["fatal", "sample", "file", "row", "message", "fix"])
-            for p in problems:
-                writer.writerow([p.fatal, p.sample or "", p.file, "" if p.row is None else p.row, p.message, p.fix])
+        write_csv_atomic(self.path / "problems.csv", ["fatal", "sample", "file", "row", "message", "fix"],
+                         ([p.fatal, p.sample or "", p.file, "" if p.row is None else p.row, p.message, p.fix]
+                          for p in problems))
 
     def save_preprocessing(self, ids: Sequence[str], records: Sequence[Mapping[str, Any]]) -> None:
         """How each kept sample was preprocessed, as ``preprocessing.csv`` (face detector used,
         onset and apex positions, where the apex came from)."""
         columns = ["face_method", "onset", "apex", "apex_source", "source"]
-        with open(self.path / "preprocessing.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["sample", *columns])
-            for sample, record in zip(ids, records):
-                writer.writerow([sample, *("" if record.get(c) is None else record[c] for c in columns)])
+        write_csv_atomic(self.path / "preprocessing.csv", ["sample", *columns],
+                         ([sample, *("" if record.get(c) is None else record[c] for c in columns)]
+                          for sample, record in zip(ids, records)))
 
     def log(self, line: str) -> None:
         """Print a progress line and append it to ``run.log``."""
@@ -126,24 +116,21 @@ class RunFolder:
     def save_fold(self, index: int, record: Mapping[str, Any]) -> None:
         """Write a finished fold atomically (a crash never leaves half a fold)."""
         self.folds_dir.mkdir(exist_ok=True)
-        _atomic_write(self.fold_path(index), json.dumps(dict(record)))
+        write_text_atomic(self.fold_path(index), json.dumps(dict(record)))
 
     def write_predictions(self, folds: Sequence[Mapping[str, Any]], class_names: Sequence[str],
                           info: Mapping[str, Mapping[str, str]]) -> None:
         """``predictions.csv`` from the finished folds' records (one row per test sample)."""
-        with open(self.path / ".predictions.csv.tmp", "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["sample", "subject", "dataset", "fold", "label", "prediction", "true_class",
-                             "predicted_class", *[f"p_{c}" for c in class_names]])
-            for fold in folds:
-                for sid, y, p, probs in zip(fold["test_ids"], fold["y_true"], fold["y_pred"], fold["probs"]):
-                    meta = info.get(sid, {})
-                    writer.writerow([sid, meta.get("subject", ""), meta.get("dataset", ""), fold["name"], y, p,
-                                     class_names[y], class_names[p], *[f"{q:.5f}" for q in probs]])
-        os.replace(self.path / ".predictions.csv.tmp", self.path / "predictions.csv")
+        header = ["sample", "subject", "dataset", "fold", "label", "prediction", "true_class", "predicted_class",
+                  *[f"p_{c}" for c in class_names]]
+        rows = ([sid, info.get(sid, {}).get("subject", ""), info.get(sid, {}).get("dataset", ""), fold["name"], y, p,
+                 class_names[y], class_names[p], *[f"{q:.5f}" for q in probs]]
+                for fold in folds
+                for sid, y, p, probs in zip(fold["test_ids"], fold["y_true"], fold["y_pred"], fold["probs"]))
+        write_csv_atomic(self.path / "predictions.csv", header, rows)
 
     def save_metrics(self, metrics: Mapping[str, Any]) -> None:
-        _atomic_write(self.path / "metrics.json", json.dumps(dict(metrics), indent=2))
+        write_text_atomic(self.path / "metrics.json", json.dumps(dict(metrics), indent=2))
 
 
 def environment_info(device: Any, threads: int) -> dict[str, Any]:

@@ -54,7 +54,8 @@ def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
     """
     from mertk.inference.artifact import load_artifact
     from mertk.inference.inputs import clip_samples
-    from mertk.inference.predict import format_predictions, predict_clips, write_atomic
+    from mertk.files import write_text_atomic
+    from mertk.inference.predict import format_predictions, predict_clips
 
     artifact = load_artifact(model, app.components)
     warnings: list = []
@@ -68,7 +69,7 @@ def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_atomic(output, text)
+        write_text_atomic(output, text)
         click.echo(f"{len(rows)} predictions: {output}", err=True)
 
 

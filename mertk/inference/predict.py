@@ -11,11 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -26,7 +23,7 @@ from mertk.inference.artifact import META_NAME, Artifact
 from mertk.preprocess.pipeline import Prepared
 from mertk.registry import Components
 
-__all__ = ["PreparedClips", "prepare_clips", "predict_clips", "format_predictions", "write_atomic"]
+__all__ = ["PreparedClips", "prepare_clips", "predict_clips", "format_predictions"]
 
 
 @dataclass
@@ -153,16 +150,3 @@ def format_predictions(rows: Sequence[Mapping[str, Any]], class_names: Sequence[
     for row in rows:
         writer.writerow([row.get(c, "") for c in columns] + [f"{row['probabilities'][c]:.6f}" for c in class_names])
     return out.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary sibling, so a failure leaves no half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
