@@ -278,7 +278,7 @@ class Components:
                 raise ConfigError(file, where, "unexpected argument" + (
                     did_you_mean(arg, params) or f" ({kind} {name!r} takes: {', '.join(params) or 'no arguments'})"))
             if arg in provided:
-                raise ConfigError(file, where, f"is set by mertk at run time; remove it from the config")
+                raise ConfigError(file, where, "is set by mertk at run time; remove it from the config")
             out[arg] = self._check_value(hints.get(arg), value, file, where)
         for arg, p in params.items():
             if p.default is p.empty and arg not in out and arg not in provided:

@@ -50,7 +50,6 @@ def _undo_shifts(frames: torch.Tensor, reference: int) -> torch.Tensor:
     """``(T, 1, H, W)`` frames translated back onto ``frames[reference]`` (phase correlation)."""
     import cv2
     import kornia
-    import numpy as np
 
     ref = frames[reference, 0].double().cpu().numpy()
     window = cv2.createHanningWindow(ref.shape[::-1], cv2.CV_64F)
