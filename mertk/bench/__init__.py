@@ -10,7 +10,14 @@ The bench folder holds one run folder per (config, seed); a rerun keeps finished
       bench.png                bar chart of overall UF1 and UAR
 """
 
-from mertk.bench.runs import BenchRun, plan_runs, run_all
-from mertk.bench.table import collect, write_outputs
-
 __all__ = ["BenchRun", "plan_runs", "run_all", "collect", "write_outputs"]
+
+_HOME = {"BenchRun": "runs", "plan_runs": "runs", "run_all": "runs", "collect": "table", "write_outputs": "table"}
+
+
+def __getattr__(name: str):  # noqa: ANN202 - imported on use, so loading the CLI stays fast
+    if name in _HOME:
+        import importlib
+
+        return getattr(importlib.import_module(f"mertk.bench.{_HOME[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
