@@ -1,19 +1,21 @@
 """Per-epoch training speed: mertk's trainer against a reimplementation of the authors' loop.
 
-Both train the same Dual-ATME model (bi-Inception + CBAM + fusion head, focal + 0.01 *
+Both train the Dual-ATME model (bi-Inception + CBAM + fusion head, focal + 0.01 *
 similarity loss, Adam lr 1e-3, batch 128) on the same 3-channel 28x28 flow images:
 
-* reference: images stored as PNG files, read through a torchvision ``ImageFolder``-style
-  dataset with ``Resize(28) -> ToTensor -> Normalize(0.5, 0.5)`` and a shuffling
-  ``DataLoader`` every epoch, default ``torch.optim.Adam``, the authors' plain
-  ``nn.MaxPool2d(3, 1, 1)`` (same values and gradients as mertk's, other kernels);
-* mertk: :func:`mertk.engine.trainer.train_model` on one pre-normalised in-memory tensor per
-  view (no DataLoader), fused Adam; in fp32 and bf16 autocast (``train.precision: bf16``),
-  each with the branches computed one after the other and fused into one grouped branch
-  (``model.fused_branches``), and bf16 with channels-last memory order.
+* reference: the authors' layers (three separate 1x1 convolutions per Inception block,
+  ``nn.MaxPool2d`` everywhere) in float32; images stored as PNG files, read through a
+  torchvision ``ImageFolder``-style dataset with ``Resize(28) -> ToTensor -> Normalize(0.5,
+  0.5)`` and a shuffling ``DataLoader`` every epoch; default ``torch.optim.Adam``;
+* mertk: :class:`mertk.engine.trainer.Trainer` on one pre-normalised in-memory tensor per view
+  (no DataLoader), fused Adam, mertk's Inception (one fused 1x1 entry convolution, max-pooling
+  on channels-last kernels; the same function as the authors' layers), in fp32 and in bf16
+  autocast (``train.precision: bf16``), the latter also with both branches computed as one
+  grouped branch (``model.fused_branches``).
 
-Epochs of all variants are interleaved (reference, then each mertk variant, repeated), so that
-load from other processes on a shared machine affects them alike; medians are reported.
+Each side keeps one optimizer across its epochs. Epochs of all variants are interleaved
+(reference, then each mertk variant, repeated), so that load from other processes on a shared
+machine affects them alike; medians are reported.
 
 Usage::
 
@@ -39,7 +41,7 @@ from PIL import Image
 
 import mertk
 from mertk.engine.settings import TrainSettings
-from mertk.engine.trainer import LossSum, build_model, configure_threads, train_model
+from mertk.engine.trainer import LossSum, Trainer, build_model, configure_threads
 
 
 def make_images(folder: Path, n: int, size: int, rng: np.random.Generator) -> tuple[list[Path], list[Path], np.ndarray]:
@@ -90,14 +92,38 @@ def build(components: mertk.Components, sample: dict[str, torch.Tensor],
     return model, loss
 
 
-def authors_pooling(model: torch.nn.Module) -> torch.nn.Module:
-    """Put the authors' plain ``nn.MaxPool2d(3, 1, 1)`` in place of mertk's kernel-picking 3x3 max-pool."""
-    from mertk_dual_atme.inception import MaxPool3x3
+class AuthorsInceptionBlock(torch.nn.Module):
+    """The authors' Inception block as they wrote it: four paths, three separate 1x1 convolutions."""
 
-    for module in model.modules():
-        for name, child in module.named_children():
-            if isinstance(child, MaxPool3x3):
-                setattr(module, name, torch.nn.MaxPool2d(3, 1, 1))
+    def __init__(self, in_channels: int, width: int, reduce: int = 6) -> None:
+        super().__init__()
+        nn = torch.nn
+
+        def conv(cin: int, cout: int, k: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+        self.path1 = conv(in_channels, width, 1)
+        self.path3 = nn.Sequential(conv(in_channels, reduce, 1), conv(reduce, width, 3))
+        self.path5 = nn.Sequential(conv(in_channels, reduce, 1), conv(reduce, width, 5))
+        self.pool = nn.Sequential(nn.MaxPool2d(3, 1, 1), conv(in_channels, width, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.path1(x), self.path3(x), self.path5(x), self.pool(x)], dim=1)
+
+
+def authors_layers(model: torch.nn.Module) -> torch.nn.Module:
+    """Give each Inception branch of ``model`` the authors' layers (same shapes, fresh weights)."""
+    from mertk_dual_atme.inception import InceptionBranch
+
+    torch.manual_seed(1)
+    for branch in model.modules():
+        if isinstance(branch, InceptionBranch):
+            args = branch.arguments
+            layers, channels = [], args["in_channels"]
+            for width in args["widths"]:
+                layers += [AuthorsInceptionBlock(channels, width, args["reduce"]), torch.nn.MaxPool2d(2)]
+                channels = 4 * width
+            branch.layers = torch.nn.Sequential(*layers)
     return model
 
 
@@ -105,7 +131,7 @@ class Reference:
     """The authors' loop: a shuffling DataLoader over PIL images, default Adam, one epoch per call."""
 
     def __init__(self, model: torch.nn.Module, loss: LossSum, data: PairedImages) -> None:
-        self.model, self.loss = authors_pooling(model), loss
+        self.model, self.loss = authors_layers(model), loss
         self.loader = torch.utils.data.DataLoader(data, batch_size=128, shuffle=True)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -124,16 +150,13 @@ class Mertk:
 
     def __init__(self, model: torch.nn.Module, loss: LossSum, data: PairedImages, settings: TrainSettings) -> None:
         items = [data[i] for i in range(len(data))]  # the reference's transform, applied once
-        self.views = {"face": torch.stack([face for face, _, _ in items]),
-                      "hars": torch.stack([hars for _, hars, _ in items])}  # already (x - 0.5) / 0.5
-        if settings.channels_last:
-            self.views = {k: v.contiguous(memory_format=torch.channels_last) for k, v in self.views.items()}
-        self.labels = torch.as_tensor(data.labels, dtype=torch.int64)
-        self.model, self.loss, self.settings = model, loss, settings
-        self.generator = torch.Generator().manual_seed(1)
+        views = {"face": torch.stack([face for face, _, _ in items]),
+                 "hars": torch.stack([hars for _, hars, _ in items])}  # already (x - 0.5) / 0.5
+        labels = torch.as_tensor(data.labels, dtype=torch.int64)
+        self.trainer = Trainer(model, loss, views, labels, settings, generator=torch.Generator().manual_seed(1))
 
     def epoch(self) -> None:
-        train_model(self.model, self.loss, self.views, self.labels, self.settings, generator=self.generator)
+        self.trainer.epoch()
 
 
 def timed(run) -> float:  # noqa: ANN001
@@ -154,11 +177,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     sample = {"face": torch.zeros(2, 3, 28, 28), "hars": torch.zeros(2, 3, 28, 28)}
     variants = {  # name: (train settings, fused branches)
-        "fp32": (TrainSettings(epochs=1), False),
-        "fp32 fused branches": (TrainSettings(epochs=1), True),
-        "bf16 autocast": (TrainSettings(epochs=1, precision="bf16"), False),
-        "bf16 autocast fused branches": (TrainSettings(epochs=1, precision="bf16"), True),
-        "bf16 autocast channels-last": (TrainSettings(epochs=1, channels_last=True, precision="bf16"), False),
+        "fp32": (TrainSettings(epochs=args.epochs + 1), False),
+        "bf16 autocast": (TrainSettings(epochs=args.epochs + 1, precision="bf16"), False),
+        "bf16 autocast, fused branches": (TrainSettings(epochs=args.epochs + 1, precision="bf16"), True),
     }
     with tempfile.TemporaryDirectory() as tmp:
         faces, hars, labels = make_images(Path(tmp), args.samples, args.size, rng)

@@ -23,7 +23,8 @@ from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSet
 from mertk.registry import Components
 
 __all__ = ["select_device", "seed_everything", "configure_threads", "LossSum", "build_loss", "build_model",
-           "normalize_views", "autocast_dtype", "make_optimizer", "make_scheduler", "train_model", "predict", "EpochStats"]
+           "normalize_views", "autocast_dtype", "make_optimizer", "make_scheduler", "Trainer", "train_model", "predict",
+           "EpochStats"]
 
 Views = Mapping[str, torch.Tensor]
 
@@ -165,57 +166,80 @@ class EpochStats:
     lr: float = field(default=0.0)
 
 
-def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.Tensor, settings: TrainSettings,
-                *, generator: torch.Generator | None = None,
-                on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
-    """Train ``model`` for ``settings.epochs`` epochs; the model is left as the last epoch made it.
+class Trainer:
+    """Trains one model on in-memory views, one epoch per :meth:`epoch` call.
+
+    The optimizer and schedule are created once, so calling :meth:`epoch` ``n`` times is the
+    same as :func:`train_model` with ``settings.epochs = n`` (the schedule's length is
+    ``settings.epochs``).
 
     Args:
         model: A built (materialised) model on the views' device.
         loss: ``(ModelOutput, target) -> scalar``.
         views: ``{name: (N, C, S, S)}`` normalised training inputs on the training device.
         labels: ``(N,)`` int64 class indices on the same device.
-        settings: Epochs, batch size, optimizer, schedule.
+        settings: Epochs, batch size, optimizer, schedule, precision.
         generator: Random generator for the batch order (CPU).
-        on_epoch: Called after every epoch with its statistics.
-
-    Returns:
-        One :class:`EpochStats` per epoch. A final batch of one sample is skipped (BatchNorm
-        cannot train on it).
     """
-    device = labels.device
-    dtype = autocast_dtype(settings.precision, device)
-    if settings.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], settings.optimizer, device)
-    scheduler = make_scheduler(optimizer, settings.scheduler, settings.epochs)
-    n = len(labels)
-    history = []
-    for epoch in range(settings.epochs):
+
+    def __init__(self, model: nn.Module, loss: nn.Module, views: Views, labels: torch.Tensor,
+                 settings: TrainSettings, *, generator: torch.Generator | None = None) -> None:
+        self.model, self.loss, self.views, self.labels = model, loss, views, labels
+        self.settings, self.generator = settings, generator
+        self.device = labels.device
+        self.dtype = autocast_dtype(settings.precision, self.device)
+        if settings.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], settings.optimizer,
+                                        self.device)
+        self.scheduler = make_scheduler(self.optimizer, settings.scheduler, settings.epochs)
+        self.epochs_done = 0
+
+    def epoch(self) -> EpochStats:
+        """One pass over the data in a new random order of batches; returns its statistics.
+
+        A final batch of one sample is skipped (BatchNorm cannot train on it).
+        """
+        model, device, n = self.model, self.device, len(self.labels)
         model.train()
-        order = torch.randperm(n, generator=generator).to(device)
+        order = torch.randperm(n, generator=self.generator).to(device)
         total = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         seen = 0
-        for start in range(0, n, settings.batch_size):
-            index = order[start:start + settings.batch_size]
+        for start in range(0, n, self.settings.batch_size):
+            index = order[start:start + self.settings.batch_size]
             if len(index) < 2:
                 continue
-            batch = {name: x.index_select(0, index) for name, x in views.items()}
-            target = labels.index_select(0, index)
-            with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            batch = {name: x.index_select(0, index) for name, x in self.views.items()}
+            target = self.labels.index_select(0, index)
+            with torch.autocast(device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
                 output = model(batch)
-                value = loss(output, target)
-            optimizer.zero_grad(set_to_none=True)
+                value = self.loss(output, target)
+            self.optimizer.zero_grad(set_to_none=True)
             value.backward()
-            optimizer.step()
+            self.optimizer.step()
             total += value.detach() * len(index)
             correct += (output.logits.detach().argmax(1) == target).sum()
             seen += len(index)
-        lr = optimizer.param_groups[0]["lr"]
-        if scheduler is not None:
-            scheduler.step()
-        stats = EpochStats(epoch + 1, float(total) / max(seen, 1), float(correct) / max(seen, 1), lr)
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.epochs_done += 1
+        return EpochStats(self.epochs_done, float(total) / max(seen, 1), float(correct) / max(seen, 1), lr)
+
+
+def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.Tensor, settings: TrainSettings,
+                *, generator: torch.Generator | None = None,
+                on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
+    """Train ``model`` for ``settings.epochs`` epochs; the model is left as the last epoch made it.
+
+    Arguments as for :class:`Trainer`; ``on_epoch`` is called after every epoch with its
+    statistics. Returns one :class:`EpochStats` per epoch.
+    """
+    trainer = Trainer(model, loss, views, labels, settings, generator=generator)
+    history = []
+    for _ in range(settings.epochs):
+        stats = trainer.epoch()
         history.append(stats)
         if on_epoch is not None:
             on_epoch(stats)

@@ -11,8 +11,9 @@ import torch.nn.functional as F
 import mertk
 from mertk.api import ModelOutput
 from mertk_dual_atme.cbam import CBAM
-from mertk_dual_atme.inception import InceptionBlock, InceptionBranch, MaxPool3x3
+from mertk_dual_atme.inception import InceptionBlock, InceptionBranch
 from mertk_dual_atme.losses import FocalLoss, SimilarityLoss
+from mertk_dual_atme.pooling import max_pool2d
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +28,46 @@ def views(b: int = 4, size: int = 28) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("shape", [(2, 3, 9, 11), (3, 24, 14, 14), (2, 48, 7, 5)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_max_pool_3x3_equals_torch_values_and_gradients(shape: tuple, dtype: torch.dtype) -> None:
-    """Every kernel choice (no-grad shifted maxima, channels-last, plain) is F.max_pool2d exactly, ties included."""
+@pytest.mark.parametrize("geometry", [(3, 1, 1), (2, 2, 0)])
+def test_max_pool_equals_torch_values_and_gradients(shape: tuple, dtype: torch.dtype, geometry: tuple) -> None:
+    """Every kernel choice (no-grad shifted maxima, channels-last) is F.max_pool2d exactly, ties included."""
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(dtype)
     x[:, :, 1:4, 2:5] = 0  # ties, as after a ReLU: the gradient must go where max_pool2d sends it
-    for separable in (False, True):
-        assert torch.equal(MaxPool3x3(separable)(x), F.max_pool2d(x, 3, 1, 1))
+    x[:, :, 5:, :2] = 1.5  # ties at a positive value
+    assert torch.equal(max_pool2d(x, *geometry), F.max_pool2d(x, *geometry))
     ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
-    grad = torch.randn(shape).to(dtype)
-    MaxPool3x3()(ours).backward(grad)
-    F.max_pool2d(theirs, 3, 1, 1).backward(grad)
-    assert torch.equal(ours.grad, theirs.grad)
+    y = max_pool2d(ours, *geometry)
+    assert y.is_contiguous() and torch.equal(y, F.max_pool2d(theirs, *geometry))
+    grad = torch.randn(y.shape).to(dtype)
+    y.backward(grad)
+    F.max_pool2d(theirs, *geometry).backward(grad)
+    assert ours.grad.is_contiguous() and torch.equal(ours.grad, theirs.grad)
+
+
+def test_inception_block_is_the_four_path_block() -> None:
+    """The fused 1x1 entry convolution computes the authors' three separate 1x1 layers."""
+    torch.manual_seed(0)
+    block = InceptionBlock(3, width=6, reduce=4)
+    for bn in block.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):  # non-trivial affine parameters
+            torch.nn.init.uniform_(bn.weight, 0.5, 1.5), torch.nn.init.uniform_(bn.bias, -0.2, 0.2)
+    x = torch.randn(5, 3, 12, 12, requires_grad=True)
+
+    def layer(sequential: torch.nn.Sequential, rows: slice | None, inputs: torch.Tensor) -> torch.Tensor:
+        conv, bn = sequential[0], sequential[1]
+        rows = rows or slice(None)
+        y = F.conv2d(inputs, conv.weight[rows], conv.bias[rows], padding=conv.padding)
+        return F.relu(F.batch_norm(y, None, None, bn.weight[rows], bn.bias[rows], training=True))
+
+    path1 = layer(block.entry, slice(0, 6), x)
+    path3 = layer(block.conv3, None, layer(block.entry, slice(6, 10), x))
+    path5 = layer(block.conv5, None, layer(block.entry, slice(10, 14), x))
+    pool = layer(block.pool[1], None, F.max_pool2d(x, 3, 1, 1))
+    expected = torch.cat([path1, path3, path5, pool], dim=1)
+    ours = block(x)
+    torch.testing.assert_close(ours, expected)
+    grad = torch.randn_like(ours)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, grad)[0], torch.autograd.grad(expected, x, grad)[0])
 
 
 def test_inception_block_and_branch_shapes() -> None:
