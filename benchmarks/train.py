@@ -10,8 +10,8 @@ similarity loss, Adam lr 1e-3, batch 128) on the same 3-channel 28x28 flow image
 * mertk: :class:`mertk.engine.trainer.Trainer` on one pre-normalised in-memory tensor per view
   (no DataLoader), fused Adam, mertk's Inception (one fused 1x1 entry convolution, max-pooling
   on channels-last kernels; the same function as the authors' layers), in fp32 and in bf16
-  autocast (``train.precision: bf16``), the latter also with both branches computed as one
-  grouped branch (``model.fused_branches``).
+  autocast (``train.precision: bf16``), each also with both branches computed as one grouped
+  branch (``model.fused_branches``).
 
 Each side keeps one optimizer across its epochs. Epochs of all variants are interleaved
 (reference, then each mertk variant, repeated), so that load from other processes on a shared
@@ -178,6 +178,7 @@ def main() -> None:
     sample = {"face": torch.zeros(2, 3, 28, 28), "hars": torch.zeros(2, 3, 28, 28)}
     variants = {  # name: (train settings, fused branches)
         "fp32": (TrainSettings(epochs=args.epochs + 1), False),
+        "fp32, fused branches": (TrainSettings(epochs=args.epochs + 1), True),
         "bf16 autocast": (TrainSettings(epochs=args.epochs + 1, precision="bf16"), False),
         "bf16 autocast, fused branches": (TrainSettings(epochs=args.epochs + 1, precision="bf16"), True),
     }

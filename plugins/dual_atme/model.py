@@ -46,8 +46,8 @@ class DualATME(nn.Module):
             :meth:`InceptionBranch.stack`): the same function of the same weights, fewer and
             larger kernel calls. The state dict keeps the per-branch ``upper.*`` / ``lower.*``
             layout either way, so weights move freely between fused and unfused models. Off by
-            default: on torch 2.14's CPU kernels it measured no faster in bf16 and slower in
-            fp32 (grouped convolutions' backward), see ``benchmarks/train.py``.
+            default: on torch 2.14's CPU kernels it measured 2% faster in bf16 and 15% slower
+            in fp32 (grouped convolutions' backward), see ``benchmarks/train.py``.
 
     Forward:
         ``views``: ``{views[0]: (B, C, S, S), views[1]: (B, C, S', S')}``.
