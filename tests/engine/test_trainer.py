@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mertk.engine.settings import TrainSettings
-from mertk.engine.trainer import (build_loss, build_model, make_optimizer, make_scheduler, normalize_views, predict,
-                                  select_device, train_model)
+from mertk.engine.trainer import (Trainer, build_loss, build_model, make_optimizer, make_scheduler, normalize_views,
+                                  predict, select_device, train_model)
 
 from .conftest import synthetic_data
 
@@ -45,6 +45,24 @@ def test_training_is_deterministic_for_a_seed(components) -> None:
     for (name, pa), (_, pb) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
         torch.testing.assert_close(pa, pb, msg=name)
     assert a.shape == (12, 3)
+
+
+def test_trainer_epochs_continue_one_run(components) -> None:
+    """Epoch by epoch, the Trainer keeps its optimizer state and schedule: it is train_model's run."""
+    settings = TrainSettings(epochs=3, batch_size=5, scheduler={"name": "step", "step_size": 1, "gamma": 0.5})
+    whole, history, views, labels = fit(components, settings, seed=4)
+    torch.manual_seed(4)
+    stepped = build_model({"name": "dual-atme", "hidden": 32}, components, num_classes=3, in_channels=3,
+                          sample={k: v[:2] for k, v in views.items()})
+    loss = build_loss([{"name": "focal"}, {"name": "similarity", "weight": 0.01}], components,
+                      num_classes=3, class_counts=[4, 4, 4])
+    trainer = Trainer(stepped, loss, views, labels, settings, generator=torch.Generator().manual_seed(4))
+    stats = [trainer.epoch() for _ in range(3)]
+    assert [s.epoch for s in stats] == [1, 2, 3]
+    assert [s.lr for s in stats] == [h.lr for h in history] == [1e-3, 5e-4, 2.5e-4]
+    assert len(trainer.optimizer.state) > 0
+    for (name, a), (_, b) in zip(whole.state_dict().items(), stepped.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
 
 
 def test_loss_sum_weights_terms(components) -> None:
