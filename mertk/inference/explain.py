@@ -283,8 +283,12 @@ def _panels(ex: Explanation) -> list[tuple[str, str, np.ndarray]]:
         for region, (top, bottom, left, right) in ex.boxes.get(view, []):
             cv2.rectangle(image, (left * SCALE, top * SCALE), (right * SCALE - 1, bottom * SCALE - 1),
                           (255, 255, 255), 1)
-        title = (f"Grad-CAM '{view}' branch, class {ex.target}" if kind == "gradcam"
-                 else f"spatial attention '{view}' ({low:.2f}-{float(values[mask].max()):.2f})")
+        if kind == "gradcam":
+            # an all-zero map is a finding (nothing in this branch raises the class score), not a blank plot
+            zero = not (mask.any() and float(values[mask].max()) > 0)
+            title = f"Grad-CAM '{view}' branch, class {ex.target}" + (" (all zero)" if zero else "")
+        else:
+            title = f"spatial attention '{view}' ({low:.2f}-{float(values[mask].max()):.2f})"
         panels.append((f"{kind}-{view}", title, image))
     for key, (heat, view_image) in ex.on_view.items():
         kind, view = key.split(":", 1)

@@ -110,3 +110,20 @@ def test_maps_of_unknown_geometry_are_drawn_on_the_view_itself(tmp_path) -> None
     assert image.shape == (224, 224, 3)
     hot, cold = image[:32, :32].reshape(-1, 3).mean(0), image[100:, 100:].reshape(-1, 3).mean(0)
     assert hot[0] > hot[2] + 40 and cold[2] > cold[0] + 40  # red where the map is high, blue elsewhere
+
+
+def test_an_all_zero_grad_cam_says_so_in_its_title() -> None:
+    """A uniform blue panel must not be mistaken for a map: an all-zero Grad-CAM is labelled."""
+    from mertk.api import Sample
+    from mertk.inference.explain import Explanation, _panels
+
+    covered = torch.zeros(128, 128, dtype=torch.bool)
+    covered[20:60, 20:100] = True
+    hot = torch.zeros(128, 128)
+    hot[30:40, 30:40] = 2.0
+    ex = Explanation(sample=Sample(id="x", subject="s", clip="c", dataset="d", label=0), predicted="positive",
+                     target="positive", probabilities={"positive": 1.0}, face=torch.rand(128, 128),
+                     on_face={"gradcam:face": (hot, covered), "gradcam:hars": (torch.zeros(128, 128), covered)})
+    titles = {suffix: title for suffix, title, _ in _panels(ex)}
+    assert titles == {"gradcam-face": "Grad-CAM 'face' branch, class positive",
+                      "gradcam-hars": "Grad-CAM 'hars' branch, class positive (all zero)"}
