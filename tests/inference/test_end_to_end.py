@@ -89,8 +89,8 @@ BROWS, CHIN_LIP = list(range(17, 27)), [7, 8, 9, 56, 57, 58]
 #: Median over the surprise clips of (mean Grad-CAM heat within 3 px of the stronger moved group) /
 #: (mean heat over the face) must reach this. Heat spread evenly gives 1.0. On this tiny run the
 #: median was 4.08 (every clip above 1.0; 1.45 with an earlier initial-weight order of the same
-#: model); the same maps misplaced gave: transposed 1.00, upside down 1.18, shifted down by 40 px
-#: 1.20 -- so 1.3 separates heat on the moved parts from heat drawn at the wrong place. The median
+#: model, whose maps misplaced gave: transposed 1.00, upside down 1.18, shifted down by 40 px
+#: 1.20) -- so 1.3 separates heat on the moved parts from heat drawn at the wrong place. The median
 #: keeps one clip whose map sits on one spot from deciding.
 MIN_CONCENTRATION = 1.3
 
