@@ -7,7 +7,7 @@ channels-first, 0.95 ms channels-last plus ~1.1 ms for the layout copy; 3x3 stri
 ``(128, 96, 14, 14)``: 28.5 vs 2.5 ms. :func:`max_pool2d` therefore pools in channels-last
 order and hands back channels-first tensors, forward and backward, so that the rest of the
 network keeps the memory order its BatchNorm and elementwise kernels are fast in (a model
-run entirely in channels-last order measured 2x slower: BatchNorm's backward at 6-24
+run entirely in channels-last order measured 2x slower: BatchNorm's backward at 6-36
 channels). A 3x3 stride-1 pool of an input that needs no gradient is the maximum of shifted
 copies, cheaper still.
 """
