@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mertk_dual_atme.conv import Conv2d
 from mertk_dual_atme.pooling import MaxPool
 
 __all__ = ["InceptionBlock", "InceptionBranch"]
@@ -12,7 +13,7 @@ __all__ = ["InceptionBlock", "InceptionBranch"]
 
 def _conv_bn_relu(cin: int, cout: int, k: int, groups: int = 1) -> nn.Sequential:
     """``groups`` side-by-side ``cin -> cout`` convolutions, each followed by BatchNorm and ReLU."""
-    return nn.Sequential(nn.Conv2d(groups * cin, groups * cout, k, padding=k // 2, groups=groups),
+    return nn.Sequential(Conv2d(groups * cin, groups * cout, k, padding=k // 2, groups=groups),
                          nn.BatchNorm2d(groups * cout), nn.ReLU(inplace=True))
 
 

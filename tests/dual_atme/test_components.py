@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import mertk
 from mertk.api import ModelOutput
 from mertk_dual_atme.cbam import CBAM
+from mertk_dual_atme.conv import Conv2d
 from mertk_dual_atme.inception import InceptionBlock, InceptionBranch
 from mertk_dual_atme.losses import FocalLoss, SimilarityLoss
 from mertk_dual_atme.pooling import max_pool2d
@@ -42,6 +43,31 @@ def test_max_pool_equals_torch_values_and_gradients(shape: tuple, dtype: torch.d
     y.backward(grad)
     F.max_pool2d(theirs, *geometry).backward(grad)
     assert ours.grad.is_contiguous() and torch.equal(ours.grad, theirs.grad)
+
+
+@pytest.mark.parametrize("layer", [(6, 36, 1, 2), (24, 12, 1, 1), (12, 24, 3, 2), (6, 6, 5, 1), (4, 8, 3, 1, 2)])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_conv2d_is_nn_conv2d(layer: tuple, precision: str) -> None:
+    """Both CPU paths (1x1 as a matrix product, kxk channels-last) compute nn.Conv2d and its gradients."""
+    cin, cout, k, groups, *stride = layer
+    torch.manual_seed(0)
+    ours = Conv2d(cin, cout, k, stride=stride[0] if stride else 1, padding=k // 2, groups=groups)
+    theirs = torch.nn.Conv2d(cin, cout, k, stride=stride[0] if stride else 1, padding=k // 2, groups=groups)
+    theirs.load_state_dict(ours.state_dict())
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    x = torch.randn(3, cin, 11, 9)
+    results = []
+    for conv in (ours, theirs):
+        inputs = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            y = conv(inputs)
+        assert y.is_contiguous()
+        y.float().pow(2).sum().backward()
+        results.append((y.detach().float(), inputs.grad, conv.weight.grad, conv.bias.grad))
+        conv.zero_grad()
+    for a, b in zip(*results):  # bf16: rounding differs with the summation order, relative to the scale
+        scale = 1e-5 if precision == "fp32" else 1e-2 * float(b.abs().max())
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=scale)
 
 
 def test_inception_block_is_the_four_path_block() -> None:
