@@ -45,9 +45,10 @@ class DualATME(nn.Module):
             arguments, compute them together as one grouped branch (``groups=2``, see
             :meth:`InceptionBranch.stack`): the same function of the same weights, fewer and
             larger kernel calls. The state dict keeps the per-branch ``upper.*`` / ``lower.*``
-            layout either way, so weights move freely between fused and unfused models. Off by
-            default: on torch 2.14's CPU kernels it measured 2% faster in bf16 and 15% slower
-            in fp32 (grouped convolutions' backward), see ``benchmarks/train.py``.
+            layout either way, so weights move freely between fused and unfused models. On by
+            default: with mertk's convolution kernels (:class:`~mertk_dual_atme.conv.Conv2d`)
+            it measured 6% faster per epoch in fp32 and bf16 (``benchmarks/train.py``). Other
+            backbones, or a single branch, are computed one by one whatever this says.
 
     Forward:
         ``views``: ``{views[0]: (B, C, S, S), views[1]: (B, C, S', S')}``.
@@ -70,7 +71,7 @@ class DualATME(nn.Module):
         branches: Literal["both", "upper", "lower"] = "both",
         hidden: int = 1024,
         dropout: float = 0.5,
-        fused_branches: bool = False,
+        fused_branches: bool = True,
     ) -> None:
         super().__init__()
         self.views = tuple(views)
