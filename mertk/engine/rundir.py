@@ -133,8 +133,12 @@ class RunFolder:
         write_text_atomic(self.path / "metrics.json", json.dumps(dict(metrics), indent=2))
 
 
-def environment_info(device: Any, threads: int) -> dict[str, Any]:
-    """Versions of Python and the main libraries, the device and the command line."""
+def environment_info(device: Any, threads: int, arithmetic: str = "fp32") -> dict[str, Any]:
+    """Versions of Python and the main libraries, the device, the training arithmetic and the command line.
+
+    ``arithmetic`` is what ``train.precision`` resolved to on this machine (``"fp32"`` or
+    ``"bf16 autocast"``): ``auto`` depends on the hardware, so the run folder records it.
+    """
     import importlib.metadata as md
 
     def version(name: str) -> str:
@@ -153,6 +157,7 @@ def environment_info(device: Any, threads: int) -> dict[str, Any]:
         "command": sys.argv,
         "device": str(device),
         "threads": threads,
+        "arithmetic": arithmetic,
         "cpu_count": os.cpu_count(),
         "packages": {n: version(n) for n in ("mertk", "torch", "torchvision", "timm", "kornia", "numpy",
                                             "opencv-contrib-python-headless", "dlib-bin", "scikit-learn")},

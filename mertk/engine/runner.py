@@ -19,8 +19,8 @@ from mertk.api import Fold, Problem, Sample
 from mertk.config import LoadedConfig
 from mertk.engine.report import summary_table, write_report
 from mertk.engine.rundir import RunFolder, environment_info
-from mertk.engine.trainer import (EpochStats, build_loss, build_model, configure_threads, normalize_views, predict,
-                                  seed_everything, select_device, train_model)
+from mertk.engine.trainer import (EpochStats, autocast_dtype, build_loss, build_model, configure_threads,
+                                  normalize_views, predict, seed_everything, select_device, train_model)
 from mertk.errors import MertkError
 from mertk.progress import progress_bar
 from mertk.registry import Components
@@ -162,8 +162,10 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
     folder.save_config(loaded.data)
     threads = configure_threads(cfg.train.threads)
     device = select_device(cfg.train.device)
-    folder.save_environment(environment_info(device, threads))
-    folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} (device {device}, {threads} threads)")
+    arithmetic = "bf16 autocast" if autocast_dtype(cfg.train.precision, device) else "fp32"
+    folder.save_environment(environment_info(device, threads, arithmetic))
+    folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} "
+               f"(device {device}, {threads} threads, {arithmetic})")
 
     data = load_data(loaded, components)
     folder.save_problems(data.problems)

@@ -30,6 +30,8 @@ def test_run_writes_a_complete_run_folder(make_config, fake_data, components, tm
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["overall"]["n"] == 24 and set(metrics["per_group"]) == {"alpha", "beta"}
     assert metrics["model_selection"] == "last epoch"
+    environment = json.loads((run_dir / "environment.json").read_text())
+    assert environment["device"] == "cpu" and environment["arithmetic"] == "fp32"  # what train.precision became
     report = (run_dir / "report.md").read_text()
     assert "| overall |" in report and "| alpha |" in report and "last training epoch" in report
     # the saved config reloads to the same run config
