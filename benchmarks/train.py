@@ -1,17 +1,17 @@
 """Per-epoch training speed: mertk's trainer against a reimplementation of the authors' loop.
 
 Both train the Dual-ATME model (bi-Inception + CBAM + fusion head, focal + 0.01 *
-similarity loss, Adam lr 1e-3, batch 128) on the same 3-channel 28x28 flow images:
+similarity loss, Adam lr 1e-3, batch 128) on the same 3-channel flow images:
 
 * reference: the authors' layers (three separate 1x1 convolutions per Inception block,
-  ``nn.MaxPool2d`` everywhere) in float32; images stored as PNG files, read through a
-  torchvision ``ImageFolder``-style dataset with ``Resize(28) -> ToTensor -> Normalize(0.5,
-  0.5)`` and a shuffling ``DataLoader`` every epoch; default ``torch.optim.Adam``;
+  ``nn.Conv2d`` and ``nn.MaxPool2d`` everywhere) in float32; images stored as PNG files, read
+  through a dataset with the authors' ``Resize(28) -> ToTensor -> Normalize(0.5, 0.5)`` and a
+  shuffling ``DataLoader`` every epoch; default ``torch.optim.Adam``;
 * mertk: :class:`mertk.engine.trainer.Trainer` on one pre-normalised in-memory tensor per view
-  (no DataLoader), fused Adam, mertk's Inception (one fused 1x1 entry convolution, max-pooling
-  on channels-last kernels; the same function as the authors' layers), in fp32 and in bf16
-  autocast (``train.precision: bf16``), each also with both branches computed as one grouped
-  branch (``model.fused_branches``).
+  (no DataLoader), fused Adam, mertk's Inception (one fused 1x1 entry convolution,
+  convolutions and max-pooling on faster CPU kernels; the same function as the authors'
+  layers), in fp32 and in bf16 autocast (``train.precision: bf16``), each also with both
+  branches computed as one grouped branch (``model.fused_branches``).
 
 Each side keeps one optimizer across its epochs. Epochs of all variants are interleaved
 (reference, then each mertk variant, repeated), so that load from other processes on a shared
@@ -19,12 +19,18 @@ machine affects them alike; medians are reported.
 
 Usage::
 
-    python benchmarks/train.py [--samples 436] [--epochs 5] [--size 28] [--threads 0]
+    python benchmarks/train.py [--samples 436] [--epochs 5] [--sizes 28 128] [--threads 0] [--workers 0]
 
-Prints seconds per epoch for each and the ratio (reference / mertk). The default sample count
-is about one MEGC2019-CD LOSO training fold; ``--size`` is the side of the stored PNGs that
-the reference resizes to 28 on every access (28: no resizing work, the most favourable case
-for the reference).
+Prints seconds per epoch for each and the ratio (reference / mertk), once per stored image
+size. The default sample count is about one MEGC2019-CD LOSO training fold. ``--sizes`` are
+sides of the stored PNGs, which the reference resizes to 28 on every access: 28 stores them at
+the network's input size, the most favourable case for the reference; 128 is the side mertk
+computes the flow at (``preprocess.align.size``), i.e. the flow images as the authors' loop
+would read them (their transform resizes, so their stored images are larger than 28). The
+images are random noise with a little class signal, which PNG-decodes faster than smooth
+flow-like images. The authors' ``DataLoader`` used ``num_workers=1``; the default here, 0, is
+faster on 2 cores (a worker process competes with the training threads), so it is the
+reference measured against.
 """
 
 from __future__ import annotations
@@ -130,9 +136,9 @@ def authors_layers(model: torch.nn.Module) -> torch.nn.Module:
 class Reference:
     """The authors' loop: a shuffling DataLoader over PIL images, default Adam, one epoch per call."""
 
-    def __init__(self, model: torch.nn.Module, loss: LossSum, data: PairedImages) -> None:
+    def __init__(self, model: torch.nn.Module, loss: LossSum, data: PairedImages, workers: int = 0) -> None:
         self.model, self.loss = authors_layers(model), loss
-        self.loader = torch.utils.data.DataLoader(data, batch_size=128, shuffle=True)
+        self.loader = torch.utils.data.DataLoader(data, batch_size=128, shuffle=True, num_workers=workers)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def epoch(self) -> None:
@@ -165,28 +171,23 @@ def timed(run) -> float:  # noqa: ANN001
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=436)
-    parser.add_argument("--epochs", type=int, default=5, help="timed epochs of each (interleaved)")
-    parser.add_argument("--size", type=int, default=28, help="side of the stored PNG images (resized to 28)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
-    args = parser.parse_args()
-    threads = configure_threads(args.threads)
-    components = mertk.load_components()
-    rng = np.random.default_rng(0)
+VARIANTS = {  # name: (precision, fused branches)
+    "fp32, fused branches (the default)": ("fp32", True),
+    "fp32, branches one by one": ("fp32", False),
+    "bf16 autocast, fused branches": ("bf16", True),
+    "bf16 autocast, branches one by one": ("bf16", False),
+}
+
+
+def measure(size: int, args: argparse.Namespace, components: mertk.Components) -> dict[str, float]:
+    """Median seconds per epoch of the reference and each mertk variant on ``size`` px PNGs."""
     sample = {"face": torch.zeros(2, 3, 28, 28), "hars": torch.zeros(2, 3, 28, 28)}
-    variants = {  # name: (train settings, fused branches)
-        "fp32": (TrainSettings(epochs=args.epochs + 1), False),
-        "fp32, fused branches": (TrainSettings(epochs=args.epochs + 1), True),
-        "bf16 autocast": (TrainSettings(epochs=args.epochs + 1, precision="bf16"), False),
-        "bf16 autocast, fused branches": (TrainSettings(epochs=args.epochs + 1, precision="bf16"), True),
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        faces, hars, labels = make_images(Path(tmp), args.samples, args.size, rng)
+        faces, hars, labels = make_images(Path(tmp), args.samples, size, np.random.default_rng(0))
         data = PairedImages(faces, hars, labels)
-        runners = {"reference": Reference(*build(components, sample), data)}
-        for name, (settings, fused) in variants.items():
+        runners = {"reference": Reference(*build(components, sample), data, args.workers)}
+        for name, (precision, fused) in VARIANTS.items():
+            settings = TrainSettings(epochs=args.epochs + 1, precision=precision)
             runners[name] = Mertk(*build(components, sample, fused), data, settings)
         times: dict[str, list[float]] = {name: [] for name in runners}
         for round_ in range(args.epochs + 1):  # interleaved, so that machine load hits all alike
@@ -194,13 +195,28 @@ def main() -> None:
                 t = timed(runner.epoch)
                 if round_:  # the first round is a warm-up
                     times[name].append(t)
-    ref = float(np.median(times["reference"]))
-    print(f"threads={threads} samples={args.samples} images={args.size}px, median of {args.epochs} interleaved "
-          f"epochs after one warm-up; load average (1, 5, 15 min) {os.getloadavg()}")
-    print(f"{'reference (PIL + DataLoader, default Adam)':<52} {ref:7.3f} s/epoch")
-    for name in variants:
-        ours = float(np.median(times[name]))
-        print(f"{'mertk ' + name:<52} {ours:7.3f} s/epoch   speed-up {ref / ours:5.2f}x")
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=436)
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs of each (interleaved)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[28, 128],
+                        help="sides of the stored PNG images (resized to 28), one measurement each")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
+    parser.add_argument("--workers", type=int, default=0, help="the reference DataLoader's num_workers (authors: 1)")
+    args = parser.parse_args()
+    threads = configure_threads(args.threads)
+    components = mertk.load_components()
+    for size in args.sizes:
+        seconds = measure(size, args, components)
+        ref = seconds["reference"]
+        print(f"threads={threads} samples={args.samples} images={size}px workers={args.workers}, median of "
+              f"{args.epochs} interleaved epochs after one warm-up; load average (1, 5, 15 min) {os.getloadavg()}")
+        print(f"{'reference (PIL + DataLoader, default Adam)':<52} {ref:7.3f} s/epoch")
+        for name in VARIANTS:
+            print(f"{'mertk ' + name:<52} {seconds[name]:7.3f} s/epoch   speed-up {ref / seconds[name]:5.2f}x")
 
 
 if __name__ == "__main__":
