@@ -47,8 +47,9 @@ class DualATME(nn.Module):
             larger kernel calls. The state dict keeps the per-branch ``upper.*`` / ``lower.*``
             layout either way, so weights move freely between fused and unfused models. On by
             default: with mertk's convolution kernels (:class:`~mertk_dual_atme.conv.Conv2d`)
-            it measured 6% faster per epoch in fp32 and bf16 (``benchmarks/train.py``). Other
-            backbones, or a single branch, are computed one by one whatever this says.
+            it measured as fast as the branches one by one in fp32 and 3-6% faster in bf16
+            (``benchmarks/train.py``). Other backbones, or a single branch, are computed one by
+            one whatever this says.
 
     Forward:
         ``views``: ``{views[0]: (B, C, S, S), views[1]: (B, C, S', S')}``.
