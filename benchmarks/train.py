@@ -172,7 +172,7 @@ def timed(run) -> float:  # noqa: ANN001
 
 
 VARIANTS = {  # name: (precision, fused branches)
-    "fp32, fused branches (the default)": ("fp32", True),
+    "fp32, fused branches": ("fp32", True),
     "fp32, branches one by one": ("fp32", False),
     "bf16 autocast, fused branches": ("bf16", True),
     "bf16 autocast, branches one by one": ("bf16", False),
