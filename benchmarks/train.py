@@ -10,8 +10,18 @@ similarity loss, Adam lr 1e-3, batch 128) on the same 3-channel flow images:
 * mertk: :class:`mertk.engine.trainer.Trainer` on one pre-normalised in-memory tensor per view
   (no DataLoader), fused Adam, mertk's Inception (one fused 1x1 entry convolution,
   convolutions and max-pooling on faster CPU kernels; the same function as the authors'
-  layers), in fp32 and in bf16 autocast (``train.precision: bf16``), each also with both
-  branches computed as one grouped branch (``model.fused_branches``).
+  layers), in fp32 and in bf16 autocast (``train.precision``), each with both branches
+  computed as one grouped branch (``model.fused_branches``, the default) or one by one.
+
+The images are the demo dataset's (``--images demo``): real TV-L1 flow of real face photos
+with generated motion, encoded by mertk's preprocessing of ``dual-atme.yaml`` (whole face and
+HARS puzzle), repeated in order up to ``--samples``; ``--images noise`` uses random images
+instead, which PNG-decode about 3x faster. They are stored at each of ``--sizes``: 28 px, the
+network's input, where ``Resize(28)`` has nothing to do (the most favourable case for the
+reference), and 128 px, the side mertk computes the flow at (``preprocess.align.size``), i.e.
+the flow images as the authors' loop would read them (their transform resizes, so their
+stored images are larger than 28). mertk trains on the reference's own transform of the same
+files, applied once.
 
 Each side keeps one optimizer across its epochs. Epochs of all variants are interleaved
 (reference, then each mertk variant, repeated), so that load from other processes on a shared
@@ -19,18 +29,14 @@ machine affects them alike; medians are reported.
 
 Usage::
 
-    python benchmarks/train.py [--samples 436] [--epochs 5] [--sizes 28 128] [--threads 0] [--workers 0]
+    python benchmarks/train.py [--samples 436] [--epochs 5] [--sizes 28 128] [--images demo]
+                               [--threads 0] [--workers 0]
 
 Prints seconds per epoch for each and the ratio (reference / mertk), once per stored image
-size. The default sample count is about one MEGC2019-CD LOSO training fold. ``--sizes`` are
-sides of the stored PNGs, which the reference resizes to 28 on every access: 28 stores them at
-the network's input size, the most favourable case for the reference; 128 is the side mertk
-computes the flow at (``preprocess.align.size``), i.e. the flow images as the authors' loop
-would read them (their transform resizes, so their stored images are larger than 28). The
-images are random noise with a little class signal, which PNG-decodes faster than smooth
-flow-like images. The authors' ``DataLoader`` used ``num_workers=1``; the default here, 0, is
-faster on 2 cores (a worker process competes with the training threads), so it is the
-reference measured against.
+size. The default sample count is about one MEGC2019-CD LOSO training fold. The authors'
+``DataLoader`` used ``num_workers=1`` (``--workers 1``); the default here, 0, is faster on 2
+cores (a worker process competes with the training threads), so it is the reference measured
+against. The first run generates and preprocesses the demo dataset (about a minute).
 """
 
 from __future__ import annotations
@@ -50,18 +56,44 @@ from mertk.engine.settings import TrainSettings
 from mertk.engine.trainer import LossSum, Trainer, build_model, configure_threads
 
 
-def make_images(folder: Path, n: int, size: int, rng: np.random.Generator) -> tuple[list[Path], list[Path], np.ndarray]:
-    """Write ``n`` face and ``n`` HARS flow-like PNGs; return their paths and labels."""
+def demo_flow_images(size: int, components: mertk.Components) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The demo dataset's encoded flow views at ``size`` px as uint8 ``(N, size, size, 3)`` images, and labels.
+
+    Real TV-L1 flow of real face photos (with generated motion), through mertk's preprocessing
+    of ``dual-atme.yaml`` (``u, v, strain``, min-max per image): the whole face and the HARS
+    puzzle, as the authors stored them as PNGs. The first call generates and preprocesses the
+    demo (about a minute); later ones read mertk's cache.
+    """
+    from mertk.config import load_config
+    from mertk.engine.runner import load_data
+
+    overrides = [f"preprocess.views.face.size={size}", f"preprocess.views.hars.size={size}"]
+    data = load_data(load_config("dual-atme.yaml", components, overrides), components)
+    images = {name: (view.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy() for name, view in data.views.items()}
+    return images, np.array([s.label for s in data.samples])
+
+
+def noise_images(size: int, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Random uint8 images with a little class signal (PNG-decode 3x faster than flow images)."""
     labels = rng.integers(0, 3, n)
-    faces, hars = [], []
+    images = {}
+    for view in ("face", "hars"):
+        image = (rng.random((n, size, size, 3)) * 255).astype(np.uint8)
+        image[np.arange(n), ..., labels] //= 2
+        images[view] = image
+    return images, labels
+
+
+def write_images(folder: Path, images: dict[str, np.ndarray], labels: np.ndarray,
+                 n: int) -> tuple[list[Path], list[Path], np.ndarray]:
+    """Write ``n`` samples (the given ones repeated in order) as face and HARS PNGs; paths and labels."""
+    paths: dict[str, list[Path]] = {"face": [], "hars": []}
     for i in range(n):
-        for view, paths in (("face", faces), ("hars", hars)):
-            image = (rng.random((size, size, 3)) * 255).astype(np.uint8)
-            image[..., labels[i]] //= 2  # a little class signal
+        for view in paths:
             path = folder / f"{view}_{i:04d}.png"
-            Image.fromarray(image).save(path)
-            paths.append(path)
-    return faces, hars, labels
+            Image.fromarray(images[view][i % len(labels)]).save(path)
+            paths[view].append(path)
+    return paths["face"], paths["hars"], labels[np.arange(n) % len(labels)]
 
 
 class PairedImages(torch.utils.data.Dataset):
@@ -182,8 +214,12 @@ VARIANTS = {  # name: (precision, fused branches)
 def measure(size: int, args: argparse.Namespace, components: mertk.Components) -> dict[str, float]:
     """Median seconds per epoch of the reference and each mertk variant on ``size`` px PNGs."""
     sample = {"face": torch.zeros(2, 3, 28, 28), "hars": torch.zeros(2, 3, 28, 28)}
+    if args.images == "demo":
+        images, labels = demo_flow_images(size, components)
+    else:
+        images, labels = noise_images(size, args.samples, np.random.default_rng(0))
     with tempfile.TemporaryDirectory() as tmp:
-        faces, hars, labels = make_images(Path(tmp), args.samples, size, np.random.default_rng(0))
+        faces, hars, labels = write_images(Path(tmp), images, labels, args.samples)
         data = PairedImages(faces, hars, labels)
         runners = {"reference": Reference(*build(components, sample), data, args.workers)}
         for name, (precision, fused) in VARIANTS.items():
@@ -204,6 +240,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs of each (interleaved)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[28, 128],
                         help="sides of the stored PNG images (resized to 28), one measurement each")
+    parser.add_argument("--images", choices=["demo", "noise"], default="demo",
+                        help="the demo dataset's flow images (default) or random noise")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     parser.add_argument("--workers", type=int, default=0, help="the reference DataLoader's num_workers (authors: 1)")
     args = parser.parse_args()
@@ -212,7 +250,7 @@ def main() -> None:
     for size in args.sizes:
         seconds = measure(size, args, components)
         ref = seconds["reference"]
-        print(f"threads={threads} samples={args.samples} images={size}px workers={args.workers}, median of "
+        print(f"threads={threads} samples={args.samples} images={args.images} {size}px workers={args.workers}, median of "
               f"{args.epochs} interleaved epochs after one warm-up; load average (1, 5, 15 min) {os.getloadavg()}")
         print(f"{'reference (PIL + DataLoader, default Adam)':<52} {ref:7.3f} s/epoch")
         for name in VARIANTS:
