@@ -7,7 +7,8 @@ Switches:
     ``MERTK_DISABLE_PLUGIN_AUTOLOAD=1``: do not load third-party entry points (the plug-ins
     shipped inside the ``mertk`` distribution still load).
     ``load_components(extra=[path])`` / ``mertk --plugin PATH``: load a plugin module file
-    (``my_plugin.py``) or a folder (every ``*.py`` in it, or the package it is) for one run.
+    (``my_plugin.py``) or a folder (every ``*.py`` in it, or the package it is: its
+    ``__init__`` and the modules that mention ``hookimpl``) for one run.
 """
 
 from __future__ import annotations
@@ -61,31 +62,56 @@ HOOK_FOR_KIND: dict[str, str] = {
 assert set(HOOK_FOR_KIND) == set(KINDS)
 
 
+def _has_hooks(module: ModuleType) -> bool:
+    """Whether ``module`` defines functions marked with ``@mertk.hookimpl``."""
+    marker = f"{hookspecs.PROJECT}_impl"
+    return any(hasattr(getattr(module, name, None), marker) for name in dir(module))
+
+
 def _import_local(path: Path) -> list[ModuleType]:
-    """Import a plugin file, or a folder's ``*.py`` files (or the package it is)."""
+    """Import a plugin file, or a folder's ``*.py`` files (or the package it is); return those with hooks.
+
+    A package's hooks may be in its ``__init__`` or, as an entry point would name them, in its
+    modules (``pkg/plugin.py``): the modules whose source mentions ``hookimpl`` are imported,
+    the others (say, ones that import torch) are left for the component factories to import.
+
+    Raises:
+        PluginError: the path does not exist, a module fails to import, or nothing in it
+            implements a mertk hook.
+    """
     path = path.resolve()
     if not path.exists():
         raise PluginError(f"plugin path {str(path)!r} does not exist; pass a .py file or a folder of them")
     if path.is_dir() and (path / "__init__.py").exists():
+        hooked = [f.stem for f in sorted(path.glob("*.py"))
+                  if f.stem != "__init__" and "hookimpl" in f.read_text(errors="replace")]
         sys.path.insert(0, str(path.parent))
         try:
-            return [importlib.import_module(path.name)]
+            modules = [importlib.import_module(name) for name in [path.name] + [f"{path.name}.{s}" for s in hooked]]
+        except Exception as exc:
+            raise PluginError(f"plugin package {str(path)!r} failed to import: {exc!r}") from exc
         finally:
             sys.path.remove(str(path.parent))
-    files = sorted(path.glob("*.py")) if path.is_dir() else [path]
-    name_of = {f: f"mertk_local_plugin_{f.stem}" for f in files}
-    modules = []
-    for file in files:
-        spec = importlib.util.spec_from_file_location(name_of[file], file)
-        if spec is None or spec.loader is None:
-            raise PluginError(f"cannot import plugin file {str(file)!r}: not a Python module")
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise PluginError(f"plugin file {str(file)!r} failed to import: {exc!r}") from exc
-        modules.append(module)
-    return modules
+    else:
+        files = sorted(path.glob("*.py")) if path.is_dir() else [path]
+        modules = [_import_file(file) for file in files]
+    found = [m for m in modules if _has_hooks(m)]
+    if not found:
+        raise PluginError(f"plugin path {str(path)!r} implements no mertk hook: nothing in it is marked "
+                          "@mertk.hookimpl (for example `def register_losses(register)`); see the plugin tutorial")
+    return found
+
+
+def _import_file(file: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"mertk_local_plugin_{file.stem}", file)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"cannot import plugin file {str(file)!r}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise PluginError(f"plugin file {str(file)!r} failed to import: {exc!r}") from exc
+    return module
 
 
 class PluginManager(pluggy.PluginManager):

@@ -105,6 +105,29 @@ def test_local_plugin_package_folder(tmp_path):
     sys.modules.pop("pkgplugin", None)
 
 
+def test_local_package_with_hooks_in_a_module(tmp_path):
+    """A package laid out for an entry point (hooks in pkg/plugin.py) loads from its folder;
+    modules without hooks (here one that cannot even import) are left to the factories."""
+    pkg = tmp_path / "layoutplugin"
+    write_plugin(pkg, "plugin", "layout")
+    (pkg / "__init__.py").write_text('"""A plugin package."""\n')
+    (pkg / "modules.py").write_text("import not_a_real_module_xyz\n")
+    try:
+        components = load_components(extra=[pkg], autoload=False)
+        assert "layout-loss" in components["loss"]
+        assert "layoutplugin.modules" not in sys.modules
+    finally:
+        for name in [n for n in sys.modules if n.startswith("layoutplugin")]:
+            sys.modules.pop(name)
+
+
+def test_local_plugin_without_hooks_is_an_error(tmp_path):
+    empty = tmp_path / "helpers.py"
+    empty.write_text("def register_losses(register):\n    pass\n")  # not marked @mertk.hookimpl
+    with pytest.raises(PluginError, match="helpers.py' implements no mertk hook"):
+        plugin_manager(extra=[empty], autoload=False)
+
+
 def test_missing_and_broken_local_plugins(tmp_path):
     with pytest.raises(PluginError, match="does not exist"):
         plugin_manager(extra=[tmp_path / "nope.py"], autoload=False)
