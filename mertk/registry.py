@@ -276,7 +276,9 @@ class Components:
             where = _join(key, arg)
             if arg not in params and not info.accepts_any_keyword:
                 raise ConfigError(file, where, "unexpected argument" + (
-                    did_you_mean(arg, params) or f" ({kind} {name!r} takes: {', '.join(params) or 'no arguments'})"))
+                    did_you_mean(arg, params) or f" ({kind} {name!r} takes: {', '.join(params) or 'no arguments'}); "
+                    f"to swap in another {kind} without the old one's arguments, replace the whole mapping, "
+                    f"e.g. --set '{key}={{name: {name}}}'"))
             if arg in provided:
                 raise ConfigError(file, where, "is set by mertk at run time; remove it from the config")
             out[arg] = self._check_value(hints.get(arg), value, file, where)

@@ -102,6 +102,9 @@ def test_build_nested_with_provided_and_defaults(components):
 
 @pytest.mark.parametrize("spec, provided, message", [
     ({"name": "net", "dpeth": 3}, ("num_classes",), "m.yaml: model.dpeth: unexpected argument (did you mean 'depth'?)"),
+    ({"name": "net", "gate": {"name": "gate", "reduction": 4}}, ("num_classes",),
+     "m.yaml: model.gate.reduction: unexpected argument (attention 'gate' takes: channels, gain, mode); to swap in "
+     "another attention without the old one's arguments, replace the whole mapping, e.g. --set 'model.gate={name: gate}'"),
     ({"name": "net", "depth": "deep"}, ("num_classes",), "m.yaml: model.depth: input should be a valid integer, unable to parse string as an integer, got 'deep'"),
     ({"name": "net"}, (), "m.yaml: model.num_classes: missing required argument of model 'net'"),
     ({"name": "net", "num_classes": 3}, ("num_classes",), "m.yaml: model.num_classes: is set by mertk at run time"),
