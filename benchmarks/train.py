@@ -183,14 +183,19 @@ class Reference:
             self.optimizer.step()
 
 
+def in_memory(data: PairedImages) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The reference's transform applied once to every sample: ``{view: (N, 3, 28, 28)}`` and ``(N,)`` labels."""
+    items = [data[i] for i in range(len(data))]
+    views = {"face": torch.stack([face for face, _, _ in items]),
+             "hars": torch.stack([hars for _, hars, _ in items])}  # already (x - 0.5) / 0.5
+    return views, torch.as_tensor(data.labels, dtype=torch.int64)
+
+
 class Mertk:
     """mertk's trainer on in-memory pre-normalised tensors, one epoch per call."""
 
-    def __init__(self, model: torch.nn.Module, loss: LossSum, data: PairedImages, settings: TrainSettings) -> None:
-        items = [data[i] for i in range(len(data))]  # the reference's transform, applied once
-        views = {"face": torch.stack([face for face, _, _ in items]),
-                 "hars": torch.stack([hars for _, hars, _ in items])}  # already (x - 0.5) / 0.5
-        labels = torch.as_tensor(data.labels, dtype=torch.int64)
+    def __init__(self, model: torch.nn.Module, loss: LossSum, views: dict[str, torch.Tensor], labels: torch.Tensor,
+                 settings: TrainSettings) -> None:
         self.trainer = Trainer(model, loss, views, labels, settings, generator=torch.Generator().manual_seed(1))
 
     def epoch(self) -> None:
@@ -222,9 +227,10 @@ def measure(size: int, args: argparse.Namespace, components: mertk.Components) -
         faces, hars, labels = write_images(Path(tmp), images, labels, args.samples)
         data = PairedImages(faces, hars, labels)
         runners = {"reference": Reference(*build(components, sample), data, args.workers)}
+        views, tensor_labels = in_memory(data)
         for name, (precision, fused) in VARIANTS.items():
             settings = TrainSettings(epochs=args.epochs + 1, precision=precision)
-            runners[name] = Mertk(*build(components, sample, fused), data, settings)
+            runners[name] = Mertk(*build(components, sample, fused), views, tensor_labels, settings)
         times: dict[str, list[float]] = {name: [] for name in runners}
         for round_ in range(args.epochs + 1):  # interleaved, so that machine load hits all alike
             for name, runner in runners.items():
