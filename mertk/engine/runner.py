@@ -201,7 +201,11 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
         record.update(index=index, name=fold.name, test_ids=test_ids,
                       y_true=[int(labels[i]) for i in fold.test])
         if cfg.output.checkpoints:
-            _save_weights(model, folder.path / "checkpoints" / f"fold-{index:03d}.safetensors")
+            from mertk.inference.artifact import save_weights
+
+            checkpoint = folder.path / "checkpoints" / f"fold-{index:03d}.safetensors"
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            save_weights(model, checkpoint)
         folder.save_fold(index, record)
         records.append(record)
         folder.write_predictions(records, data.class_names, info)
@@ -229,13 +233,6 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
     print(summary_table(metrics))
     print(folder.path)
     return folder.path
-
-
-def _save_weights(model: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(path))
 
 
 def _export(loaded: LoadedConfig, components: Components, data: ExperimentData, inputs: Mapping[str, torch.Tensor],

@@ -35,7 +35,8 @@ from mertk.errors import MertkError
 from mertk.preprocess.settings import PreprocessSettings
 from mertk.registry import Components
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "WEIGHTS_NAME", "META_NAME", "Artifact", "save_artifact", "load_artifact"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "WEIGHTS_NAME", "META_NAME", "Artifact", "save_weights", "save_artifact",
+           "load_artifact"]
 
 FORMAT = "mertk-model"
 #: Bumped when the folder's layout or the meaning of a field changes; other versions are refused.
@@ -82,6 +83,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def save_weights(model: nn.Module, path: str | Path) -> None:
+    """Write ``model.state_dict()`` to ``path`` as safetensors (CPU, contiguous tensors)."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(path))
+
+
 def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: Sequence[str],
                   view_shapes: Mapping[str, Sequence[int]], *, info: Mapping[str, Any] | None = None) -> Path:
     """Save ``model`` with what is needed to use it on new clips; returns the folder.
@@ -100,10 +108,8 @@ def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
-        from safetensors.torch import save_file
-
         weights = tmp / WEIGHTS_NAME
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(weights))
+        save_weights(model, weights)
         resolved = config.model_dump(mode="json") if hasattr(config, "model_dump") else dict(config)
         meta = {
             "format": FORMAT,
