@@ -244,12 +244,16 @@ def _as_float_image(view: torch.Tensor) -> np.ndarray:
     return view.permute(1, 2, 0).numpy() if view.shape[0] == 3 else view.mean(0).numpy()
 
 
-def _view_image(view: torch.Tensor) -> np.ndarray:
-    """``(C, S, S)`` view -> ``uint8`` image, enlarged 8 times."""
+def _enlarge_view(image: np.ndarray) -> np.ndarray:
+    """A view-sized image enlarged 8 times, one block per view pixel."""
     import cv2
 
-    image = (_as_float_image(view) * 255).round().astype(np.uint8)
     return cv2.resize(image, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+
+
+def _view_image(view: torch.Tensor) -> np.ndarray:
+    """``(C, S, S)`` view -> ``uint8`` image, enlarged 8 times."""
+    return _enlarge_view((_as_float_image(view) * 255).round().astype(np.uint8))
 
 
 def _frames_used(ex: Explanation) -> str:
@@ -292,8 +296,7 @@ def _panels(ex: Explanation) -> list[tuple[str, str, np.ndarray]]:
         panels.append((f"{kind}-{view}", title, image))
     for key, (heat, view_image) in ex.on_view.items():
         kind, view = key.split(":", 1)
-        image = overlay(_as_float_image(view_image), heat.numpy(), np.ones(heat.shape, bool))
-        image = cv2.resize(image, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+        image = _enlarge_view(overlay(_as_float_image(view_image), heat.numpy(), np.ones(heat.shape, bool)))
         panels.append((f"{kind}-{view}-on-view", f"{kind} on view '{view}' itself (its geometry is unknown)", image))
     return panels
 
