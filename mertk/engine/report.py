@@ -10,18 +10,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["summary_table", "write_report", "plot_confusions", "plot_per_class", "per_class_scores"]
+from mertk.evaluation.metrics import per_class
 
-
-def per_class_scores(confusion: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
-    """Per-class ``precision``, ``recall`` and ``f1`` from a ``K x K`` confusion matrix (rows: truth)."""
-    m = np.asarray(confusion, dtype=float)
-    tp = np.diag(m)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.nan_to_num(tp / m.sum(0))
-        recall = np.nan_to_num(tp / m.sum(1))
-        f1 = np.nan_to_num(2 * tp / (m.sum(0) + m.sum(1)))
-    return {"precision": precision, "recall": recall, "f1": f1}
+__all__ = ["summary_table", "write_report", "plot_confusions", "plot_per_class"]
 
 
 def _rows(metrics: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -72,7 +63,7 @@ def plot_per_class(metrics: Mapping[str, Any], class_names: Sequence[str], path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scores = per_class_scores(metrics["overall"]["confusion"])
+    scores = per_class(metrics["overall"]["confusion"])
     x = np.arange(len(class_names))
     fig, ax = plt.subplots(figsize=(1.6 * len(class_names) + 2, 3.2))
     for offset, key in ((-0.2, "f1"), (0.2, "recall")):
@@ -104,7 +95,7 @@ def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_n
     """Write ``report.md`` and its plots into ``folder``; returns the report's path."""
     plot_confusions(metrics, class_names, folder / "confusion_matrix.png")
     plot_per_class(metrics, class_names, folder / "per_class.png")
-    scores = per_class_scores(metrics["overall"]["confusion"])
+    scores = per_class(metrics["overall"]["confusion"])
     skipped = [p for p in problems if getattr(p, "fatal", False)]
     warnings = [p for p in problems if not getattr(p, "fatal", False)]
     seconds = sum(f.get("seconds", 0.0) for f in folds)

@@ -20,7 +20,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["evaluate", "scores"]
+__all__ = ["evaluate", "scores", "per_class"]
+
+
+def per_class(confusion: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class ``precision``, ``recall`` and ``f1``, each ``(K,)``, from a ``(K, K)`` confusion matrix.
+
+    ``confusion[i, j]`` counts samples of true class ``i`` predicted as ``j``. A score whose
+    denominator is 0 (a class never predicted, or never present) is 0.
+    """
+    confusion = np.asarray(confusion, dtype=float)
+    tp = np.diag(confusion)
+    support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
+
+    def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+        return np.divide(numerator, denominator, out=np.zeros_like(tp), where=denominator > 0)
+
+    return {"precision": ratio(tp, predicted), "recall": ratio(tp, support),
+            "f1": ratio(2 * tp, support + predicted)}  # 2TP / (2TP + FP + FN)
 
 
 def scores(confusion: np.ndarray) -> dict[str, Any]:
@@ -29,17 +46,13 @@ def scores(confusion: np.ndarray) -> dict[str, Any]:
     ``confusion[i, j]`` counts samples of true class ``i`` predicted as ``j``.
     """
     confusion = np.asarray(confusion, dtype=np.int64)
-    tp = np.diag(confusion).astype(float)
-    support = confusion.sum(axis=1)
-    predicted = confusion.sum(axis=0)
+    per = per_class(confusion)
     n = int(confusion.sum())
-    f1_den = support + predicted  # 2TP + FP + FN
-    f1 = np.divide(2 * tp, f1_den, out=np.zeros_like(tp), where=f1_den > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    k = len(confusion)
     return {
-        "uf1": float(f1.mean()) if len(tp) else 0.0,
-        "uar": float(recall.mean()) if len(tp) else 0.0,
-        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "uf1": float(per["f1"].mean()) if k else 0.0,
+        "uar": float(per["recall"].mean()) if k else 0.0,
+        "accuracy": float(np.trace(confusion) / n) if n else 0.0,
         "n": n,
         "confusion": confusion.tolist(),
     }

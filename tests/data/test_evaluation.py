@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
 
 import mertk
 from mertk.api import Sample
-from mertk.evaluation.metrics import evaluate
+from mertk.evaluation.metrics import evaluate, per_class
 
 CLASSES = ("negative", "positive", "surprise")
 
@@ -40,6 +40,18 @@ def test_metrics_match_sklearn_on_random_predictions(seed: int) -> None:
         assert scores["accuracy"] == pytest.approx(expected["accuracy"])
         assert scores["confusion"] == expected["confusion"] and scores["n"] == int(mask.sum())
     assert list(result["per_group"]) == sorted(set(groups))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_per_class_scores_match_sklearn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    k, n = 4, 40
+    y_true = rng.integers(0, k - 1, n)  # the last class never occurs
+    y_pred = np.where(rng.random(n) < 0.5, y_true, rng.integers(0, k, n))
+    ours = per_class(confusion_matrix(y_true, y_pred, labels=list(range(k))))
+    for name, metric in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):
+        expected = metric(y_true, y_pred, labels=list(range(k)), average=None, zero_division=0)
+        np.testing.assert_allclose(ours[name], expected)
 
 
 def test_absent_class_counts_as_zero_in_the_mean() -> None:
