@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -27,6 +27,7 @@ __all__ = [
     "FlowExtractor",
     "Spotter",
     "RoiSelector",
+    "view_source",
     "Fold",
     "Protocol_",
     "ModelOutput",
@@ -221,6 +222,12 @@ class RoiSelector(Protocol):
             ``(C, S, S)`` view, ``S`` being the selector's output size.
         """
         ...
+
+
+def view_source(selector: object) -> Literal["flow", "frames"]:
+    """What a ``roi_selector`` reads: ``"frames"`` (the aligned grey clip ``(T, 1, A, A)``) when
+    it sets the optional attribute ``source = "frames"``, else ``"flow"`` (the encoded flow image)."""
+    return "frames" if getattr(selector, "source", "flow") == "frames" else "flow"
 
 
 # --------------------------------------------------------------------------- evaluation

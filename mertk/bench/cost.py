@@ -16,6 +16,7 @@ def view_shapes(config: RunConfig, components: Components) -> dict[str, tuple[in
     8-frame clip for selectors that read frames)."""
     import torch
 
+    from mertk.api import view_source
     from mertk.preprocess.template import template_landmarks
 
     pre = config.preprocess
@@ -25,7 +26,7 @@ def view_shapes(config: RunConfig, components: Components) -> dict[str, tuple[in
     shapes = {}
     for name, spec in pre.views.items():
         selector = components.build("roi_selector", spec, key=f"preprocess.views.{name}")
-        shapes[name] = tuple(selector(inputs[getattr(selector, "source", "flow")], landmarks).shape)
+        shapes[name] = tuple(selector(inputs[view_source(selector)], landmarks).shape)
     return shapes
 
 

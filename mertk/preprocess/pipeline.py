@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import torch
 
-from mertk.api import Problem, Sample
+from mertk.api import Problem, Sample, view_source
 from mertk.errors import MertkError
 from mertk.preprocess.align import alignment_matrix, transform_points, warp_frames
 from mertk.preprocess.cache import ClipCache
@@ -125,7 +125,7 @@ class Stages:
             device = "cuda" if torch.cuda.is_available() and getattr(flow, "uses_device", False) else "cpu"
         views = {name: build("roi_selector", s, file=config_file, key=f"preprocess.views.{name}")
                  for name, s in settings.views.items()}
-        if any(getattr(v, "source", "flow") == "frames" for v in views.values()):
+        if any(view_source(v) == "frames" for v in views.values()):
             specs["clip"] = "onset-offset"
         return cls(
             settings=settings,
@@ -341,7 +341,7 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
     for i, sample in enumerate(samples):
         if sample.flow_image is not None and not sample.frames and sample.video is None:
             if stages.clip:
-                frames_views = [n for n, v in stages.views.items() if getattr(v, "source", "flow") == "frames"]
+                frames_views = [n for n, v in stages.views.items() if view_source(v) == "frames"]
                 fail(Problem(file=str(sample.flow_image), sample=sample.id, message=f"view {frames_views[0]!r} "
                              "reads the aligned frames, but this sample is a precomputed flow image",
                              fix="list the clip's frames (or video) instead, or remove that view"))
@@ -398,7 +398,7 @@ def _assemble(ids: list[str], entries: list[dict[str, Any]], stages: Stages, pro
             faces[k] = entries[k]["face"].float() / 255
     landmarks = [e["landmarks"].float() for e in entries]
     def source(entry: dict[str, Any], image: torch.Tensor, selector: Any) -> torch.Tensor:
-        return entry["clip"].float() / 255 if getattr(selector, "source", "flow") == "frames" else image
+        return entry["clip"].float() / 255 if view_source(selector) == "frames" else image
 
     views = {name: torch.stack([sel(source(e, img, sel), lm) for e, img, lm in zip(entries, images, landmarks)])
              if entries

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import mertk
-from mertk.api import Sample
+from mertk.api import Sample, view_source
 from mertk.preprocess.settings import PreprocessSettings
 
 COMPONENTS = mertk.load_components()
@@ -49,7 +49,8 @@ def test_lbp_top_time_planes_see_motion_that_the_frame_planes_do_not():
 
 def test_lbp_top_selector_reads_frames_and_is_registered():
     selector = COMPONENTS.build("roi_selector", {"name": "lbp-top", "size": 32, "blocks": 2})
-    assert selector.source == "frames"
+    assert view_source(selector) == "frames"
+    assert view_source(COMPONENTS.build("roi_selector", "full-face")) == "flow"  # no `source` attribute
     view = selector(torch.rand(5, 1, 48, 48), torch.zeros(68, 2))
     assert view.shape == (177, 2, 2) and view.dtype == torch.float32
 
