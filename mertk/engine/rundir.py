@@ -4,7 +4,7 @@ Layout::
 
     RUN_DIR/
       config.yaml        the merged config (``mertk run --resume RUN_DIR`` reloads it)
-      environment.json   versions, device, threads, command line
+      environment.json   versions, device, threads, arithmetic, command line
       problems.csv       data problems: skipped samples and warnings (file, row, sample, fix)
       folds/000.json     one file per finished fold: test ids, labels, predictions, history
       predictions.csv    every finished fold's test predictions (rewritten after each fold)
