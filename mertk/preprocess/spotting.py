@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["MaxMotion", "Middle"]
+__all__ = ["MaxMotion", "Middle", "motion_scores"]
 
 
 class MaxMotion:
-    """The frame that differs most from the onset (mean absolute difference of lightly blurred
-    frames, so sensor noise does not win).
+    """The frame that moved most since the onset, measured by dense optical flow.
 
-    Head movement drifts over a clip and would otherwise make the last frame "move most": with
-    ``compensate_shift`` each frame is first shifted back onto the onset by the global
-    translation that phase correlation finds, so what remains is facial motion.
+    Each frame's Farneback flow from the onset (on lightly blurred, contrast-stretched frames)
+    is reduced to one score, the mean flow magnitude over the inner image. Head movement drifts
+    over a clip and would otherwise make the last frame "move most": with ``compensate_shift``
+    the median flow vector (the global translation, which a local facial movement cannot
+    shift) is subtracted first, so what remains is facial motion. Estimating that translation
+    from the flow's median, rather than registering whole frames and differencing them, keeps
+    sub-pixel registration errors from outweighing a micro-expression.
 
     Args:
-        sigma: Gaussian blur sigma in pixels before differencing.
+        sigma: Gaussian blur sigma in pixels before the flow (suppresses sensor noise).
         compensate_shift: Remove each frame's global translation against the onset first.
     """
 
@@ -32,30 +35,33 @@ class MaxMotion:
     def __call__(self, frames: torch.Tensor, onset: int) -> int:
         """``(T, 1, H, W)`` aligned frames, onset position -> apex position (never the onset
         itself unless the clip has one frame)."""
-        import kornia  # here, not at the top: config checks import this module for its signature
-
-        k = 2 * round(2 * self.sigma) + 1
-        smooth = kornia.filters.gaussian_blur2d(frames, (k, k), (self.sigma, self.sigma), border_type="replicate")
-        if self.compensate_shift:
-            smooth = _undo_shifts(smooth, onset)
-        margin = max(2, smooth.shape[-1] // 16)  # borders are filled by the shift, not observed
-        inner = smooth[..., margin:-margin, margin:-margin]
-        motion = (inner - inner[onset]).abs().mean((1, 2, 3))
-        if len(frames) > 1:
-            motion[onset] = -1
+        if len(frames) == 1:
+            return 0
+        motion = torch.tensor(motion_scores(frames, onset, self.sigma, self.compensate_shift))
+        motion[onset] = -1
         return int(motion.argmax())
 
 
-def _undo_shifts(frames: torch.Tensor, reference: int) -> torch.Tensor:
-    """``(T, 1, H, W)`` frames translated back onto ``frames[reference]`` (phase correlation)."""
+def motion_scores(frames: torch.Tensor, onset: int, sigma: float = 1.5, compensate_shift: bool = True) -> list[float]:
+    """Per frame of ``(T, 1, H, W)`` frames: mean magnitude (px) of its flow from ``frames[onset]``
+    over the inner image, less the median flow vector when ``compensate_shift``."""
     import cv2
-    import kornia
+    import numpy as np
 
-    ref = frames[reference, 0].double().cpu().numpy()
-    window = cv2.createHanningWindow(ref.shape[::-1], cv2.CV_64F)
-    shifts = torch.tensor([cv2.phaseCorrelate(ref, f[0].double().cpu().numpy(), window)[0] for f in frames],
-                          dtype=frames.dtype, device=frames.device)  # (T, 2) as (dx, dy)
-    return kornia.geometry.transform.translate(frames, -shifts, padding_mode="border", align_corners=True)
+    grey = frames[:, 0].float().cpu().numpy()
+    if sigma > 0:
+        grey = np.stack([cv2.GaussianBlur(f, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE) for f in grey])
+    low, high = np.quantile(grey, [0.001, 0.999])
+    images = np.clip((grey - low) / max(high - low, 1e-6) * 255, 0, 255).round().astype(np.uint8)
+    margin = max(2, images.shape[-1] // 16)  # borders are filled in by the motion, not observed
+    scores = []
+    for image in images:
+        flow = cv2.calcOpticalFlowFarneback(images[onset], image, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        flow = flow[margin:-margin, margin:-margin].reshape(-1, 2)
+        if compensate_shift:
+            flow = flow - np.median(flow, axis=0)
+        scores.append(float(np.linalg.norm(flow, axis=1).mean()))
+    return scores
 
 
 class Middle:
