@@ -1,0 +1,215 @@
+"""Quality parity: mertk's ``dual-atme`` against the authors' model and loop, over many seeds.
+
+Every arm trains on the same preprocessed views (mertk's preprocessing of ``--config``) and the
+same folds, once per seed, and is scored on the pooled test predictions (UF1 / UAR). Arms:
+
+* ``reference``: an independent reimplementation of the authors' model and loop
+  (``benchmarks/reference.py``: ``nn.Conv2d``, one CBAM shared by both branches, default Adam,
+  fp32);
+* ``mertk``: the config as it is, through :func:`mertk.engine.runner.train_and_test`;
+* each option where mertk departs from the authors' code, switched back one at a time:
+  ``mertk-shared-attention`` (CBAM on both branches, one instance: the authors' code),
+  ``mertk-unfused`` (branches one by one), ``mertk-nn-conv`` (``nn.Conv2d``'s kernels instead
+  of :class:`mertk_dual_atme.conv.Conv2d`'s), ``mertk-fp32`` and ``mertk-bf16``.
+
+A LOSO's result moves a lot from seed to seed, so the script prints each arm's mean and sd over
+seeds and, for each arm against ``reference`` (and each option against ``mertk``), the mean
+difference with a 95 % t confidence interval and the number of seeds that would make that
+interval narrower than 0.02 UF1 at the measured spread. Seed ``s`` seeds fold ``i`` with
+``1000 * s + i`` in every arm (the same seeds, not the same random streams: the arms' models
+differ in layer layout).
+
+Results are appended to ``--out`` (JSON lines) as each (arm, seed) finishes, and a rerun skips
+the finished ones, so the run can be stopped and continued and more seeds added later.
+
+Usage::
+
+    python benchmarks/parity.py [--config dual-atme-demo-composite.yaml] [--seeds 10]
+        [--arms reference mertk ...] [--folds 0] [--jobs 2] [--out parity.jsonl] [--set KEY=VALUE ...]
+
+``--folds K`` replaces the config's protocol by K subject-grouped stratified folds (cheaper than
+LOSO, for a first look; say so when quoting it). ``--jobs`` runs that many trainings at once,
+each with ``cores / jobs`` threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # per-epoch bars of parallel trainings would interleave
+
+import torch
+
+import mertk
+from mertk.config import load_config
+from mertk.engine.runner import load_data, train_and_test
+from mertk.engine.trainer import configure_threads, normalize_views
+from mertk.evaluation.metrics import evaluate
+
+#: mertk arms: overrides of the config (``None``: the reference loop).
+ARMS: dict[str, list[str] | None] = {
+    "reference": None,
+    "mertk": [],
+    "mertk-shared-attention": ["model.attention_on=both", "model.share_attention=true"],
+    "mertk-unfused": ["model.fused_branches=false"],
+    "mertk-nn-conv": [],  # Conv2d patched back to nn.Conv2d in the worker
+    "mertk-fp32": ["train.precision=fp32"],
+    "mertk-bf16": ["train.precision=bf16"],
+}
+
+_STATE: dict[str, Any] = {}  # set before the worker processes fork
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    components = mertk.load_components()
+    overrides = list(args.set)
+    if args.folds:
+        overrides.append(f"protocol={{name: kfold, k: {args.folds}, by_subject: true}}")
+    loaded = load_config(args.config, components, overrides)
+    data = load_data(loaded, components)
+    folds = components.build("protocol", loaded.config.protocol).split(data.samples)
+    _STATE.update(components=components, loaded=loaded, data=data, folds=folds, args=args,
+                  labels=torch.tensor([s.label for s in data.samples]))
+
+
+def _mertk_predictions(arm: str, seed: int) -> list[int]:
+    from mertk_dual_atme import conv
+
+    components, data, folds, labels = _STATE["components"], _STATE["data"], _STATE["folds"], _STATE["labels"]
+    args = _STATE["args"]
+    loaded = load_config(args.config, components, [*args.set, *ARMS[arm]]
+                         + ([f"protocol={{name: kfold, k: {args.folds}, by_subject: true}}"] if args.folds else []))
+    cfg = loaded.config
+    inputs = normalize_views(data.views, cfg.train.normalize_mean, cfg.train.normalize_std, torch.device("cpu"))
+    forward = conv.Conv2d.forward
+    if arm == "mertk-nn-conv":
+        conv.Conv2d.forward = torch.nn.Conv2d.forward
+    try:
+        predictions = [0] * len(labels)
+        for index, fold in enumerate(folds):
+            _, record = train_and_test(loaded, components, data, inputs, labels, fold.train, fold.test,
+                                       seed=1000 * seed + index, desc="")
+            for i, p in zip(fold.test, record["y_pred"]):
+                predictions[i] = p
+    finally:
+        conv.Conv2d.forward = forward
+    return predictions
+
+
+def _reference_predictions(seed: int) -> list[int]:
+    from reference import predict_reference, train_reference
+
+    data, folds, labels = _STATE["data"], _STATE["folds"], _STATE["labels"]
+    cfg = _STATE["loaded"].config
+    face, hars = (((data.views[v] - cfg.train.normalize_mean) / cfg.train.normalize_std) for v in ("face", "hars"))
+    predictions = [0] * len(labels)
+    for index, fold in enumerate(folds):
+        train, test = torch.tensor(fold.train), torch.tensor(fold.test)
+        model = train_reference(face[train], hars[train], labels[train], seed=1000 * seed + index,
+                                epochs=cfg.train.epochs, num_classes=len(data.class_names))
+        for i, p in zip(fold.test, predict_reference(model, face[test], hars[test]).tolist()):
+            predictions[i] = p
+    return predictions
+
+
+def _run(task: tuple[str, int]) -> dict[str, Any]:
+    arm, seed = task
+    configure_threads(_STATE["threads"])
+    predictions = _reference_predictions(seed) if arm == "reference" else _mertk_predictions(arm, seed)
+    data = _STATE["data"]
+    metrics = evaluate(_STATE["labels"].tolist(), predictions, class_names=data.class_names,
+                       groups=[s.dataset for s in data.samples])
+    per = {g: {"uf1": m["uf1"], "uar": m["uar"]} for g, m in metrics["per_group"].items()}
+    return {"key": _STATE["key"], "arm": arm, "seed": seed, "uf1": metrics["overall"]["uf1"],
+            "uar": metrics["overall"]["uar"], "per_dataset": per}
+
+
+def _interval(differences: list[float]) -> tuple[float, float, float]:
+    """Mean and 95 % t half-width of paired differences, and their sd."""
+    n = len(differences)
+    mean = statistics.fmean(differences)
+    if n < 2:
+        return mean, math.inf, math.nan
+    sd = statistics.stdev(differences)
+    from scipy.stats import t
+
+    return mean, float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n), sd
+
+
+def report(results: list[dict[str, Any]], arms: list[str]) -> str:
+    """The table of arms (mean ± sd over seeds) and of paired differences with 95 % CIs."""
+    by_arm = {arm: {r["seed"]: r for r in results if r["arm"] == arm} for arm in arms}
+    lines = [f"{'arm':<24} {'seeds':>5} {'UF1 mean ± sd':>16} {'UAR mean ± sd':>16}"]
+    for arm, runs in by_arm.items():
+        if not runs:
+            continue
+        cells = []
+        for metric in ("uf1", "uar"):
+            values = [r[metric] for r in runs.values()]
+            sd = statistics.stdev(values) if len(values) > 1 else math.nan
+            cells.append(f"{statistics.fmean(values):.4f} ± {sd:.4f}")
+        lines.append(f"{arm:<24} {len(runs):>5} {cells[0]:>16} {cells[1]:>16}")
+    lines.append("")
+    lines.append(f"{'difference (UF1)':<38} {'seeds':>5} {'mean':>8} {'95% CI':>20} {'sd':>7} {'seeds for CI<0.02':>18}")
+    pairs = [(arm, "reference") for arm in arms if arm != "reference"]
+    pairs += [(arm, "mertk") for arm in arms if arm not in ("reference", "mertk")]
+    for arm, base in pairs:
+        seeds = sorted(set(by_arm.get(arm, {})) & set(by_arm.get(base, {})))
+        if not seeds:
+            continue
+        mean, half, sd = _interval([by_arm[arm][s]["uf1"] - by_arm[base][s]["uf1"] for s in seeds])
+        need = math.ceil((2 * 1.96 * sd / 0.02) ** 2) if not math.isnan(sd) else "-"
+        lines.append(f"{arm + ' - ' + base:<38} {len(seeds):>5} {mean:+8.4f} "
+                     f"{f'[{mean - half:+.4f}, {mean + half:+.4f}]':>20} {sd:7.4f} {need!s:>18}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="dual-atme-demo-composite.yaml")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--folds", type=int, default=0, help="K subject-grouped folds instead of the config's protocol")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE (all arms)")
+    parser.add_argument("--out", type=Path, default=Path("parity.jsonl"))
+    parser.add_argument("--report-only", action="store_true", help="print the table of --out and exit")
+    args = parser.parse_args()
+    key = json.dumps({"config": args.config, "folds": args.folds, "set": args.set}, sort_keys=True)
+    done = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.is_file() else []
+    done = [r for r in done if r["key"] == key]
+    tasks = [(arm, seed) for seed in range(args.first_seed, args.first_seed + args.seeds) for arm in args.arms
+             if not any(r["arm"] == arm and r["seed"] == seed for r in done)]
+    if tasks and not args.report_only:
+        _prepare(args)
+        cores = len(os.sched_getaffinity(0))
+        _STATE.update(key=key, threads=max(1, cores // args.jobs))
+        print(f"{len(tasks)} trainings to run ({len(done)} done earlier), {args.jobs} at once, "
+              f"{_STATE['threads']} threads each; {len(_STATE['folds'])} folds, {len(_STATE['data'].samples)} samples",
+              flush=True)
+        pool = multiprocessing.get_context("fork").Pool(args.jobs) if args.jobs > 1 else None
+        results = pool.imap_unordered(_run, tasks) if pool else map(_run, tasks)
+        with args.out.open("a") as out:
+            for result in results:
+                out.write(json.dumps(result) + "\n")
+                out.flush()
+                done.append(result)
+                print(f"{result['arm']:<24} seed {result['seed']:>3}: UF1 {result['uf1']:.4f} UAR {result['uar']:.4f}",
+                      flush=True)
+        if pool:
+            pool.close()
+    print(f"config {args.config}, folds: {'config protocol' if not args.folds else f'{args.folds} by subject'}, "
+          f"overrides {args.set}")
+    print(report(done, args.arms))
+
+
+if __name__ == "__main__":
+    main()
