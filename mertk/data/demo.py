@@ -30,8 +30,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -40,7 +42,7 @@ from mertk.data.annotated import load_annotated
 from mertk.data.casme2 import CASME2_LAYOUT
 from mertk.data.labels import MEGC3
 
-__all__ = ["Demo", "demo_folder", "ensure_demo", "generate_demo", "ANNOTATION_NAME", "FRAMES_FOLDER"]
+__all__ = ["Demo", "ClipStyle", "EMOTION_UNITS", "demo_folder", "ensure_demo", "generate_demo", "ANNOTATION_NAME", "FRAMES_FOLDER"]
 
 VERSION = "v2"
 BLINK_RATE = 0.35  # fraction of clips with an eye blink (a classic confound in real MER data)
@@ -56,43 +58,71 @@ JPEG_QUALITY = 95
 EMOTIONS = {"negative": ("disgust", "repression"), "positive": ("happiness",), "surprise": ("surprise",)}
 
 
+Variant = Literal["basic", "composite"]
+
+
 class Demo:
-    """Demo dataset: 12 pseudo-subjects x 9 synthetic clips (3 classes), generated on first use."""
+    """Demo dataset, generated on first use.
+
+    ``variant: basic``: 12 pseudo-subjects x 9 synthetic clips (3 classes), CASME II layout.
+    ``variant: composite``: 68 pseudo-subjects, 442 clips in three sources shaped like the MEGC 2019
+    composite (see `mertk.data.demo_composite`), written as a manifest.
+    """
 
     class_names = MEGC3
 
-    def __init__(self, root: str | None = None, seed: int = 0) -> None:
-        self.root, self.seed = root, seed
+    def __init__(self, root: str | None = None, seed: int = 0, variant: Variant = "basic") -> None:
+        if variant not in ("basic", "composite"):
+            from mertk.errors import MertkError
+
+            raise MertkError(f"dataset.variant {variant!r}: choose basic or composite")
+        self.root, self.seed, self.variant = root, seed, variant
 
     def load(self) -> DatasetLoad:
-        folder = ensure_demo(self.root, self.seed)
+        folder = ensure_demo(self.root, self.seed, self.variant)
+        if self.variant == "composite":
+            from mertk.data.demo_composite import MANIFEST_NAME
+            from mertk.data.manifest import Manifest
+
+            return Manifest(str(folder / MANIFEST_NAME), class_names=MEGC3).load()
         return load_annotated(CASME2_LAYOUT, folder / FRAMES_FOLDER, folder / ANNOTATION_NAME,
                               classes="megc3", name="demo")
 
 
-def demo_folder(root: str | Path | None = None, seed: int = 0) -> Path:
-    """Where the demo of ``seed`` lives: ``root``, or ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-v2-seed{seed}``."""
+def demo_folder(root: str | Path | None = None, seed: int = 0, variant: Variant = "basic") -> Path:
+    """Where the demo of ``seed`` lives: ``root``, or ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-v2-seed{seed}``
+    (``demo-composite-v1-seed{seed}`` for the composite variant)."""
     if root is not None:
         return Path(root).expanduser()
     cache = Path(os.environ.get("MERTK_CACHE") or Path.home() / ".cache" / "mertk").expanduser()
+    if variant == "composite":
+        from mertk.data.demo_composite import VERSION as COMPOSITE_VERSION
+
+        return cache / f"demo-composite-{COMPOSITE_VERSION}-seed{seed}"
     return cache / f"demo-{VERSION}-seed{seed}"
 
 
-def ensure_demo(root: str | Path | None = None, seed: int = 0) -> Path:
-    """Generate the demo unless it is there already; return its folder. Safe to interrupt."""
-    folder = demo_folder(root, seed)
-    if (folder / ANNOTATION_NAME).is_file():
+def ensure_demo(root: str | Path | None = None, seed: int = 0, variant: Variant = "basic") -> Path:
+    """Generate the demo (``variant``) unless it is there already; return its folder. Safe to interrupt."""
+    folder = demo_folder(root, seed, variant)
+    if variant == "composite":
+        from mertk.data import demo_composite
+
+        marker, generate = demo_composite.MANIFEST_NAME, demo_composite.generate_composite
+    else:
+        marker, generate = ANNOTATION_NAME, generate_demo
+    if (folder / marker).is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     try:
-        generate_demo(work, seed)
+        generate(work, seed)
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
         try:
             work.rename(folder)
         except OSError:  # another process finished first
-            if not (folder / ANNOTATION_NAME).is_file():
+            if not (folder / marker).is_file():
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -172,23 +202,30 @@ _UPPER_LIP = [50, 51, 52]
 _NOSE_SIDES = [31, 32, 34, 35]
 
 
-def _action_units(emotion: str, lm: np.ndarray) -> list[tuple[list[int] | np.ndarray, tuple[float, float], float]]:
-    """``(points, direction (dx, dy), relative amplitude)`` of each moving region."""
+def _action_units(lm: np.ndarray) -> dict[str, list[tuple[list[int] | np.ndarray, tuple[float, float], float]]]:
+    """Facial action units as ``(points, direction (dx, dy), relative amplitude)`` of each moving region."""
     cheek_l = ((lm[41] + lm[48]) / 2)[None]
     cheek_r = ((lm[46] + lm[54]) / 2)[None]
-    brow_lowerer = [([19, 20, 21], (0.5, 0.85), 1.0), ([22, 23, 24], (-0.5, 0.85), 1.0)]
     return {
         "blink": [([37, 38, 43, 44], (0.0, 1.0), 1.0)],  # upper eyelids: a distractor, in any class
-        "surprise": [(_BROW_L + _BROW_R, (0.0, -1.0), 1.0), (_CHIN + _LOWER_LIP, (0.0, 1.0), 1.0)],
-        "happiness": [([48], (-0.75, -0.65), 1.0), ([54], (0.75, -0.65), 1.0),
-                      (cheek_l, (0.0, -1.0), 0.5), (cheek_r, (0.0, -1.0), 0.5)],
-        "disgust": brow_lowerer + [(_NOSE_SIDES, (0.0, -1.0), 0.8), (_UPPER_LIP, (0.0, -1.0), 0.5)],
-        "repression": brow_lowerer + [(_UPPER_LIP, (0.0, 1.0), 0.8), (_LOWER_LIP, (0.0, -1.0), 0.8)],
-    }[emotion]
+        "1+2": [(_BROW_L + _BROW_R, (0.0, -1.0), 1.0)],  # inner + outer brow raiser
+        "26": [(_CHIN + _LOWER_LIP, (0.0, 1.0), 1.0)],  # jaw drop
+        "12": [([48], (-0.75, -0.65), 1.0), ([54], (0.75, -0.65), 1.0)],  # lip-corner puller
+        "6": [(cheek_l, (0.0, -1.0), 0.5), (cheek_r, (0.0, -1.0), 0.5)],  # cheek raiser
+        "4": [([19, 20, 21], (0.5, 0.85), 1.0), ([22, 23, 24], (-0.5, 0.85), 1.0)],  # brow lowerer
+        "9": [(_NOSE_SIDES, (0.0, -1.0), 0.8)],  # nose wrinkler
+        "10": [(_UPPER_LIP, (0.0, -1.0), 0.5)],  # upper-lip raiser
+        "24": [(_UPPER_LIP, (0.0, 1.0), 0.8), (_LOWER_LIP, (0.0, -1.0), 0.8)],  # lip presser
+    }
 
 
-def _displacement(emotion: str, face: _Face, amplitude: float, rng: np.random.Generator) -> np.ndarray:
-    """``(2, H, W)`` apex displacement in px: per region, the max of Gaussian bumps at its points.
+#: The action units of each emotion written by the basic demo (in this order).
+EMOTION_UNITS = {"surprise": ("1+2", "26"), "happiness": ("12", "6"), "disgust": ("4", "9", "10"),
+                 "repression": ("4", "24")}
+
+
+def _displacement(units: Sequence[str], face: _Face, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """``(2, H, W)`` apex displacement in px of the action ``units``: per region, the max of Gaussian bumps at its points.
 
     Each region's strength varies from clip to clip (people rarely move every AU of an
     emotion equally), so one class is not one fixed motion pattern.
@@ -197,7 +234,8 @@ def _displacement(emotion: str, face: _Face, amplitude: float, rng: np.random.Ge
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     sigma = 0.07 * face.width
     field = np.zeros((2, h, w), np.float32)
-    for points, (dx, dy), weight in _action_units(emotion, face.landmarks):
+    library = _action_units(face.landmarks)
+    for points, (dx, dy), weight in (region for unit in units for region in library[unit]):
         centres = face.landmarks[points] if not isinstance(points, np.ndarray) else points
         bump = np.zeros((h, w), np.float32)
         for cx, cy in centres:
@@ -216,25 +254,37 @@ def _profile(length: int, onset: int, apex: int, offset: int) -> np.ndarray:
     return np.where(t <= apex, rise, fall)
 
 
-def _render_clip(face: _Face, emotion: str, rng: np.random.Generator) -> tuple[list[np.ndarray], int, int, int]:
-    """The frames ``(H, W)`` uint8 of one clip and its onset, apex, offset positions."""
+@dataclass(frozen=True)
+class ClipStyle:
+    """How clips are rendered: lengths (frames), apex amplitude (px for a 128 px face), confounders."""
+
+    lengths: tuple[int, int] = (10, 20)  # inclusive range of frames per clip
+    amplitude: tuple[float, float] = (0.5, 2.0)
+    blink_rate: float = BLINK_RATE
+    head_motion: float = 0.12  # std of the head's per-frame random walk, px for a 128 px face
+    noise: float = 1.5  # sensor noise std, grey levels
+
+
+def _render_clip(face: _Face, units: Sequence[str], rng: np.random.Generator,
+                 style: ClipStyle = ClipStyle()) -> tuple[list[np.ndarray], int, int, int]:
+    """The frames ``(H, W)`` uint8 of one clip moving the action ``units`` and its onset, apex, offset positions."""
     import cv2
 
-    length = int(rng.integers(10, 21))
+    length = int(rng.integers(style.lengths[0], style.lengths[1] + 1))
     onset = int(rng.integers(0, 3))
     offset = length - 1 - int(rng.integers(0, 2))
     apex = onset + int(round((offset - onset) * rng.uniform(0.4, 0.6)))
     scale = face.width / 128.0
-    field = _displacement(emotion, face, amplitude=rng.uniform(0.5, 2.0) * scale, rng=rng)
+    field = _displacement(units, face, amplitude=rng.uniform(*style.amplitude) * scale, rng=rng)
     profile = _profile(length, onset, apex, offset)
-    if rng.random() < BLINK_RATE:  # an eye blink starting anywhere in the clip, unrelated to the class
+    if rng.random() < style.blink_rate:  # an eye blink starting anywhere in the clip, unrelated to the class
         start = int(rng.integers(0, length - 2))
         top = min(start + int(rng.integers(1, 4)), length - 1)
-        blink = _displacement("blink", face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng)
+        blink = _displacement(["blink"], face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng)
         blink_profile = _profile(length, start, top, min(top + 3, length - 1))
     else:
         blink, blink_profile = None, None
-    head = np.cumsum(rng.normal(0, 0.12 * scale, (length, 2)), axis=0).astype(np.float32)  # head drift, px
+    head = np.cumsum(rng.normal(0, style.head_motion * scale, (length, 2)), axis=0).astype(np.float32)  # head drift, px
     h, w = face.image.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     gain = 1 + np.cumsum(rng.normal(0, 0.004, length))  # illumination drift
@@ -248,7 +298,7 @@ def _render_clip(face: _Face, emotion: str, rng: np.random.Generator) -> tuple[l
             dx = dx + blink_profile[t] * blink[0]
             dy = dy + blink_profile[t] * blink[1]
         warped = cv2.remap(face.image, xs - dx, ys - dy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        lit = gain[t] * warped + tilt[t] * ramp + rng.normal(0, 1.5, warped.shape)
+        lit = gain[t] * warped + tilt[t] * ramp + rng.normal(0, style.noise, warped.shape)
         frames.append(np.clip(np.rint(lit), 0, 255).astype(np.uint8))
     return frames, onset, apex, offset
 
@@ -258,8 +308,6 @@ def _render_clip(face: _Face, emotion: str, rng: np.random.Generator) -> tuple[l
 
 def generate_demo(target: Path, seed: int = 0) -> None:
     """Write the demo dataset of ``seed`` into the (empty) folder ``target``."""
-    import cv2
-
     rng = np.random.default_rng(seed)
     detector, predictor = _dlib_models()
     faces: list[_Face] = []
@@ -273,15 +321,22 @@ def generate_demo(target: Path, seed: int = 0) -> None:
     for subject, face in enumerate(faces, start=1):
         emotions = [EMOTIONS[c][i % len(EMOTIONS[c])] for c in MEGC3 for i in range(CLIPS_PER_CLASS)]
         for episode, emotion in enumerate(rng.permutation(emotions), start=1):
-            frames, onset, apex, offset = _render_clip(face, str(emotion), rng)
+            frames, onset, apex, offset = _render_clip(face, EMOTION_UNITS[str(emotion)], rng)
             clip = f"EP{episode:02d}_01"
             folder = target / FRAMES_FOLDER / f"sub{subject:02d}" / clip
             folder.mkdir(parents=True)
-            for number, frame in enumerate(frames, start=1):
-                cv2.imwrite(str(folder / f"img{number}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            _write_frames(folder, frames)
             units = {"surprise": "1+2+26", "happiness": "6+12", "disgust": "4+9", "repression": "4+24"}[str(emotion)]
             rows.append((subject, clip, None, onset + 1, apex + 1, offset + 1, None, units, str(emotion)))
     _write_sheet(target / ANNOTATION_NAME, rows)
+
+
+def _write_frames(folder: Path, frames: Sequence[np.ndarray]) -> None:
+    """Write ``frames`` as ``img1.jpg``, ``img2.jpg``, ... into the (existing) ``folder``."""
+    import cv2
+
+    for number, frame in enumerate(frames, start=1):
+        cv2.imwrite(str(folder / f"img{number}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
 
 
 def _write_sheet(path: Path, rows: list[tuple]) -> None:
