@@ -2,17 +2,24 @@
 
 One row per sample, header required (column names compared without case and spaces)::
 
-    sample,subject,dataset,label,frames,onset,apex,offset,flow,face
-    EP02_01f,sub01,casme2,positive,,,,,flows/casme2_sub01_EP02_01f.png,
-    s01_ne_01,s01,smic,0,frames/s01_ne_01,559740,,,,
+    sample,subject,dataset,label,frames,onset,apex,offset,flow,face,landmarks
+    EP02_01f,sub01,casme2,positive,,,,,flows/casme2_sub01_EP02_01f.png,faces/EP02_01f.png,
+    s01_ne_01,s01,smic,0,frames/s01_ne_01,559740,,,,,
 
 * ``sample``, ``subject``, ``dataset``, ``label``: required. ``label`` is a class name from
   ``class_names`` or its index. Subject keys become ``{dataset}/{subject}`` and ids
   ``{dataset}/{subject}/{sample}``, unique across datasets.
 * Either ``frames`` (a folder of frame images) with ``onset`` and optionally ``apex`` and
   ``offset`` (frame numbers, or frame names whose digits are the number), or ``flow``: a
-  precomputed flow image (``Sample.flow_image``; face detection and flow extraction are then
-  skipped). ``face`` optionally names a prepared face image.
+  precomputed flow image (``Sample.flow_image``; alignment and flow extraction are then
+  skipped). ``face`` optionally names a prepared face image (``Sample.face_image``); for a flow
+  row, the apex face crop the flow was computed on: preprocessing finds the 68 landmarks on it
+  and maps them into the flow image, so HARS regions follow this face rather than a mean-face
+  template.
+* ``landmarks`` (flow rows, optional): a file of 68 ``(x, y)`` points in the face crop's pixels
+  (the flow image's when there is no ``face``): a ``68 x 2`` ``.npy`` or 68 text lines ``x,y``
+  or ``x y``. Kept in ``Sample.meta["landmarks_file"]``; supplied landmarks win over detection.
+  See :mod:`mertk.preprocess.crops`.
 * Relative paths are relative to ``root`` (default: the CSV's folder).
 
 Flow images store three channels in some order; ``flow_channels`` says which (default
@@ -85,6 +92,30 @@ class Manifest:
             samples.append(sample)
         return DatasetLoad(samples, problems, self.class_names)
 
+    @staticmethod
+    def _landmarks(paths: dict[str, Path], meta: dict, where: dict, problems: list[Problem]) -> bool:
+        """Check a row's ``landmarks`` file and keep it in ``meta``; ``False`` (with a problem added)
+        when it is missing or does not hold 68 ``(x, y)`` points."""
+        from mertk.preprocess.crops import META_KEY, read_landmarks  # imported here: it loads torch
+
+        path = paths["landmarks"]
+        if "flow" not in paths:
+            problems.append(Problem(message="the landmarks column is used only with a flow image; ignored",
+                                    fix="clear the cell (clips from frames get detected landmarks)", fatal=False,
+                                    **where))
+            return True
+        try:
+            read_landmarks(path)
+        except ValueError as exc:
+            reason = "does not exist" if not path.is_file() else f"is unusable: {exc}"
+            problems.append(Problem(message=f"landmarks file {path} {reason}",
+                                    fix="give 68 lines 'x,y' or 'x y' (or a 68 x 2 .npy) in the face crop's pixel "
+                                    "coordinates (the flow image's without a face column), or clear the cell",
+                                    **where))
+            return False
+        meta[META_KEY] = str(path)
+        return True
+
     def _row_sample(self, row: SheetRow, base: Path, problems: list[Problem]) -> Sample | None:
         name, subject, dataset = row.text("sample"), row.text("subject"), row.text("dataset")
         sample_id = f"{dataset}/{subject}/{name}"
@@ -97,13 +128,15 @@ class Manifest:
             problems.append(Problem(message=f"label {row.text('label')!r} is not one of {list(self.class_names)} nor an "
                                     "index into them", fix="correct the label, or set dataset.class_names", **where))
             return None
-        paths = {c: base / row.text(c) for c in ("frames", "flow", "face") if row.text(c)}
+        paths = {c: base / row.text(c) for c in ("frames", "flow", "face", "landmarks") if row.text(c)}
         for column in ("flow", "face"):
             if column in paths and not paths[column].is_file():
                 problems.append(Problem(message=f"{column} image {paths[column]} does not exist",
                                         fix="correct the path or restore the file", **where))
                 return None
         meta = {"file": str(self.path), "row": row.row, "flow_channels": list(self.flow_channels)}
+        if "landmarks" in paths and not self._landmarks(paths, meta, where, problems):
+            return None
         if "flow" in paths:
             return Sample(id=sample_id, subject=f"{dataset}/{subject}", clip=name, dataset=dataset, label=label,
                           emotion=self.class_names[label], flow_image=paths["flow"], face_image=paths.get("face"),

@@ -80,13 +80,18 @@ def plot_per_class(metrics: Mapping[str, Any], class_names: Sequence[str], path:
 
 
 def _preprocessing_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Counts of face detectors and apex sources used (details per sample: ``preprocessing.csv``)."""
-    def counts(key: str) -> str:
-        found = Counter(str(r.get(key) or "none") for r in records)
-        return ", ".join(f"{name} {n}" for name, n in found.most_common()) or "none"
+    """Counts of face detectors, apex sources and landmark sources used (details per sample:
+    ``preprocessing.csv``)."""
+    def counts(key: str, count_first: bool = False) -> str:
+        found = Counter(str(r.get(key) or "none") for r in records).most_common()
+        return ", ".join(f"{n} {name}" if count_first else f"{name} {n}" for name, n in found) or "none"
 
-    return [f"Face found by: {counts('face_method')}. Apex from: {counts('apex_source')}. "
-            "Per sample: `preprocessing.csv`."]
+    faces = (f"Face found by: {counts('face_method')}. Apex from: {counts('apex_source')}. "
+             "Per sample: `preprocessing.csv`.")
+    landmarks = (f"Landmarks: {counts('landmarks_source', count_first=True)} (`detected`: on the face the detector "
+                 "found; `whole-crop`: the whole face crop as the face box; `supplied`: from the manifest; "
+                 "`template`: a mean face, no face crop).")
+    return [faces, "", landmarks]
 
 
 def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_names: Sequence[str],

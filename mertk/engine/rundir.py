@@ -89,8 +89,8 @@ class RunFolder:
 
     def save_preprocessing(self, ids: Sequence[str], records: Sequence[Mapping[str, Any]]) -> None:
         """How each kept sample was preprocessed, as ``preprocessing.csv`` (face detector used,
-        onset and apex positions, where the apex came from)."""
-        columns = ["face_method", "onset", "apex", "apex_source", "source"]
+        onset and apex positions, where the apex came from, where the landmarks came from)."""
+        columns = ["face_method", "onset", "apex", "apex_source", "source", "landmarks_source"]
         write_csv_atomic(self.path / "preprocessing.csv", ["sample", *columns],
                          ([sample, *("" if record.get(c) is None else record[c] for c in columns)]
                           for sample, record in zip(ids, records)))

@@ -6,9 +6,14 @@ apex (annotation, else the spotter), compute the optical flow onset -> apex on t
 faces, and cache ``{flow, face, landmarks, record}``. Then, for all kept clips, encode the flows
 (u, v, strain, ...) and apply each view's ROI selector.
 
-Samples with ``flow_image`` set (precomputed flow from a manifest) skip face and flow: the PNG's
-channels are reordered to the configured encoding and a template of landmarks stands in for
-detected ones.
+Samples with ``flow_image`` set (precomputed flow from a manifest) skip alignment and flow: the
+PNG's channels are reordered to the configured encoding, and the landmarks come from
+:func:`mertk.preprocess.crops.flow_landmarks`: a supplied landmarks file, else the face and
+landmark detectors run on the sample's face crop (``face_image``, the whole crop as the face
+box when they find no face; cached per crop), mapped into the flow image's pixels; a mean-face
+template only when the sample has neither (with a warning). Every record says which in
+``landmarks_source`` (``detected``, ``whole-crop``, ``supplied``, ``template``; clips from
+frames are ``detected``).
 
 A view whose selector has ``source = "frames"`` reads the aligned grey clip instead of the flow
 image: its selector is called with ``(T, 1, A, A)`` frames in ``[0, 1]`` (onset to offset, the
@@ -39,11 +44,11 @@ from mertk.api import Problem, Sample, view_source
 from mertk.errors import MertkError
 from mertk.preprocess.align import alignment_matrix, transform_points, warp_frames
 from mertk.preprocess.cache import ClipCache
+from mertk.preprocess.crops import CropCache, flow_landmarks, landmark_warning
 from mertk.preprocess.encoding import encode
 from mertk.preprocess.errors import ClipError
 from mertk.preprocess.frames import clip_length, read_frames
 from mertk.preprocess.settings import PreprocessSettings
-from mertk.preprocess.template import template_landmarks
 from mertk.progress import progress_bar
 from mertk.registry import Components
 
@@ -60,10 +65,11 @@ class Prepared:
             ``encoding.normalize: none``).
         records: Per kept sample: ``face_method``, ``face_box``, ``onset``, ``apex``,
             ``apex_source`` (``annotation``, ``spotter`` or ``precomputed``), ``detect_frame``,
-            ``frames`` (clip length), ``source``.
+            ``frames`` (clip length), ``source``, ``landmarks_source`` (``detected``,
+            ``whole-crop``, ``supplied`` or ``template``).
         problems: Every skipped sample (``fatal=True``) and warning (``fatal=False``).
-        landmarks: ``(N, 68, 2)`` landmarks in the aligned face frame (template landmarks for
-            precomputed flow images, in that image's frame).
+        landmarks: ``(N, 68, 2)`` landmarks in the aligned face frame (for precomputed flow
+            images, in that image's frame; see ``landmarks_source``).
         faces: ``(N, 1, A, A)`` aligned apex faces (grey, ``[0, 1]``); zeros for precomputed
             flow images; ``None`` when no sample has a face.
         flows: ``(N, 2, A, A)`` raw flow ``(u, v)`` in aligned pixels (zeros for precomputed
@@ -197,6 +203,7 @@ def _read_and_align(sample: Sample, stages: Stages) -> _Front:
         "face_box": [float(box.left), float(box.top), float(box.right), float(box.bottom)],
         "onset": onset, "apex": apex, "apex_source": "spotter" if spotted else "annotation",
         "detect_frame": str(where), "frames": n, "source": "video" if sample.video and not sample.frames else "frames",
+        "landmarks_source": "detected",
     }
     clip = aligned[[positions.index(p) for p in clip_positions]] if stages.clip else None
     return _Front(first=aligned[positions.index(onset)], second=aligned[positions.index(apex)],
@@ -284,8 +291,8 @@ def _compute(samples: Sequence[Sample], stages: Stages, workers: int) -> Iterato
 # --------------------------------------------------------------------------- precomputed flow
 
 
-def _flow_image_entry(sample: Sample, channels: Sequence[str]) -> dict[str, Any]:
-    """Read a precomputed flow PNG into the configured channel order (values in ``[0, 1]``)."""
+def _read_flow_image(sample: Sample, channels: Sequence[str]) -> torch.Tensor:
+    """Read a precomputed flow PNG into the configured channel order: ``(C, H, W)`` in ``[0, 1]``."""
     raw = cv2.imread(str(sample.flow_image), cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise ClipError(sample.flow_image, sample.id, "cannot read the flow image", "restore the file, or set "
@@ -301,10 +308,35 @@ def _flow_image_entry(sample: Sample, channels: Sequence[str]) -> dict[str, Any]
         raise ClipError(sample.flow_image, sample.id, f"the precomputed flow has no {missing[0]!r} channel (it "
                         f"has {', '.join(stored)})", "set preprocess.encoding.channels to channels it has")
     image = torch.from_numpy(raw.astype(np.float32) / scale).permute(2, 0, 1)
-    image = image[[stored.index(c) for c in channels]]
-    record = {"face_method": None, "face_box": None, "onset": sample.onset, "apex": sample.apex,
-              "apex_source": "precomputed", "detect_frame": None, "frames": 0, "source": "flow_image"}
-    return {"image": image, "landmarks": template_landmarks(image.shape[-1]), "record": record}
+    return image[[stored.index(c) for c in channels]]
+
+
+def _flow_image_entry(sample: Sample, stages: Stages, crops: CropCache) -> dict[str, Any]:
+    """A precomputed flow image's entry: ``image`` ``(C, H, W)``, ``landmarks`` ``(68, 2)`` in its
+    pixels (see :func:`mertk.preprocess.crops.flow_landmarks`) and ``record``."""
+    image = _read_flow_image(sample, stages.settings.encoding.channels)
+    found = flow_landmarks(sample, tuple(image.shape[-2:]), stages, crops)
+    box = found.box
+    record = {"face_method": box.method if box else None, "face_box": [float(v) for v in box[:4]] if box else None,
+              "onset": sample.onset, "apex": sample.apex, "apex_source": "precomputed",
+              "detect_frame": str(sample.face_image) if box else None, "frames": 0, "source": "flow_image",
+              "landmarks_source": found.source}
+    return {"image": image, "landmarks": found.points, "record": record}
+
+
+def _warnings(sample: Sample, record: dict[str, Any]) -> list[Problem]:
+    """Non-fatal problems of a kept sample: zero flow, landmarks not detected on a face."""
+    problems = []
+    if record["apex"] is not None and record["apex"] == record["onset"] and record["source"] != "flow_image":
+        problems.append(Problem(file=record["detect_frame"] or "<dataset>", sample=sample.id, fatal=False,
+                                message="the apex is the onset frame, so the flow is zero",
+                                fix="check the clip's onset/apex annotation"))
+    warning = landmark_warning(record) if record["source"] == "flow_image" else None
+    if warning is not None:
+        file = sample.face_image or sample.meta.get("file") or sample.flow_image
+        problems.append(Problem(file=str(file), sample=sample.id, fatal=False, message=warning[0], fix=warning[1],
+                                row=None if sample.face_image else sample.meta.get("row")))
+    return problems
 
 
 # --------------------------------------------------------------------------- all samples
@@ -329,6 +361,9 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
     """
     stages = Stages.build(settings, components, config_file)
     cache = ClipCache(settings.cache_dir, stages.specs, enabled=settings.cache)
+    crops = CropCache(settings.cache_dir, {"crop_landmarks": {k: stages.specs[k] for k in
+                                                              ("face_detector", "landmark_detector")}},
+                      enabled=settings.cache)
     entries: dict[int, dict[str, Any]] = {}
     problems: list[Problem] = []
     todo: list[int] = []
@@ -347,7 +382,7 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
                              fix="list the clip's frames (or video) instead, or remove that view"))
                 continue
             try:
-                entries[i] = _flow_image_entry(sample, settings.encoding.channels)
+                entries[i] = _flow_image_entry(sample, stages, crops)
             except ClipError as exc:
                 fail(exc.problem)
         elif (hit := cache.load(sample)) is not None:
@@ -371,11 +406,8 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
 
     kept = sorted(entries)
     for i in kept:
-        rec = entries[i]["record"]
-        if rec["apex"] is not None and rec["apex"] == rec["onset"] and rec["source"] != "flow_image":
-            problems.append(Problem(file=rec["detect_frame"] or "<dataset>", sample=samples[i].id, fatal=False,
-                                    message="the apex is the onset frame, so the flow is zero",
-                                    fix="check the clip's onset/apex annotation"))
+        entries[i]["record"].setdefault("landmarks_source", "detected")  # clips cached before the field existed
+        problems.extend(_warnings(samples[i], entries[i]["record"]))
     return _assemble([samples[i].id for i in kept], [entries[i] for i in kept], stages, problems)
 
 
