@@ -10,8 +10,9 @@ Modules, in pipeline order (components are registered by :mod:`mertk.preprocess.
 - :mod:`~mertk.preprocess.flow` (``tvl1``, ``farneback``, ``dis``) and
   :mod:`~mertk.preprocess.tvl1` (``torch-tvl1``): optical flow;
 - :mod:`~mertk.preprocess.encoding`: u, v, strain, magnitude channels and normalisation;
-- :mod:`~mertk.preprocess.roi` (``full-face``, ``hars``) with :mod:`~mertk.preprocess.template`
-  landmarks for crops that come without any;
+- :mod:`~mertk.preprocess.roi` (``full-face``, ``hars``); :mod:`~mertk.preprocess.crops` finds the
+  landmarks of precomputed flow images on their face crops, with :mod:`~mertk.preprocess.template`
+  landmarks as the last resort;
 - :mod:`~mertk.preprocess.cache`, :mod:`~mertk.preprocess.pipeline` (:func:`prepare`),
   :mod:`~mertk.preprocess.preview` and :mod:`~mertk.preprocess.cli` (``mertk preprocess``).
 """
