@@ -25,7 +25,7 @@ from mertk.errors import MertkError
 from mertk.progress import progress_bar
 from mertk.registry import Components
 
-__all__ = ["ExperimentData", "load_data", "run_experiment", "train_and_test"]
+__all__ = ["ExperimentData", "load_data", "run_experiment", "run_fold", "train_and_test"]
 
 
 @dataclass
@@ -138,6 +138,30 @@ def _settings_summary(loaded: LoadedConfig) -> str:
             f"weight decay {t.optimizer.weight_decay}, schedule {t.scheduler.name}, seed {cfg.seed}.")
 
 
+def run_fold(loaded: LoadedConfig, components: Components, data: ExperimentData,
+             inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, fold: Fold, index: int, *,
+             total: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train and test fold ``index`` of ``total``: the unit of work of an experiment.
+
+    Its result depends only on its arguments (the fold is seeded with ``seed + index``), not on
+    which folds ran before it or where, so folds can run in any order, in other processes.
+
+    Args:
+        inputs: Normalised views ``{name: (N, C, S, S)}`` on the training device.
+        labels: ``(N,)`` int64 labels on the same device.
+
+    Returns:
+        The trained model and the fold's record, as :meth:`RunFolder.save_fold` stores it:
+        :func:`train_and_test`'s record plus ``index``, ``name``, ``test_ids`` and ``y_true``.
+    """
+    model, record = train_and_test(loaded, components, data, inputs, labels, fold.train, fold.test,
+                                   seed=loaded.config.seed + index,
+                                   desc=f"fold {index + 1}/{total} {fold.name}")
+    record.update(index=index, name=fold.name, test_ids=[data.samples[i].id for i in fold.test],
+                  y_true=[int(labels[i]) for i in fold.test])
+    return model, record
+
+
 def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Path | None = None,
                    resume: bool = False) -> Path:
     """Run (or resume) the evaluation ``loaded`` describes; returns the run folder.
@@ -152,6 +176,32 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
         MertkError: bad data (with ``on_error: stop``), a resumed folder whose finished folds do
             not match this run's folds, or a non-empty ``run_dir`` without ``resume``.
     """
+    folder, device = _open_run_folder(loaded, run_dir, resume)
+    data = _load_and_record_data(loaded, components, folder)
+    folds = components.build("protocol", loaded.config.protocol, file=Path(loaded.file).name,
+                             key="protocol").split(data.samples)
+    _check_folds(folds, len(data.samples), loaded.config.protocol)
+    train = loaded.config.train
+    inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, device,
+                             channels_last=train.channels_last)
+    labels = torch.as_tensor([s.label for s in data.samples], dtype=torch.int64, device=device)
+    records = _run_folds(loaded, components, data, inputs, labels, folds, folder, resume)
+    metrics = _score(records, data, len(folds))
+    folder.save_metrics(metrics)
+    if loaded.config.output.export_model:
+        _export(loaded, components, data, inputs, labels, folder)
+    report = write_report(folder.path, name=loaded.config.name, metrics=metrics, class_names=data.class_names,
+                          config_file=loaded.file, folds=records, problems=data.problems,
+                          preprocessing=data.records, settings_summary=_settings_summary(loaded))
+    folder.log(f"report: {report}")
+    print(summary_table(metrics))
+    print(folder.path)
+    return folder.path
+
+
+def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None,
+                     resume: bool) -> tuple[RunFolder, torch.device]:
+    """Create (or reopen) the run folder, save the config and environment; returns it and the device."""
     cfg = loaded.config
     if resume:
         if run_dir is None:
@@ -166,7 +216,11 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
     folder.save_environment(environment_info(device, threads, arithmetic))
     folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} "
                f"(device {device}, {threads} threads, {arithmetic})")
+    return folder, device
 
+
+def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: RunFolder) -> ExperimentData:
+    """Load and preprocess the data; write problems.csv and preprocessing.csv; refuse no samples."""
     data = load_data(loaded, components)
     folder.save_problems(data.problems)
     folder.save_preprocessing([s.id for s in data.samples], data.records)
@@ -175,32 +229,23 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
                + (f", {skipped} skipped (problems.csv)" if skipped else ""))
     if not data.samples:
         raise MertkError(f"{loaded.file}: no usable samples; see {folder.path / 'problems.csv'}")
-    file = Path(loaded.file).name
-    folds = components.build("protocol", cfg.protocol, file=file, key="protocol").split(data.samples)
-    _check_folds(folds, len(data.samples), cfg.protocol)
+    return data
 
-    inputs = normalize_views(data.views, cfg.train.normalize_mean, cfg.train.normalize_std, device,
-                             channels_last=cfg.train.channels_last)
-    labels = torch.as_tensor([s.label for s in data.samples], dtype=torch.int64, device=device)
-    ids = [s.id for s in data.samples]
+
+def _run_folds(loaded: LoadedConfig, components: Components, data: ExperimentData,
+               inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, folds: Sequence[Fold],
+               folder: RunFolder, resume: bool) -> list[dict[str, Any]]:
+    """Run every fold not finished earlier, writing each to the run folder as it ends; all records."""
     info = {s.id: {"subject": s.subject, "dataset": s.dataset} for s in data.samples}
     records: list[dict[str, Any]] = []
     for index, fold in enumerate(folds):
-        test_ids = [ids[i] for i in fold.test]
-        done = folder.load_fold(index) if resume else None
+        done = _finished_fold(folder, index, fold, data) if resume else None
         if done is not None:
-            if done.get("test_ids") != test_ids or done.get("name") != fold.name:
-                raise MertkError(f"{folder.fold_path(index)}: fold {index} ({done.get('name')}) tested other samples "
-                                 f"than this run's fold {fold.name}; the data or the protocol changed since the run "
-                                 "started. Start a new run instead of resuming this one.")
             records.append(done)
             folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: finished earlier, kept")
             continue
-        model, record = train_and_test(loaded, components, data, inputs, labels, fold.train, fold.test,
-                                       seed=cfg.seed + index, desc=f"fold {index + 1}/{len(folds)} {fold.name}")
-        record.update(index=index, name=fold.name, test_ids=test_ids,
-                      y_true=[int(labels[i]) for i in fold.test])
-        if cfg.output.checkpoints:
+        model, record = run_fold(loaded, components, data, inputs, labels, fold, index, total=len(folds))
+        if loaded.config.output.checkpoints:
             from mertk.inference.artifact import save_weights
 
             checkpoint = folder.path / "checkpoints" / f"fold-{index:03d}.safetensors"
@@ -211,28 +256,34 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
         folder.write_predictions(records, data.class_names, info)
         correct = sum(int(a == b) for a, b in zip(record["y_true"], record["y_pred"]))
         trained = f"final train loss {record['history'][-1]['loss']:.4f}" if record["history"] else "fitted"
-        folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: {correct}/{len(test_ids)} correct, "
+        folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: {correct}/{len(record['test_ids'])} correct, "
                    f"{trained}, {record['seconds']:.1f} s")
     folder.write_predictions(records, data.class_names, info)
+    return records
 
+
+def _finished_fold(folder: RunFolder, index: int, fold: Fold, data: ExperimentData) -> dict[str, Any] | None:
+    """The saved record of a fold finished earlier, checked against this run's fold; ``None`` if none."""
+    done = folder.load_fold(index)
+    test_ids = [data.samples[i].id for i in fold.test]
+    if done is not None and (done.get("test_ids") != test_ids or done.get("name") != fold.name):
+        raise MertkError(f"{folder.fold_path(index)}: fold {index} ({done.get('name')}) tested other samples "
+                         f"than this run's fold {fold.name}; the data or the protocol changed since the run "
+                         "started. Start a new run instead of resuming this one.")
+    return done
+
+
+def _score(records: Sequence[Mapping[str, Any]], data: ExperimentData, folds: int) -> dict[str, Any]:
+    """Metrics of the pooled test predictions, overall and per source dataset."""
     from mertk.evaluation.metrics import evaluate
 
+    dataset = {s.id: s.dataset for s in data.samples}
     y_true = [y for r in records for y in r["y_true"]]
     y_pred = [p for r in records for p in r["y_pred"]]
-    groups = [info[i]["dataset"] for r in records for i in r["test_ids"]]
+    groups = [dataset[i] for r in records for i in r["test_ids"]]
     metrics = evaluate(y_true, y_pred, class_names=data.class_names, groups=groups)
-    metrics.update(class_names=list(data.class_names), folds=len(folds), model_selection="last epoch")
-    folder.save_metrics(metrics)
-    if cfg.output.export_model:
-        _export(loaded, components, data, inputs, labels, folder)
-    report = write_report(folder.path, name=cfg.name, metrics=metrics, class_names=data.class_names,
-                          config_file=loaded.file, folds=records, problems=data.problems,
-                          preprocessing=data.records,
-                          settings_summary=_settings_summary(loaded))
-    folder.log(f"report: {report}")
-    print(summary_table(metrics))
-    print(folder.path)
-    return folder.path
+    metrics.update(class_names=list(data.class_names), folds=folds, model_selection="last epoch")
+    return metrics
 
 
 def _export(loaded: LoadedConfig, components: Components, data: ExperimentData, inputs: Mapping[str, torch.Tensor],
