@@ -95,3 +95,22 @@ def test_one_line_changes_run(make_config, fake_data, components, tmp_path: Path
                          overrides=(override,))
     run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
     assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24
+
+
+def test_a_fold_runs_alone_as_it_runs_in_the_experiment(make_config, fake_data, components, tmp_path: Path) -> None:
+    """run_fold depends only on its arguments: fold 2 run by itself, after no other fold, gives the
+    record the whole experiment saved for it (what lets an executor run folds anywhere)."""
+    import torch
+
+    from mertk.engine.trainer import normalize_views
+
+    loaded = make_config()
+    run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    saved = json.loads((run_dir / "folds" / "002.json").read_text())
+    folds = components.build("protocol", loaded.config.protocol).split(fake_data.samples)
+    inputs = normalize_views(fake_data.views, 0.5, 0.5, torch.device("cpu"))
+    labels = torch.tensor([s.label for s in fake_data.samples])
+    _, record = runner.run_fold(loaded, components, fake_data, inputs, labels, folds[2], 2, total=len(folds))
+    assert record["name"] == saved["name"] and record["test_ids"] == saved["test_ids"]
+    assert record["y_true"] == saved["y_true"] and record["y_pred"] == saved["y_pred"]
+    assert torch.allclose(torch.tensor(record["probs"]), torch.tensor(saved["probs"]), atol=1e-5)
