@@ -91,7 +91,7 @@ class Demo:
 
 def demo_folder(root: str | Path | None = None, seed: int = 0, variant: Variant = "basic") -> Path:
     """Where the demo of ``seed`` lives: ``root``, or ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-v2-seed{seed}``
-    (``demo-composite-v1-seed{seed}`` for the composite variant)."""
+    (``demo-composite-v2-seed{seed}`` for the composite variant)."""
     if root is not None:
         return Path(root).expanduser()
     cache = Path(os.environ.get("MERTK_CACHE") or Path.home() / ".cache" / "mertk").expanduser()

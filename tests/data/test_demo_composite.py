@@ -77,4 +77,4 @@ def test_composite_loads_through_the_manifest_adapter(tmp_path: Path, face: demo
 def test_variants_have_their_own_cache_folders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MERTK_CACHE", str(tmp_path))
     assert demo.demo_folder(seed=4, variant="basic") == tmp_path / "demo-v2-seed4"
-    assert demo.demo_folder(seed=4, variant="composite") == tmp_path / "demo-composite-v1-seed4"
+    assert demo.demo_folder(seed=4, variant="composite") == tmp_path / "demo-composite-v2-seed4"
