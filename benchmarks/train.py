@@ -130,28 +130,10 @@ def build(components: mertk.Components, sample: dict[str, torch.Tensor],
     return model, loss
 
 
-class AuthorsInceptionBlock(torch.nn.Module):
-    """The authors' Inception block as they wrote it: four paths, three separate 1x1 convolutions."""
-
-    def __init__(self, in_channels: int, width: int, reduce: int = 6) -> None:
-        super().__init__()
-        nn = torch.nn
-
-        def conv(cin: int, cout: int, k: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-        self.path1 = conv(in_channels, width, 1)
-        self.path3 = nn.Sequential(conv(in_channels, reduce, 1), conv(reduce, width, 3))
-        self.path5 = nn.Sequential(conv(in_channels, reduce, 1), conv(reduce, width, 5))
-        self.pool = nn.Sequential(nn.MaxPool2d(3, 1, 1), conv(in_channels, width, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.path1(x), self.path3(x), self.path5(x), self.pool(x)], dim=1)
-
-
 def authors_layers(model: torch.nn.Module) -> torch.nn.Module:
     """Give each Inception branch of ``model`` the authors' layers (same shapes, fresh weights)."""
     from mertk_dual_atme.inception import InceptionBranch
+    from reference import Inception  # the authors' block, as benchmarks/parity.py trains it
 
     torch.manual_seed(1)
     for branch in model.modules():
@@ -159,7 +141,7 @@ def authors_layers(model: torch.nn.Module) -> torch.nn.Module:
             args = branch.arguments
             layers, channels = [], args["in_channels"]
             for width in args["widths"]:
-                layers += [AuthorsInceptionBlock(channels, width, args["reduce"]), torch.nn.MaxPool2d(2)]
+                layers += [Inception(channels, width, args["reduce"]), torch.nn.MaxPool2d(2)]
                 channels = 4 * width
             branch.layers = torch.nn.Sequential(*layers)
     return model
