@@ -34,8 +34,8 @@ class TrainSettings(Strict):
     """torch intra-op threads (0: torch's default)."""
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
     """Arithmetic of forward passes: ``fp32``; ``bf16`` (autocast mixed precision, weights and
-    optimizer stay float32); ``auto``: bf16 on CUDA and on CPUs with bf16 matrix units (AMX),
-    else fp32."""
+    optimizer stay float32); ``auto``: bf16 on CUDA and on CPUs with bf16 units (AMX or
+    AVX512-BF16), else fp32."""
     channels_last: bool = False
     """Keep image tensors in channels-last memory order (faster convolutions on some hardware)."""
     normalize_mean: float = 0.5

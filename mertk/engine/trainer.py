@@ -23,8 +23,8 @@ from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSet
 from mertk.registry import Components
 
 __all__ = ["select_device", "seed_everything", "configure_threads", "LossSum", "build_loss", "build_model",
-           "normalize_views", "autocast_dtype", "make_optimizer", "make_scheduler", "Trainer", "train_model", "predict",
-           "EpochStats"]
+           "normalize_views", "cpu_has_bf16", "autocast_dtype", "make_optimizer", "make_scheduler", "Trainer",
+           "train_model", "predict", "EpochStats"]
 
 Views = Mapping[str, torch.Tensor]
 
@@ -112,16 +112,23 @@ def build_model(spec: Any, components: Components, *, num_classes: int, in_chann
     return model
 
 
+def cpu_has_bf16() -> bool:
+    """The CPU has bf16 arithmetic units torch uses: AMX tiles or AVX512-BF16 instructions."""
+    if getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")() != "AVX512":
+        return False  # torch dispatches no AVX-512 kernels (e.g. ATEN_CPU_CAPABILITY=avx2)
+    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+                or getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``train.precision`` on ``device`` (``None``: plain float32)."""
+    """The autocast dtype for ``train.precision`` on ``device`` (``None``: plain float32).
+
+    ``auto`` is bf16 on CUDA and on CPUs with bf16 units (:func:`cpu_has_bf16`), else float32.
+    """
     if precision == "bf16":
         return torch.bfloat16
     if precision == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16
-        amx = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")() == "AVX512" and \
-            getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-        return torch.bfloat16 if amx else None
+        return torch.bfloat16 if device.type == "cuda" or cpu_has_bf16() else None
     return None
 
 

@@ -99,3 +99,21 @@ def test_optimizers_and_schedules(name: str) -> None:
 def test_select_device() -> None:
     assert select_device("cpu").type == "cpu"
     assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("amx, avx512_bf16, capability, expected", [
+    (True, False, "AVX512", torch.bfloat16),   # Intel with AMX
+    (False, True, "AVX512", torch.bfloat16),   # AMD EPYC with AVX512-BF16, no AMX
+    (False, False, "AVX512", None),            # AVX-512 without bf16 units
+    (True, True, "AVX2", None),                # forced to the AVX2 code path: no bf16 kernels run
+])
+def test_auto_precision_is_bf16_where_the_cpu_has_bf16_units(monkeypatch, amx, avx512_bf16, capability,
+                                                             expected) -> None:
+    from mertk.engine.trainer import autocast_dtype
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) == expected
+    assert autocast_dtype("fp32", cpu) is None and autocast_dtype("bf16", cpu) == torch.bfloat16
