@@ -48,9 +48,9 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # per-epoch bars of parallel trainin
 import torch
 
 import mertk
-from mertk.config import load_config
+from mertk.config import LoadedConfig, load_config
 from mertk.engine.runner import load_data, train_and_test
-from mertk.engine.trainer import configure_threads, normalize_views
+from mertk.engine.trainer import autocast_dtype, configure_threads, normalize_views
 from mertk.evaluation.metrics import evaluate
 
 #: mertk arms: overrides of the config (``None``: the reference loop).
@@ -67,12 +67,15 @@ ARMS: dict[str, list[str] | None] = {
 _STATE: dict[str, Any] = {}  # set before the worker processes fork
 
 
+def _arm_config(components: mertk.Components, args: argparse.Namespace, arm: str = "mertk") -> LoadedConfig:
+    """The config as ``arm`` runs it: ``--set`` overrides, the arm's, and ``--folds``."""
+    folds = [f"protocol={{name: kfold, k: {args.folds}, by_subject: true}}"] if args.folds else []
+    return load_config(args.config, components, [*args.set, *(ARMS[arm] or []), *folds])
+
+
 def _prepare(args: argparse.Namespace) -> None:
     components = mertk.load_components()
-    overrides = list(args.set)
-    if args.folds:
-        overrides.append(f"protocol={{name: kfold, k: {args.folds}, by_subject: true}}")
-    loaded = load_config(args.config, components, overrides)
+    loaded = _arm_config(components, args)
     data = load_data(loaded, components)
     folds = components.build("protocol", loaded.config.protocol).split(data.samples)
     _STATE.update(components=components, loaded=loaded, data=data, folds=folds, args=args,
@@ -83,11 +86,9 @@ def _mertk_predictions(arm: str, seed: int) -> list[int]:
     from mertk_dual_atme import conv
 
     components, data, folds, labels = _STATE["components"], _STATE["data"], _STATE["folds"], _STATE["labels"]
-    args = _STATE["args"]
-    loaded = load_config(args.config, components, [*args.set, *ARMS[arm]]
-                         + ([f"protocol={{name: kfold, k: {args.folds}, by_subject: true}}"] if args.folds else []))
-    cfg = loaded.config
-    inputs = normalize_views(data.views, cfg.train.normalize_mean, cfg.train.normalize_std, torch.device("cpu"))
+    loaded = _arm_config(components, _STATE["args"], arm)
+    train = loaded.config.train
+    inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, torch.device("cpu"))
     forward = conv.Conv2d.forward
     if arm == "mertk-nn-conv":
         conv.Conv2d.forward = torch.nn.Conv2d.forward
@@ -108,7 +109,8 @@ def _reference_predictions(seed: int) -> list[int]:
 
     data, folds, labels = _STATE["data"], _STATE["folds"], _STATE["labels"]
     cfg = _STATE["loaded"].config
-    face, hars = (((data.views[v] - cfg.train.normalize_mean) / cfg.train.normalize_std) for v in ("face", "hars"))
+    mean, std = cfg.train.normalize_mean, cfg.train.normalize_std
+    face, hars = ((data.views[v] - mean) / std for v in ("face", "hars"))
     predictions = [0] * len(labels)
     for index, fold in enumerate(folds):
         train, test = torch.tensor(fold.train), torch.tensor(fold.test)
@@ -123,11 +125,15 @@ def _run(task: tuple[str, int]) -> dict[str, Any]:
     arm, seed = task
     configure_threads(_STATE["threads"])
     predictions = _reference_predictions(seed) if arm == "reference" else _mertk_predictions(arm, seed)
+    precision = "fp32" if arm == "reference" else \
+        _arm_config(_STATE["components"], _STATE["args"], arm).config.train.precision
+    arithmetic = "bf16 autocast" if autocast_dtype(precision, torch.device("cpu")) else "fp32"
     data = _STATE["data"]
     metrics = evaluate(_STATE["labels"].tolist(), predictions, class_names=data.class_names,
                        groups=[s.dataset for s in data.samples])
     per = {g: {"uf1": m["uf1"], "uar": m["uar"]} for g, m in metrics["per_group"].items()}
-    return {"key": _STATE["key"], "arm": arm, "seed": seed, "uf1": metrics["overall"]["uf1"],
+    return {"key": _STATE["key"], "arm": arm, "seed": seed, "arithmetic": arithmetic,
+            "uf1": metrics["overall"]["uf1"],
             "uar": metrics["overall"]["uar"], "per_dataset": per}
 
 
@@ -157,7 +163,8 @@ def report(results: list[dict[str, Any]], arms: list[str]) -> str:
             cells.append(f"{statistics.fmean(values):.4f} ± {sd:.4f}")
         lines.append(f"{arm:<24} {len(runs):>5} {cells[0]:>16} {cells[1]:>16}")
     lines.append("")
-    lines.append(f"{'difference (UF1)':<38} {'seeds':>5} {'mean':>8} {'95% CI':>20} {'sd':>7} {'seeds for CI<0.02':>18}")
+    lines.append(f"{'difference (UF1)':<38} {'seeds':>5} {'mean':>8} {'95% CI':>20} {'sd':>7} "
+                 f"{'seeds for CI<0.02':>18}")
     pairs = [(arm, "reference") for arm in arms if arm != "reference"]
     pairs += [(arm, "mertk") for arm in arms if arm not in ("reference", "mertk")]
     for arm, base in pairs:
@@ -177,7 +184,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--folds", type=int, default=0, help="K subject-grouped folds instead of the config's protocol")
+    parser.add_argument("--folds", type=int, default=0,
+                        help="K subject-grouped folds instead of the config's protocol")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE (all arms)")
     parser.add_argument("--out", type=Path, default=Path("parity.jsonl"))
@@ -193,7 +201,8 @@ def main() -> None:
         cores = len(os.sched_getaffinity(0))
         _STATE.update(key=key, threads=max(1, cores // args.jobs))
         print(f"{len(tasks)} trainings to run ({len(done)} done earlier), {args.jobs} at once, "
-              f"{_STATE['threads']} threads each; {len(_STATE['folds'])} folds, {len(_STATE['data'].samples)} samples",
+              f"{_STATE['threads']} threads each; {len(_STATE['folds'])} folds, "
+              f"{len(_STATE['data'].samples)} samples",
               flush=True)
         pool = multiprocessing.get_context("fork").Pool(args.jobs) if args.jobs > 1 else None
         results = pool.imap_unordered(_run, tasks) if pool else map(_run, tasks)
@@ -202,11 +211,13 @@ def main() -> None:
                 out.write(json.dumps(result) + "\n")
                 out.flush()
                 done.append(result)
-                print(f"{result['arm']:<24} seed {result['seed']:>3}: UF1 {result['uf1']:.4f} UAR {result['uar']:.4f}",
+                print(f"{result['arm']:<24} seed {result['seed']:>3}: "
+                      f"UF1 {result['uf1']:.4f} UAR {result['uar']:.4f}",
                       flush=True)
         if pool:
             pool.close()
-    print(f"config {args.config}, folds: {'config protocol' if not args.folds else f'{args.folds} by subject'}, "
+    folds = f"{args.folds} by subject" if args.folds else "the config's protocol"
+    print(f"config {args.config}, folds: {folds}, "
           f"overrides {args.set}")
     print(report(done, args.arms))
 

@@ -48,8 +48,9 @@ class CBAM(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 3) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Conv2d(channels, channels // reduction, 1, bias=False), nn.ReLU(inplace=True),
-                                 nn.Conv2d(channels // reduction, channels, 1, bias=False))
+        hidden = channels // reduction
+        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False), nn.ReLU(inplace=True),
+                                 nn.Conv2d(hidden, channels, 1, bias=False))
         self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -59,25 +60,30 @@ class CBAM(nn.Module):
 
 
 class AuthorsDualATME(nn.Module):
-    """``(face (B, 3, 28, 28), hars (B, 3, 28, 28))`` -> ``logits (B, K)``, ``upper``, ``lower`` ``(B, 2352)``."""
+    """``(face (B, 3, 28, 28), hars (B, 3, 28, 28))`` -> ``logits (B, K)``, ``upper``, ``lower``
+    ``(B, 2352)`` (the flattened branch maps after attention)."""
 
     def __init__(self, num_classes: int = 3, in_channels: int = 3) -> None:
         super().__init__()
 
         def branch() -> nn.Sequential:
-            return nn.Sequential(Inception(in_channels, 6), nn.MaxPool2d(2), Inception(24, 12), nn.MaxPool2d(2))
+            return nn.Sequential(Inception(in_channels, 6), nn.MaxPool2d(2),
+                                 Inception(24, 12), nn.MaxPool2d(2))
 
         self.upper, self.lower, self.attention = branch(), branch(), CBAM(48)
-        self.head = nn.Sequential(nn.Linear(2 * 48 * 7 * 7, 1024), nn.BatchNorm1d(1024), nn.ReLU(inplace=True),
+        self.head = nn.Sequential(nn.Linear(2 * 48 * 7 * 7, 1024), nn.BatchNorm1d(1024),
+                                  nn.ReLU(inplace=True),
                                   nn.Dropout(0.5), nn.Linear(1024, num_classes))
 
-    def forward(self, face: torch.Tensor, hars: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, face: torch.Tensor,
+                hars: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         upper = self.attention(self.upper(face)).flatten(1)
         lower = self.attention(self.lower(hars)).flatten(1)
         return self.head(torch.cat([upper, lower], dim=1)), upper, lower
 
 
-def _loss(logits: torch.Tensor, upper: torch.Tensor, lower: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _loss(logits: torch.Tensor, upper: torch.Tensor, lower: torch.Tensor,
+          target: torch.Tensor) -> torch.Tensor:
     log_p = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
     focal = (-(1 - log_p.exp()) ** 2 * log_p).mean()
     return focal + 0.01 * (1 - F.cosine_similarity(upper, lower, dim=1)).mean()
