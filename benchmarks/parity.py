@@ -6,11 +6,14 @@ same folds, once per seed, and is scored on the pooled test predictions (UF1 / U
 * ``reference``: an independent reimplementation of the authors' model and loop
   (``benchmarks/reference.py``: ``nn.Conv2d``, one CBAM shared by both branches, default Adam,
   fp32);
-* ``mertk``: the config as it is, through :func:`mertk.engine.runner.train_and_test`;
+* ``mertk``: the config as it is, through :func:`mertk.engine.runner.train_and_test`, in fp32
+  like the reference (``precision: auto`` would pick bf16 on some CPUs and not on others, and
+  the comparison must not depend on the machine);
 * each option where mertk departs from the authors' code, switched back one at a time:
   ``mertk-shared-attention`` (CBAM on both branches, one instance: the authors' code),
   ``mertk-unfused`` (branches one by one), ``mertk-nn-conv`` (``nn.Conv2d``'s kernels instead
-  of :class:`mertk_dual_atme.conv.Conv2d`'s), ``mertk-fp32`` and ``mertk-bf16``.
+  of :class:`mertk_dual_atme.conv.Conv2d`'s; the initialisation is ``nn.Conv2d``'s in both,
+  as that class does not override ``reset_parameters``), and ``mertk-bf16`` (bf16 autocast).
 
 A LOSO's result moves a lot from seed to seed, so the script prints each arm's mean and sd over
 seeds and, for each arm against ``reference`` (and each option against ``mertk``), the mean
@@ -56,11 +59,10 @@ from mertk.evaluation.metrics import evaluate
 #: mertk arms: overrides of the config (``None``: the reference loop).
 ARMS: dict[str, list[str] | None] = {
     "reference": None,
-    "mertk": [],
-    "mertk-shared-attention": ["model.attention_on=both", "model.share_attention=true"],
-    "mertk-unfused": ["model.fused_branches=false"],
-    "mertk-nn-conv": [],  # Conv2d patched back to nn.Conv2d in the worker
-    "mertk-fp32": ["train.precision=fp32"],
+    "mertk": ["train.precision=fp32"],
+    "mertk-shared-attention": ["train.precision=fp32", "model.attention_on=both", "model.share_attention=true"],
+    "mertk-unfused": ["train.precision=fp32", "model.fused_branches=false"],
+    "mertk-nn-conv": ["train.precision=fp32"],  # Conv2d patched back to nn.Conv2d in the worker
     "mertk-bf16": ["train.precision=bf16"],
 }
 
