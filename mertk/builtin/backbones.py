@@ -22,7 +22,8 @@ class TimmBackbone(nn.Module):
         out_channels: Channels of the feature map (timm's ``num_features``).
     """
 
-    def __init__(self, in_channels: int, model_name: str, kwargs: dict[str, float | int | str | bool] | None = None) -> None:
+    def __init__(self, in_channels: int, model_name: str,
+                 kwargs: dict[str, float | int | str | bool] | None = None) -> None:
         super().__init__()
         import timm
 

@@ -23,6 +23,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from mertk.api import ViewPiece
+
 __all__ = ["REGIONS", "resize", "region_box", "FullFace", "Hars"]
 
 Region = Literal["eyes", "mouth", "nose", "face"]
@@ -41,7 +43,8 @@ def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
                          align_corners=False)[0]
 
 
-def region_box(landmarks: torch.Tensor, region: str, shape: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
+def region_box(landmarks: torch.Tensor, region: str, shape: tuple[int, int],
+               margin: float) -> tuple[int, int, int, int]:
     """Integer ``(top, bottom, left, right)`` (end exclusive) of a region, grown by ``margin`` of
     its size on each side and clipped to an image of ``shape = (H, W)``; at least 2 x 2 pixels."""
     h, w = shape
@@ -72,6 +75,10 @@ class FullFace:
     def __call__(self, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         return resize(image, self.size, self.size)
 
+    def origin(self, landmarks: torch.Tensor, shape: tuple[int, int]) -> list[ViewPiece]:
+        """One piece: the whole ``S x S`` view comes from the whole ``(H, W)`` image."""
+        return [ViewPiece("face", (0, self.size, 0, self.size), (0, shape[0], 0, shape[1]))]
+
 
 class Hars:
     """Dual-ATME's HARS puzzle: region crops from landmarks stacked into one ``S x S`` image.
@@ -94,10 +101,19 @@ class Hars:
         self.regions, self.size, self.margin = list(regions), size, margin
 
     def __call__(self, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        strips = []
+        for piece in self.origin(landmarks, tuple(image.shape[-2:])):
+            top, bottom, left, right = piece.image_box
+            strips.append(resize(image[:, top:bottom, left:right], piece.view_box[1] - piece.view_box[0], self.size))
+        return torch.cat(strips, 1)
+
+    def origin(self, landmarks: torch.Tensor, shape: tuple[int, int]) -> list[ViewPiece]:
+        """One piece per region: a full-width strip of the view and the region's box in the image."""
         k = len(self.regions)
         heights = [self.size // k] * (k - 1) + [self.size - (self.size // k) * (k - 1)]
-        strips = []
+        pieces, row = [], 0
         for region, height in zip(self.regions, heights):
-            top, bottom, left, right = region_box(landmarks, region, image.shape[-2:], self.margin)
-            strips.append(resize(image[:, top:bottom, left:right], height, self.size))
-        return torch.cat(strips, 1)
+            box = region_box(landmarks, region, shape, self.margin)
+            pieces.append(ViewPiece(region, (row, row + height, 0, self.size), box))
+            row += height
+        return pieces

@@ -33,7 +33,8 @@ def displacement(x: np.ndarray, y: np.ndarray, size: int, amplitude: float, phas
     return np.stack([gx, gy], -1)
 
 
-def warped_pair(size: int = 128, amplitude: float = 1.5, phase: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def warped_pair(size: int = 128, amplitude: float = 1.5,
+                phase: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(first, second, flow)``: ``(H, W)`` float32 frames in ``[0, 1]`` and the ``(H, W, 2)`` true flow."""
     first = face_crop(size)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)

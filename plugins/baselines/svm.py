@@ -41,7 +41,7 @@ class LinearSVM(nn.Module):
         distances to the hyperplanes) and ``features {"input": (B, D)}``.
     """
 
-    def __init__(self, num_classes: int, in_channels: int, view: str = "lbp-top", C: float = 1.0,  # noqa: N803
+    def __init__(self, num_classes: int, in_channels: int, view: str = "lbp-top", C: float = 1.0,
                  class_weight: str | None = "balanced", max_iter: int = 10000) -> None:
         super().__init__()
         self.views = (view,)

@@ -27,7 +27,7 @@ class _ChannelsLastMaxPool(torch.autograd.Function):
     """``F.max_pool2d`` of a channels-first ``(B, C, H, W)`` tensor, computed in channels-last order."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, kernel: int, stride: int, padding: int):  # noqa: ANN205
+    def forward(ctx, x: torch.Tensor, kernel: int, stride: int, padding: int):
         x_last = x.contiguous(memory_format=_CHANNELS_LAST)
         y, indices = torch.ops.aten.max_pool2d_with_indices(x_last, [kernel] * 2, [stride] * 2, [padding] * 2)
         ctx.save_for_backward(x_last, indices)
@@ -35,7 +35,7 @@ class _ChannelsLastMaxPool(torch.autograd.Function):
         return y.contiguous()
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # noqa: ANN205
+    def backward(ctx, grad: torch.Tensor):
         x_last, indices = ctx.saved_tensors
         kernel, stride, padding = ctx.geometry
         grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
