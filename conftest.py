@@ -6,7 +6,8 @@ are not imported). pytest's own doctest collection names a module after its path
 ``plugins/dual_atme/cbam.py`` would become a second module ``dual_atme.cbam`` with classes of
 its own, beside the installed ``mertk_dual_atme.cbam``; here each module of mertk or of a
 plugin mertk loads (entry-point group ``mertk``) is imported by its installed name instead,
-with or without ``--doctest-modules``.
+with or without ``--doctest-modules``. As in kornia's docs, the examples take ``torch`` as
+imported.
 """
 
 from __future__ import annotations
@@ -62,3 +63,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector
     if ">>>" in file_path.read_text(encoding="utf-8"):
         collectors.append(InstalledDoctestModule.from_parent(parent, path=file_path))
     return collectors
+
+
+@pytest.fixture(autouse=True)
+def _examples_import_torch(doctest_namespace: dict) -> None:
+    import torch
+
+    doctest_namespace["torch"] = torch
