@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from _pytest.doctest import DoctestModule
+from _pytest.doctest import DoctestItem, DoctestModule
 
 
 @functools.cache
@@ -66,7 +66,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector
 
 
 @pytest.fixture(autouse=True)
-def _examples_import_torch(doctest_namespace: dict) -> None:
-    import torch
+def _examples_import_torch(request: pytest.FixtureRequest) -> None:
+    if isinstance(request.node, DoctestItem):
+        import torch
 
-    doctest_namespace["torch"] = torch
+        request.getfixturevalue("doctest_namespace")["torch"] = torch
