@@ -38,7 +38,17 @@ REGIONS: dict[str, list[int]] = {
 
 
 def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``(C, H, W)`` -> ``(C, height, width)``, bilinear with anti-aliasing."""
+    """``(C, H, W)`` -> ``(C, height, width)``, bilinear with anti-aliasing.
+
+    Shape:
+        - Input: ``(C, H, W)``.
+        - Output: ``(C, height, width)``.
+
+    Examples:
+        >>> from mertk.preprocess.roi import resize
+        >>> resize(torch.rand(3, 128, 96), 28, 14).shape
+        torch.Size([3, 28, 14])
+    """
     return F.interpolate(image[None], size=(height, width), mode="bilinear", antialias=True,
                          align_corners=False)[0]
 
@@ -66,7 +76,14 @@ class FullFace:
     Args:
         size: Output side ``S``.
 
-    Call: ``(image (C, H, W), landmarks (68, 2)) -> (C, S, S)``; landmarks are not used.
+    Shape:
+        - Input: ``image`` ``(C, H, W)``, ``landmarks`` ``(68, 2)`` (not used).
+        - Output: ``(C, S, S)``.
+
+    Examples:
+        >>> from mertk.preprocess.roi import FullFace
+        >>> FullFace(size=28)(torch.rand(3, 64, 64), torch.zeros(68, 2)).shape
+        torch.Size([3, 28, 28])
     """
 
     def __init__(self, size: int = 28) -> None:
@@ -89,8 +106,17 @@ class Hars:
         size: Output side ``S``.
         margin: Border added around each region box, as a fraction of its width/height.
 
-    Call: ``(image (C, H, W), landmarks (68, 2)) -> (C, S, S)``; strip ``i`` is
-    ``S // len(regions)`` rows high (the last one takes the remainder).
+    Shape:
+        - Input: ``image`` ``(C, H, W)``, ``landmarks`` ``(68, 2)`` in the pixels of ``image``.
+        - Output: ``(C, S, S)``; strip ``i`` is ``S // len(regions)`` rows high (the last one
+          takes the remainder).
+
+    Examples:
+        >>> from mertk.preprocess.roi import Hars
+        >>> from mertk.preprocess.template import template_landmarks
+        >>> hars = Hars(regions=["eyes", "nose", "mouth"], size=28)
+        >>> hars(torch.rand(3, 64, 64), template_landmarks(64)).shape  # strips of 9, 9 and 10 rows
+        torch.Size([3, 28, 28])
     """
 
     def __init__(self, regions: list[Region] = ["eyes", "mouth"], size: int = 28, margin: float = 0.1) -> None:  # noqa: B006

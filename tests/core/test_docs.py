@@ -46,6 +46,16 @@ def test_every_kind_has_a_contract(site):
         assert f"| `{kind}` |" in text, f"component kind {kind} has no row in the contracts table"
 
 
+def test_shape_and_examples_sections_render(site):
+    """A docstring's Shape: section is a titled box and its Examples: are highlighted code, not raw text."""
+    html = (site / "methods" / "dual-atme" / "index.html").read_text()
+    cbam = html[html.index('id="mertk_dual_atme.cbam.CBAM"'):html.index('id="mertk_dual_atme.losses.FocalLoss"')]
+    assert '<details class="shape" open>\n  <summary>Shape</summary>' in cbam
+    assert "<li>Input: <code>(B, C, H, W)</code>" in cbam
+    assert '<span class="doc-section-title">Examples:</span>' in cbam
+    assert '<span class="gp">&gt;&gt;&gt; </span>' in cbam
+
+
 def _check_site():
     sys.path.insert(0, str(ROOT / "tools"))
     try:
@@ -199,11 +209,13 @@ def test_reference_pages_render_their_objects(site):
 
 
 def test_docstrings_render_without_rest_leftovers(site):
-    """reST literal blocks (``Text::``) and Sphinx roles are turned into Markdown by the griffe extension."""
+    """reST literal blocks (``Text::``), doctest lines and Sphinx roles are turned into Markdown by the griffe
+    extension."""
     for page in site.rglob("*.html"):
         html = page.read_text(errors="replace")
         assert "::</p>" not in html, f"{page.relative_to(site)}: a reST '::' block rendered as text"
         assert ":class:<code>" not in html and ":func:<code>" not in html, f"{page.relative_to(site)}: a Sphinx role"
+        assert "```" not in html, f"{page.relative_to(site)}: a code fence rendered as text"
 
 
 def test_images_are_small():
