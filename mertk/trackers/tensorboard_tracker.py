@@ -9,9 +9,9 @@ Layout, under ``RUN_DIR/tensorboard/`` by default::
                  epoch, then the fold's test/accuracy and fold/... at its last epoch
 
 ``tensorboard --logdir runs`` shows every run of a folder; the folds of a run overlay in one
-chart per tag. A fold that trains again after an interruption, and the summary of a resumed
-run, are written with TensorBoard's purge step: what the cut-short attempt logged is hidden,
-so no epoch appears twice.
+chart per tag. A fold that trains again after an interruption is written with TensorBoard's
+purge step: what the cut-short attempt logged is hidden, so no epoch appears twice. A resumed
+run adds to its ``summary/`` (the config is written once).
 
 Needs the extra ``mertk[tensorboard]``, imported only when a run starts.
 """
@@ -48,17 +48,20 @@ class TensorBoardTracker:
         self.fold: Any = None
         self.last_epoch = 0
 
-    def _writer(self, name: str) -> Any:
-        """A writer for ``root/name`` that hides whatever was logged there before (purge step 0)."""
+    def _writer(self, name: str, purge: bool = True) -> Any:
+        """A writer for ``root/name``; ``purge``: hide whatever was logged there before (purge step 0)."""
         from torch.utils.tensorboard import SummaryWriter
 
         assert self.root is not None
-        return SummaryWriter(str(self.root / name), purge_step=0)
+        return SummaryWriter(str(self.root / name), purge_step=0 if purge else None)
 
     def start(self, run: RunStart) -> None:
         self.root = (Path(self.log_dir) / Path(run.run_dir).name if self.log_dir
                      else Path(run.run_dir) / "tensorboard")
-        self.summary = self._writer("summary")
+        continued = run.resumed and any((self.root / "summary").glob("events.out.tfevents.*"))
+        self.summary = self._writer("summary", purge=False)
+        if continued:  # the config and environment are there from the first start
+            return
         config = yaml.safe_dump(dict(run.config), sort_keys=False)
         self.summary.add_text("config", f"```yaml\n{config}```", 0)
         self.summary.add_text("environment", f"```json\n{json.dumps(dict(run.environment), indent=2, default=str)}\n```", 0)
