@@ -27,7 +27,7 @@ import yaml
 from mertk.api import RunResult, RunStart
 from mertk.trackers import require
 
-__all__ = ["MlflowTracker", "STATE_FILE", "default_tracking_uri"]
+__all__ = ["MlflowTracker", "STATE_FILE", "default_tracking_uri", "sqlite_artifact_root"]
 
 #: File in the run folder that remembers the MLflow run, so that a resumed run continues it.
 STATE_FILE = "mlflow.json"
@@ -43,6 +43,14 @@ _BATCH = 100  # MLflow's limit on parameters per log_batch call (metrics: 1000)
 def default_tracking_uri(run_dir: Path) -> str:
     """The local store beside the run folder: ``sqlite:///.../mlruns/mlflow.db``."""
     return "sqlite:///" + (Path(run_dir).resolve().parent / "mlruns" / "mlflow.db").as_posix()
+
+
+def sqlite_artifact_root(uri: str) -> Path | None:
+    """``artifacts/`` beside the database file of a ``sqlite:///`` store (MLflow itself would put a
+    new experiment's files in ``./mlruns`` of whatever folder the run was started from)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):]).resolve().parent / "artifacts"
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -76,7 +84,7 @@ class MlflowTracker:
         self.run_id = ""
         self.experiment_id = ""
         self.fold_run: str | None = None
-        self.local_store: Path | None = None
+        self.artifact_root: Path | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -98,7 +106,7 @@ class MlflowTracker:
             if found.lifecycle_stage == "deleted":
                 self.client.restore_experiment(found.experiment_id)
             return found.experiment_id
-        location = (self.local_store / "artifacts").as_uri() if self.local_store is not None else None
+        location = self.artifact_root.as_uri() if self.artifact_root is not None else None
         try:
             return self.client.create_experiment(name, artifact_location=location)
         except Exception:  # another process created it meanwhile
@@ -124,9 +132,9 @@ class MlflowTracker:
         if uri.startswith(("http://", "https://")):
             for name, value in _HTTP_DEFAULTS.items():
                 os.environ.setdefault(name, value)
-        if self.tracking_uri is None:
-            self.local_store = Path(run.run_dir).resolve().parent / "mlruns"
-            self.local_store.mkdir(parents=True, exist_ok=True)
+        self.artifact_root = sqlite_artifact_root(uri)
+        if self.artifact_root is not None:
+            self.artifact_root.parent.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=uri)
         state_file = Path(run.run_dir) / STATE_FILE
         state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.is_file() else {}

@@ -95,12 +95,13 @@ def test_mlflow_logs_a_loso_run_with_a_nested_run_per_fold(tiny, fake_data, comp
 
 
 def test_bench_runs_are_mlflow_runs_side_by_side(make_config, fake_data, components, tmp_path: Path,
-                                                 shared_store) -> None:
+                                                 shared_store, monkeypatch) -> None:
     """`mertk bench` runs each (config, seed) in its own folder of the bench folder: each is its own
     MLflow run, all in the experiment named after the bench folder."""
     from mertk.bench.runs import BenchRun, run_all
 
     client = mlflow_client(shared_store)
+    monkeypatch.chdir(tmp_path)
     bench = tmp_path / "bench-x"
     runs = []
     for label, seed, attention in (("cbam", 1, "cbam"), ("se", 2, "se")):
@@ -115,6 +116,11 @@ def test_bench_runs_are_mlflow_runs_side_by_side(make_config, fake_data, compone
     assert sorted((r.info.run_name, r.data.params["seed"], r.data.params["model.attention.name"]) for r in parents) == [
         ("cbam-seed1", "1", "cbam"), ("se-seed2", "2", "se")]
     assert all("uf1" in r.data.metrics for r in parents)
+    # artifacts beside the SQLite file, not in ./mlruns of the folder the run started from
+    store = Path(shared_store[len("sqlite:///"):]).parent
+    assert all(r.info.artifact_uri.startswith((store / "artifacts").as_uri()) for r in parents)
+    assert {a.path for a in client.list_artifacts(parents[0].info.run_id)} >= {"report.md", "metrics.json"}
+    assert not (tmp_path / "mlruns").exists()
 
 
 def test_tensorboard_writes_scalars_per_fold_and_overall(tiny, fake_data, components, tmp_path: Path) -> None:
