@@ -308,8 +308,9 @@ class RunResult:
     Attributes:
         metrics: Scores of the pooled test predictions: ``uf1``, ``uar``, ``accuracy``, ``n``
             overall and ``"{dataset}/uf1"`` etc. per source dataset.
-        curves: Per-epoch training values averaged over folds, by key as in
-            :meth:`Tracker.log_epoch` (``"loss"``, ``"accuracy"``, ...); entry ``e - 1`` is epoch ``e``.
+        curves: Per-epoch training loss and accuracy averaged over folds, by key as in
+            :meth:`Tracker.log_epoch` (``"loss"``, ``"loss/{term}"``, ``"accuracy"``); entry
+            ``e - 1`` is epoch ``e``.
         images: The report's plots by name (``confusion_matrix``, ``per_class``,
             ``training_curves``), PNG files.
         files: The run folder's result files (``report.md``, ``metrics.json``, ``history.csv``,

@@ -141,7 +141,8 @@ class RunTracking:
         """Every fold is done and the report written: pass scores, mean curves and result files."""
         images = {name: folder.path / f"{name}.png" for name in _IMAGES if (folder.path / f"{name}.png").is_file()}
         files = [folder.path / f for f in RESULT_FILES if (folder.path / f).is_file()]
-        self._call("finish", RunResult(flat_metrics(metrics), mean_curves(folds), images, files))
+        curves = {k: v for k, v in mean_curves(folds).items() if k == "accuracy" or k.split("/")[0] == "loss"}
+        self._call("finish", RunResult(flat_metrics(metrics), curves, images, files))
 
     def close(self, error: BaseException | None = None) -> None:
         """Always last: ``error`` is the exception that ended the run, if any."""
