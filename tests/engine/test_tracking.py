@@ -12,8 +12,8 @@ import mertk
 from mertk.config import load_config
 from mertk.engine import runner
 from mertk.engine.history import HistoryFile, mean_curves
-from mertk.engine.trainer import Trainer
 from mertk.engine.tracking import flatten_config
+from mertk.engine.trainer import Trainer
 from mertk.errors import ConfigError, MertkError
 from mertk.testing import components_with
 from mertk.trackers import require
@@ -179,7 +179,7 @@ def test_history_file_replaces_a_restarted_fold(tmp_path: Path) -> None:
 
 
 def test_config_errors_name_the_tracker_key(recording, fake_data) -> None:
-    components, load = recording
+    _, load = recording
     with pytest.raises(ConfigError, match=r"output.trackers.0.name: unknown tracker 'recordr' \(did you mean 'recorder'"):
         load(["recordr"])
     with pytest.raises(ConfigError, match=r"output.trackers.0.lable: unexpected argument"):
