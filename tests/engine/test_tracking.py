@@ -194,3 +194,14 @@ def test_a_missing_extra_names_the_install_command() -> None:
 def test_flatten_config_numbers_list_items() -> None:
     assert flatten_config({"a": {"b": 1, "c": [{"name": "x"}, "y"]}, "d": None, "e": [], "f": "text"}) == {
         "a.b": "1", "a.c.0.name": "x", "a.c.1": "y", "d": "null", "e": "[]", "f": "text"}
+
+
+def test_importing_mertk_and_the_engine_loads_no_tracker_package() -> None:
+    """The trackers import MLflow and TensorBoard only when a run uses them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mertk, mertk.engine.runner; mertk.load_components(); "
+            "print(sorted(m for m in ('mlflow', 'tensorboard', 'sqlalchemy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
