@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, help="folder for the bench (default: a new temporary folder)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images", help="where the PNG files go")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--port", type=int, default=5077)
     args = parser.parse_args(argv)
