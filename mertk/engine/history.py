@@ -127,7 +127,8 @@ def plot_training_curves(folds: Sequence[Mapping[str, Any]], path: Path) -> bool
     epochs = np.arange(1, stacks["loss"].shape[1] + 1)
     n = stacks["loss"].shape[0]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, key, label, colour in ((ax_loss, "loss", "total loss", "C0"), (ax_acc, "accuracy", "training accuracy", "C1")):
+    panels = ((ax_loss, "loss", "total loss", "C0"), (ax_acc, "accuracy", "training accuracy", "C1"))
+    for ax, key, label, colour in panels:
         stack = stacks[key]
         ax.fill_between(epochs, stack.min(0), stack.max(0), color=colour, alpha=0.2,
                         label=f"min-max over {n} folds")

@@ -155,7 +155,8 @@ def _settings_summary(loaded: LoadedConfig) -> str:
 
 def run_fold(loaded: LoadedConfig, components: Components, data: ExperimentData,
              inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, fold: Fold, index: int, *,
-             total: int, on_epoch: Callable[[EpochStats], None] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+             total: int,
+             on_epoch: Callable[[EpochStats], None] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train and test fold ``index`` of ``total``: the unit of work of an experiment.
 
     Its result depends only on its arguments (the fold is seeded with ``seed + index``), not on

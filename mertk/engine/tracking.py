@@ -98,14 +98,14 @@ class RunTracking:
         for name, tracker in list(self.trackers):
             try:
                 getattr(tracker, method)(*args)
-            except Exception as exc:  # noqa: BLE001 - whatever a tracker raises, the run goes on
+            except Exception as exc:  # whatever a tracker raises, the run goes on
                 self.trackers.remove((name, tracker))
                 self.log(f"warning: tracker {name!r} failed in {method} ({type(exc).__name__}: {exc}); the run goes "
                          "on without it, and its run folder keeps every result")
                 if method != "close":
                     try:
                         tracker.close("failed")
-                    except Exception:  # noqa: BLE001, S110 - it already failed once; one warning is enough
+                    except Exception:  # it already failed once; one warning is enough
                         pass
 
     def start(self, loaded: LoadedConfig, folder: RunFolder, *, resumed: bool) -> None:

@@ -119,7 +119,7 @@ class MlflowTracker:
         """The run of an earlier start is still in the store (not deleted)."""
         try:
             return self.client.get_run(run_id).info.lifecycle_stage == "active"
-        except Exception:  # noqa: BLE001 - MLflow raises when the run is not there
+        except Exception:  # MLflow raises when the run is not there
             return False
 
     # ------------------------------------------------------------------ the tracker contract

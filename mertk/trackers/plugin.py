@@ -6,7 +6,7 @@ from mertk.hookspecs import hookimpl
 
 
 @hookimpl
-def register_trackers(register):  # noqa: ANN001, ANN201
+def register_trackers(register):
     register("mlflow", "mertk.trackers.mlflow_tracker:MlflowTracker",
              description="MLflow: one run per mertk run, a nested run per fold (extra mertk[mlflow]).")
     register("tensorboard", "mertk.trackers.tensorboard_tracker:TensorBoardTracker",

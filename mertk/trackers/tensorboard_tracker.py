@@ -64,7 +64,8 @@ class TensorBoardTracker:
             return
         config = yaml.safe_dump(dict(run.config), sort_keys=False)
         self.summary.add_text("config", f"```yaml\n{config}```", 0)
-        self.summary.add_text("environment", f"```json\n{json.dumps(dict(run.environment), indent=2, default=str)}\n```", 0)
+        environment = json.dumps(dict(run.environment), indent=2, default=str)
+        self.summary.add_text("environment", f"```json\n{environment}\n```", 0)
         self.summary.flush()
 
     def start_fold(self, index: int, name: str) -> None:
