@@ -11,7 +11,8 @@ Layout, under ``RUN_DIR/tensorboard/`` by default::
 ``tensorboard --logdir runs`` shows every run of a folder; the folds of a run overlay in one
 chart per tag. A fold that trains again after an interruption is written with TensorBoard's
 purge step: what the cut-short attempt logged is hidden, so no epoch appears twice. A resumed
-run adds to its ``summary/`` (the config is written once).
+run adds to its ``summary/``: the config is written once, and the scores and mean curves once
+(``summary/finished`` marks that they are there, for a finished run resumed again).
 
 Needs the extra ``mertk[tensorboard]``, imported only when a run starts.
 """
@@ -28,7 +29,11 @@ import yaml
 from mertk.api import RunResult, RunStart
 from mertk.trackers import require
 
-__all__ = ["TensorBoardTracker"]
+__all__ = ["TensorBoardTracker", "FINISHED_MARK"]
+
+#: File in ``summary/`` written once the scores are logged, so a finished run resumed again
+#: does not log them a second time.
+FINISHED_MARK = "finished"
 
 
 class TensorBoardTracker:
@@ -92,6 +97,10 @@ class TensorBoardTracker:
         import numpy as np
         from PIL import Image
 
+        assert self.root is not None
+        mark = self.root / "summary" / FINISHED_MARK
+        if mark.is_file():  # a finished run resumed again: its scores and curves are there
+            return
         for key, value in result.metrics.items():
             self.summary.add_scalar(f"test/{key}", value, 0)
         for key, curve in result.curves.items():
@@ -101,6 +110,7 @@ class TensorBoardTracker:
             with Image.open(path) as image:
                 self.summary.add_image(name, np.asarray(image.convert("RGB")), 0, dataformats="HWC")
         self.summary.flush()
+        mark.write_text("the scores, mean curves and plots of this run are logged in summary/\n", encoding="utf-8")
 
     def close(self, status: str) -> None:
         for writer in (self.fold, self.summary):

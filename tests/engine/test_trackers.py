@@ -195,6 +195,18 @@ def test_resume_continues_the_mlflow_run_and_the_tensorboard_log(tiny, fake_data
     summary = event_reader(run_dir / "tensorboard" / "summary")
     assert len(summary.Tensors("config/text_summary")) == 1 and len(summary.Scalars("test/uf1")) == 1
 
+    # resuming the finished run again trains nothing and logs nothing twice
+    runner.run_experiment(load_config(run_dir / "config.yaml", components), components, run_dir=run_dir, resume=True)
+    (again,) = [r for r in client.search_runs([experiment]) if "mlflow.parentRunId" not in r.data.tags]
+    assert again.info.run_id == killed.info.run_id and again.info.status == "FINISHED"
+    assert len(client.get_metric_history(again.info.run_id, "uf1")) == 1
+    assert len(client.get_metric_history(again.info.run_id, "mean/train/loss")) == EPOCHS
+    assert [m.step for m in client.get_metric_history(again.info.run_id, "fold/test_accuracy")] == [0, 1, 2, 3]
+    summary = event_reader(run_dir / "tensorboard" / "summary")
+    assert len(summary.Tensors("config/text_summary")) == 1 and len(summary.Scalars("test/uf1")) == 1
+    assert [e.step for e in summary.Scalars("mean/train/loss")] == list(range(1, EPOCHS + 1))
+    assert len(summary.Images("confusion_matrix")) == 1
+
 
 def test_an_unreachable_mlflow_server_warns_once_and_loses_nothing(tiny, fake_data, components, tmp_path: Path,
                                                                   monkeypatch) -> None:
