@@ -33,6 +33,9 @@ __all__ = [
     "Fold",
     "EvaluationProtocol",
     "ModelOutput",
+    "RunStart",
+    "RunResult",
+    "Tracker",
 ]
 
 
@@ -298,6 +301,96 @@ class ModelOutput:
     logits: "torch.Tensor"  # noqa: F821
     features: dict[str, "torch.Tensor"] = field(default_factory=dict)  # noqa: F821
     maps: dict[str, "torch.Tensor"] = field(default_factory=dict)  # noqa: F821
+
+
+# --------------------------------------------------------------------------- tracking
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a tracker is told when a run starts, or resumes.
+
+    Attributes:
+        name: The config's ``name``.
+        run_dir: The run folder (a tracker may keep its own state there, e.g. an id to resume).
+        config: The resolved config as a plain nested mapping: every key, defaults included.
+        params: The same config flattened to dotted keys with text values
+            (``"train.optimizer.lr": "0.001"``, ``"loss.0.name": "focal"``).
+        environment: Versions, device, threads and arithmetic (what ``environment.json`` holds).
+        resumed: ``mertk run --resume``: folds finished earlier are kept and not reported again;
+            a tracker should continue what it logged for this run folder before.
+    """
+
+    name: str
+    run_dir: Path
+    config: Mapping[str, Any]
+    params: Mapping[str, str]
+    environment: Mapping[str, Any]
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a tracker is told when every fold is done and the report is written.
+
+    Attributes:
+        metrics: Scores of the pooled test predictions: ``uf1``, ``uar``, ``accuracy``, ``n``
+            overall and ``"{dataset}/uf1"`` etc. per source dataset.
+        curves: Per-epoch training loss and accuracy averaged over folds, by key as in
+            :meth:`Tracker.log_epoch` (``"loss"``, ``"loss/{term}"``, ``"accuracy"``); entry
+            ``e - 1`` is epoch ``e``.
+        images: The report's plots by name (``confusion_matrix``, ``per_class``,
+            ``training_curves``), PNG files.
+        files: The run folder's result files (``report.md``, ``metrics.json``, ``history.csv``,
+            the plots, ...), to keep as artifacts.
+    """
+
+    metrics: Mapping[str, float]
+    curves: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    images: Mapping[str, Path] = field(default_factory=dict)
+    files: Sequence[Path] = ()
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """An experiment tracker (component kind ``tracker``): MLflow, TensorBoard, ...
+
+    The engine calls, in this order: :meth:`start` once; for each fold it trains,
+    :meth:`start_fold`, :meth:`log_epoch` after every epoch and :meth:`end_fold`; then
+    :meth:`finish` once all folds are done; and :meth:`close` always, last, also when the run
+    fails or is interrupted. Folds finished in an earlier, interrupted run are not reported again.
+    A tracker that raises ``Exception`` from any call is warned about once and not called
+    again in that run: tracking never stops or loses a run, whose run folder holds everything.
+    """
+
+    def start(self, run: RunStart) -> None:
+        """The run starts (or resumes, ``run.resumed``): open or continue its record."""
+        ...
+
+    def start_fold(self, index: int, name: str) -> None:
+        """Fold ``index`` (0-based; ``name`` from the protocol, e.g. the subject) trains from
+        its first epoch. Anything logged for this fold before (a run interrupted inside the fold)
+        is stale: a tracker replaces or hides it, so no epoch appears twice."""
+        ...
+
+    def log_epoch(self, index: int, epoch: int, values: Mapping[str, float]) -> None:
+        """Fold ``index`` finished ``epoch`` (1-based). ``values``: ``loss`` (the weighted total),
+        ``loss/{term}`` (each loss term before its weight), ``accuracy`` (training),
+        ``lr`` and ``seconds`` (the epoch's duration)."""
+        ...
+
+    def end_fold(self, index: int, name: str, metrics: Mapping[str, float]) -> None:
+        """Fold ``index`` is tested and saved. ``metrics``: ``test_accuracy``, ``test_n``,
+        ``train_size``, ``seconds`` and, for trained models, ``final_loss`` and ``final_accuracy``."""
+        ...
+
+    def finish(self, result: RunResult) -> None:
+        """Every fold is done: log the run's scores, curves and result files."""
+        ...
+
+    def close(self, status: Literal["finished", "failed", "interrupted"]) -> None:
+        """Release files and connections; ``status`` says how the run ended."""
+        ...
 
 
 def __getattr__(name: str) -> Any:

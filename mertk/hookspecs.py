@@ -142,6 +142,17 @@ def register_models(register: Register) -> None:
 
 
 @hookspec
+def register_trackers(register: Register) -> None:
+    """Register experiment trackers (kind ``tracker``), configured as ``output.trackers``.
+
+    A factory takes the config's arguments and returns an object with ``start``,
+    ``start_fold``, ``log_epoch``, ``end_fold``, ``finish`` and ``close``
+    (:class:`mertk.api.Tracker`). A tracker that raises is warned about once and dropped for
+    the rest of the run; the run itself goes on.
+    """
+
+
+@hookspec
 def register_commands(cli: "click.Group") -> None:
     """Add commands to the ``mertk`` command line: ``cli.add_command(my_command)``."""
 

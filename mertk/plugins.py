@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mertk.builtin.plugin",
     "mertk.bench.plugin",
     "mertk.inference.plugin",
+    "mertk.trackers.plugin",
 )
 
 #: ``register_*`` hook name for each component kind.
@@ -59,6 +60,7 @@ HOOK_FOR_KIND: dict[str, str] = {
     "attention": "register_attentions",
     "loss": "register_losses",
     "model": "register_models",
+    "tracker": "register_trackers",
 }
 assert set(HOOK_FOR_KIND) == set(KINDS)
 

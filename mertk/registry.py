@@ -50,6 +50,7 @@ KINDS: dict[str, str] = {
     "attention": "Attention modules: (B, C, H, W) -> (B, C, H, W) re-weighting.",
     "loss": "Losses: (ModelOutput, target) -> scalar.",
     "model": "Models: views {name: (B, C, S, S)} -> ModelOutput(logits, features).",
+    "tracker": "Experiment trackers: receive the config, per-epoch values and fold and run metrics.",
 }
 
 

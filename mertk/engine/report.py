@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from mertk.engine.history import plot_training_curves
 from mertk.evaluation.metrics import per_class
 
 __all__ = ["summary_table", "write_report", "plot_confusions", "plot_per_class"]
@@ -99,6 +100,7 @@ def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_n
     """Write ``report.md`` and its plots into ``folder``; returns the report's path."""
     plot_confusions(metrics, class_names, folder / "confusion_matrix.png")
     plot_per_class(metrics, class_names, folder / "per_class.png")
+    curves = plot_training_curves(folds, folder / "training_curves.png")
     scores = per_class(metrics["overall"]["confusion"])
     skipped = [p for p in problems if getattr(p, "fatal", False)]
     warnings = [p for p in problems if not getattr(p, "fatal", False)]
@@ -129,6 +131,9 @@ def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_n
         "",
         settings_summary,
         "",
+        *(["![training curves: mean over folds, band from the lowest to the highest fold](training_curves.png)",
+           "", "Per fold and epoch: `history.csv` (loss terms are shown before their weights).", ""]
+          if curves else []),
         f"Training time over all folds: {seconds:.1f} s. Per-fold predictions: `predictions.csv`, `folds/`.",
         "",
         "## Preprocessing",

@@ -8,9 +8,11 @@ Layout::
       problems.csv       data problems: skipped samples and warnings (file, row, sample, fix)
       folds/000.json     one file per finished fold: test ids, labels, predictions, history
       predictions.csv    every finished fold's test predictions (rewritten after each fold)
+      history.csv        loss terms, training accuracy, learning rate and seconds per fold and epoch
+                         (appended after every epoch; see :mod:`mertk.engine.history`)
       checkpoints/       per-fold weights (``output.checkpoints: true``)
       metrics.json       overall and per-dataset scores, once all folds are done
-      report.md, confusion_matrix.png, per_class.png
+      report.md, confusion_matrix.png, per_class.png, training_curves.png
       run.log            the progress lines printed during the run
 """
 

@@ -8,7 +8,7 @@ interrupted run continues with ``mertk run --resume RUN_DIR`` from the first unf
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from mertk.api import Fold, Problem, Sample
 from mertk.config import LOSS_TERM, LoadedConfig
 from mertk.engine.report import summary_table, write_report
 from mertk.engine.rundir import RunFolder, environment_info
+from mertk.engine.tracking import RunTracking
 from mertk.engine.trainer import (
     EpochStats,
     autocast_dtype,
@@ -76,7 +77,8 @@ def load_data(loaded: LoadedConfig, components: Components) -> ExperimentData:
 
 def train_and_test(loaded: LoadedConfig, components: Components, data: ExperimentData,
                    inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, train: Sequence[int],
-                   test: Sequence[int], *, seed: int, desc: str = "") -> tuple[torch.nn.Module, dict[str, Any]]:
+                   test: Sequence[int], *, seed: int, desc: str = "",
+                   on_epoch: Callable[[EpochStats], None] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train a fresh model on ``train`` and predict ``test`` (indices into ``data.samples``).
 
     A model with a ``fit(views, labels)`` method is fitted on the training fold instead of
@@ -86,6 +88,7 @@ def train_and_test(loaded: LoadedConfig, components: Components, data: Experimen
         inputs: Normalised views ``{name: (N, C, S, S)}`` on the training device.
         labels: ``(N,)`` int64 labels on the same device.
         seed: Seeds initialisation and batch order (a fold's result does not depend on the others).
+        on_epoch: Called after every training epoch with its statistics.
 
     Returns:
         The trained model and a record with ``y_pred``, ``probs`` ``(len(test), K)``, per-epoch
@@ -106,9 +109,11 @@ def train_and_test(loaded: LoadedConfig, components: Components, data: Experimen
     loss = build_loss(cfg.loss, components, num_classes=k, class_counts=counts, file=file).to(device)
     bar = progress_bar(total=cfg.train.epochs, desc=desc, leave=False, unit="epoch")
 
-    def on_epoch(stats: EpochStats) -> None:
+    def show_epoch(stats: EpochStats) -> None:
         bar.set_postfix(loss=f"{stats.loss:.4f}", acc=f"{stats.accuracy:.3f}")
         bar.update()
+        if on_epoch is not None:
+            on_epoch(stats)
 
     generator = torch.Generator().manual_seed(seed)
     try:
@@ -117,7 +122,7 @@ def train_and_test(loaded: LoadedConfig, components: Components, data: Experimen
             history = []
         else:
             history = train_model(model, loss, train_views, train_labels, cfg.train, generator=generator,
-                                  on_epoch=on_epoch)
+                                  on_epoch=show_epoch)
     finally:
         bar.close()
     record: dict[str, Any] = {"history": [vars(h) for h in history], "train_size": len(train)}
@@ -150,7 +155,8 @@ def _settings_summary(loaded: LoadedConfig) -> str:
 
 def run_fold(loaded: LoadedConfig, components: Components, data: ExperimentData,
              inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, fold: Fold, index: int, *,
-             total: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+             total: int,
+             on_epoch: Callable[[EpochStats], None] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train and test fold ``index`` of ``total``: the unit of work of an experiment.
 
     Its result depends only on its arguments (the fold is seeded with ``seed + index``), not on
@@ -159,6 +165,7 @@ def run_fold(loaded: LoadedConfig, components: Components, data: ExperimentData,
     Args:
         inputs: Normalised views ``{name: (N, C, S, S)}`` on the training device.
         labels: ``(N,)`` int64 labels on the same device.
+        on_epoch: Called after every training epoch with its statistics.
 
     Returns:
         The trained model and the fold's record, as :meth:`RunFolder.save_fold` stores it:
@@ -166,7 +173,7 @@ def run_fold(loaded: LoadedConfig, components: Components, data: ExperimentData,
     """
     model, record = train_and_test(loaded, components, data, inputs, labels, fold.train, fold.test,
                                    seed=loaded.config.seed + index,
-                                   desc=f"fold {index + 1}/{total} {fold.name}")
+                                   desc=f"fold {index + 1}/{total} {fold.name}", on_epoch=on_epoch)
     record.update(index=index, name=fold.name, test_ids=[data.samples[i].id for i in fold.test],
                   y_true=[int(labels[i]) for i in fold.test])
     return model, record
@@ -186,7 +193,21 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
         MertkError: bad data (with ``on_error: stop``), a resumed folder whose finished folds do
             not match this run's folds, or a non-empty ``run_dir`` without ``resume``.
     """
+    tracking = RunTracking.build(loaded, components)
     folder, device = _open_run_folder(loaded, run_dir, resume)
+    tracking.start(loaded, folder, resumed=resume)
+    try:
+        path = _evaluate(loaded, components, folder, device, resume, tracking)
+    except BaseException as exc:
+        tracking.close(exc)
+        raise
+    tracking.close()
+    return path
+
+
+def _evaluate(loaded: LoadedConfig, components: Components, folder: RunFolder, device: torch.device,
+              resume: bool, tracking: RunTracking) -> Path:
+    """Everything of :func:`run_experiment` after the run folder is open; returns its path."""
     data = _load_and_record_data(loaded, components, folder)
     folds = components.build("protocol", loaded.config.protocol, file=Path(loaded.file).name,
                              key="protocol").split(data.samples)
@@ -195,7 +216,7 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
     inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, device,
                              channels_last=train.channels_last)
     labels = torch.as_tensor([s.label for s in data.samples], dtype=torch.int64, device=device)
-    records = _run_folds(loaded, components, data, inputs, labels, folds, folder, resume)
+    records = _run_folds(loaded, components, data, inputs, labels, folds, folder, resume, tracking)
     metrics = _score(records, data, len(folds))
     folder.save_metrics(metrics)
     if loaded.config.output.export_model:
@@ -204,6 +225,7 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
                           config_file=loaded.file, folds=records, problems=data.problems,
                           preprocessing=data.records, settings_summary=_settings_summary(loaded))
     folder.log(f"report: {report}")
+    tracking.finish(folder, metrics, records)
     print(summary_table(metrics))
     print(folder.path)
     return folder.path
@@ -244,7 +266,7 @@ def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: 
 
 def _run_folds(loaded: LoadedConfig, components: Components, data: ExperimentData,
                inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, folds: Sequence[Fold],
-               folder: RunFolder, resume: bool) -> list[dict[str, Any]]:
+               folder: RunFolder, resume: bool, tracking: RunTracking) -> list[dict[str, Any]]:
     """Run every fold not finished earlier, writing each to the run folder as it ends; all records."""
     info = {s.id: {"subject": s.subject, "dataset": s.dataset} for s in data.samples}
     records: list[dict[str, Any]] = []
@@ -254,7 +276,9 @@ def _run_folds(loaded: LoadedConfig, components: Components, data: ExperimentDat
             records.append(done)
             folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: finished earlier, kept")
             continue
-        model, record = run_fold(loaded, components, data, inputs, labels, fold, index, total=len(folds))
+        tracking.start_fold(index, fold.name)
+        model, record = run_fold(loaded, components, data, inputs, labels, fold, index, total=len(folds),
+                                 on_epoch=tracking.epoch_logger(index, fold.name))
         if loaded.config.output.checkpoints:
             from mertk.artifact import save_weights
 
@@ -264,6 +288,7 @@ def _run_folds(loaded: LoadedConfig, components: Components, data: ExperimentDat
         folder.save_fold(index, record)
         records.append(record)
         folder.write_predictions(records, data.class_names, info)
+        tracking.end_fold(record)
         correct = sum(int(a == b) for a, b in zip(record["y_true"], record["y_pred"]))
         trained = f"final train loss {record['history'][-1]['loss']:.4f}" if record["history"] else "fitted"
         folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: {correct}/{len(record['test_ids'])} correct, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from mertk.settings import Strict
+from mertk.settings import Strict, component
 
 
 class OptimizerSettings(Strict):
@@ -53,5 +53,7 @@ class OutputSettings(Strict):
     save it to ``RUN_DIR/model/`` (``weights.safetensors`` + ``model.json``) for ``mertk predict``
     and ``mertk explain``. This final model has no held-out score: the run's metrics come from
     the fold models."""
-
-
+    trackers: list[component("tracker")] = []
+    """Experiment trackers that also receive the run (``mlflow``, ``tensorboard``; see the page
+    *Tracking experiments*), e.g. ``[mlflow, {name: tensorboard}]``. A tracker that fails warns
+    once and is dropped; the run and its run folder are never affected."""

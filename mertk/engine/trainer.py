@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,13 +69,22 @@ class LossSum(nn.Module):
         self.names = [name for name, _, _ in terms]
         self.weights = [float(w) for _, w, _ in terms]
         self.terms = nn.ModuleList([loss for _, _, loss in terms])
+        #: One key per term: its name, numbered from the second use of a name (``focal``, ``focal-2``).
+        self.keys = [name if self.names[:i].count(name) == 0 else f"{name}-{self.names[:i].count(name) + 1}"
+                     for i, name in enumerate(self.names)]
 
     def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
-        total = 0.0
-        for weight, loss in zip(self.weights, self.terms):
+        return self.forward_terms(output, target)[0]
+
+    def forward_terms(self, output: ModelOutput, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted sum and each term's value before its weight, by key (terms of weight 0
+        are not computed)."""
+        total, values = 0.0, {}
+        for key, weight, loss in zip(self.keys, self.weights, self.terms):
             if weight:
-                total = total + weight * loss(output, target)
-        return total  # type: ignore[return-value]
+                values[key] = loss(output, target)
+                total = total + weight * values[key]
+        return total, values  # type: ignore[return-value]
 
 
 def build_loss(specs: Sequence[Mapping[str, Any]], components: Components, *, num_classes: int,
@@ -164,12 +174,24 @@ def make_scheduler(optimizer: torch.optim.Optimizer, settings: SchedulerSettings
 
 @dataclass
 class EpochStats:
-    """Mean training loss and accuracy over one epoch's batches."""
+    """Mean training loss and accuracy over one epoch's batches.
+
+    Attributes:
+        epoch: 1-based epoch number.
+        loss: Mean weighted total loss per sample.
+        accuracy: Training accuracy over the epoch's batches (the model changing as it goes).
+        lr: The learning rate the epoch trained with.
+        seconds: Wall time of the epoch.
+        terms: Mean value of each loss term before its weight, by :attr:`LossSum.keys`
+            (empty for a loss that is not a :class:`LossSum`).
+    """
 
     epoch: int
     loss: float
     accuracy: float
     lr: float = field(default=0.0)
+    seconds: float = 0.0
+    terms: dict[str, float] = field(default_factory=dict)
 
 
 class Trainer:
@@ -207,10 +229,12 @@ class Trainer:
         A final batch of one sample is skipped (BatchNorm cannot train on it).
         """
         model, device, n = self.model, self.device, len(self.labels)
+        start_time = time.perf_counter()
         model.train()
         order = torch.randperm(n, generator=self.generator).to(device)
         total = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
+        terms: dict[str, torch.Tensor] = {}
         seen = 0
         for start in range(0, n, self.settings.batch_size):
             index = order[start:start + self.settings.batch_size]
@@ -220,18 +244,26 @@ class Trainer:
             target = self.labels.index_select(0, index)
             with torch.autocast(device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
                 output = model(batch)
-                value = self.loss(output, target)
+                if isinstance(self.loss, LossSum):
+                    value, parts = self.loss.forward_terms(output, target)
+                else:
+                    value, parts = self.loss(output, target), {}
             self.optimizer.zero_grad(set_to_none=True)
             value.backward()
             self.optimizer.step()
             total += value.detach() * len(index)
+            for key, part in parts.items():
+                terms[key] = terms.get(key, 0.0) + part.detach().float() * len(index)
             correct += (output.logits.detach().argmax(1) == target).sum()
             seen += len(index)
         lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:
             self.scheduler.step()
         self.epochs_done += 1
-        return EpochStats(self.epochs_done, float(total) / max(seen, 1), float(correct) / max(seen, 1), lr)
+        seen = max(seen, 1)
+        means = {key: float(value) / seen for key, value in terms.items()}
+        return EpochStats(self.epochs_done, float(total) / seen, float(correct) / seen, lr,
+                          time.perf_counter() - start_time, means)
 
 
 def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.Tensor, settings: TrainSettings,

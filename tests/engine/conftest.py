@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,12 @@ def synthetic_data(subjects: int = 4, per_subject: int = 6, size: int = 28) -> E
             tensors.append(x)
     face = torch.stack(tensors)
     return ExperimentData(samples, {"face": face, "hars": face.flip(-1).clone()}, ("negative", "positive", "surprise"), [])
+
+
+@pytest.fixture
+def tiny_config() -> dict:
+    """A copy of the tiny config mapping (test modules cannot import conftest under importlib mode)."""
+    return copy.deepcopy(TINY)
 
 
 @pytest.fixture

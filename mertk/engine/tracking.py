@@ -1,0 +1,151 @@
+"""What watches a run train: ``history.csv`` and the trackers of ``output.trackers``.
+
+:class:`RunTracking` is the engine's one handle on both. It builds the trackers before any work
+(so a missing optional package fails the run at once, with the fix), then passes every event to
+each tracker (:class:`mertk.api.Tracker`). A tracker that raises is named in one warning
+line and dropped for the rest of the run: tracking never stops a run or loses its results,
+which the run folder holds whatever happens to a tracker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mertk.api import RunResult, RunStart, Tracker
+from mertk.config import LoadedConfig
+from mertk.engine.history import HISTORY_FILE, HistoryFile, epoch_values, mean_curves
+from mertk.engine.rundir import RunFolder
+from mertk.errors import MertkError
+from mertk.registry import Components
+
+__all__ = ["RunTracking", "flatten_config", "flat_metrics", "RESULT_FILES"]
+
+#: Files of a finished run folder passed to trackers as artifacts, when they exist.
+RESULT_FILES = ("report.md", "metrics.json", "history.csv", "predictions.csv", "config.yaml",
+                "confusion_matrix.png", "per_class.png", "training_curves.png")
+_IMAGES = ("confusion_matrix", "per_class", "training_curves")
+
+
+def flatten_config(data: Any, prefix: str = "") -> dict[str, str]:
+    """A nested config as dotted keys with text values: ``{"train": {"epochs": 3}}`` ->
+    ``{"train.epochs": "3"}``; list items are numbered (``loss.0.name``)."""
+    items: Any = data.items() if isinstance(data, Mapping) else enumerate(data) if isinstance(data, list) else None
+    if items is None or not data:
+        return {prefix.rstrip("."): data if isinstance(data, str) else json.dumps(data)}
+    out: dict[str, str] = {}
+    for key, value in items:
+        out.update(flatten_config(value, f"{prefix}{key}."))
+    return out
+
+
+def flat_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """``uf1``, ``uar``, ``accuracy``, ``n`` overall and ``"{dataset}/uf1"`` etc. per source dataset."""
+    keys = ("uf1", "uar", "accuracy", "n")
+    out = {k: float(metrics["overall"][k]) for k in keys}
+    for group, scores in sorted(metrics.get("per_group", {}).items()):
+        out.update({f"{group}/{k}": float(scores[k]) for k in keys})
+    return out
+
+
+def _fold_metrics(record: Mapping[str, Any]) -> dict[str, float]:
+    n = len(record["y_true"])
+    correct = sum(int(a == b) for a, b in zip(record["y_true"], record["y_pred"]))
+    out = {"test_accuracy": correct / n if n else 0.0, "test_n": float(n),
+           "train_size": float(record.get("train_size", 0)), "seconds": float(record.get("seconds", 0.0))}
+    if record.get("history"):
+        last = record["history"][-1]
+        out.update(final_loss=float(last["loss"]), final_accuracy=float(last["accuracy"]))
+    return out
+
+
+class RunTracking:
+    """``history.csv`` plus the configured trackers of one run (see the module docs).
+
+    Args:
+        trackers: ``(name, tracker)`` pairs, in config order.
+    """
+
+    def __init__(self, trackers: Sequence[tuple[str, Tracker]] = ()) -> None:
+        self.trackers = list(trackers)
+        self.history: HistoryFile | None = None
+        self.log: Callable[[str], None] = print
+
+    @classmethod
+    def build(cls, loaded: LoadedConfig, components: Components) -> RunTracking:
+        """Build the trackers of ``output.trackers``.
+
+        Raises:
+            MertkError: a tracker cannot be built (e.g. its optional package is not installed)
+                or does not have the tracker methods.
+        """
+        file = Path(loaded.file).name
+        trackers = []
+        for i, spec in enumerate(loaded.config.output.trackers):
+            name = spec if isinstance(spec, str) else spec["name"]
+            tracker = components.build("tracker", spec, file=file, key=f"output.trackers.{i}")
+            if not isinstance(tracker, Tracker):
+                missing = [m for m in ("start", "start_fold", "log_epoch", "end_fold", "finish", "close")
+                           if not callable(getattr(tracker, m, None))]
+                raise MertkError(f"{file}: output.trackers.{i}: tracker {name!r} has no method(s) "
+                                 f"{', '.join(missing)}; see the tracker contract (mertk.api.Tracker)")
+            trackers.append((name, tracker))
+        return cls(trackers)
+
+    def _call(self, method: str, *args: Any) -> None:
+        for name, tracker in list(self.trackers):
+            try:
+                getattr(tracker, method)(*args)
+            except Exception as exc:  # whatever a tracker raises, the run goes on
+                self.trackers.remove((name, tracker))
+                self.log(f"warning: tracker {name!r} failed in {method} ({type(exc).__name__}: {exc}); the run goes "
+                         "on without it, and its run folder keeps every result")
+                if method != "close":
+                    try:
+                        tracker.close("failed")
+                    except Exception:  # it already failed once; one warning is enough
+                        pass
+
+    def start(self, loaded: LoadedConfig, folder: RunFolder, *, resumed: bool) -> None:
+        """The run starts in ``folder`` (after its config and environment are saved)."""
+        self.history = HistoryFile(folder.path / HISTORY_FILE)
+        self.log = folder.log
+        environments = sorted(folder.path.glob("environment*.json"), key=lambda p: p.stat().st_mtime)
+        environment = json.loads(environments[-1].read_text(encoding="utf-8")) if environments else {}
+        resolved = loaded.config.model_dump(mode="json")  # every key, defaults included
+        self._call("start", RunStart(loaded.config.name, folder.path, resolved, flatten_config(resolved),
+                                     environment, resumed))
+
+    def start_fold(self, index: int, name: str) -> None:
+        """Fold ``index`` trains from its first epoch: its stale history rows go, trackers are told."""
+        if self.history is not None:
+            self.history.start_fold(index)
+        self._call("start_fold", index, name)
+
+    def epoch_logger(self, index: int, name: str) -> Callable[[Any], None]:
+        """The per-epoch callback of fold ``index``: takes an :class:`~mertk.engine.trainer.EpochStats`."""
+        def log_epoch(stats: Any) -> None:
+            values = epoch_values(stats)
+            if self.history is not None:
+                self.history.append(index, name, stats.epoch, values)
+            self._call("log_epoch", index, stats.epoch, values)
+        return log_epoch
+
+    def end_fold(self, record: Mapping[str, Any]) -> None:
+        """A fold's record (as :func:`mertk.engine.runner.run_fold` returns it) is saved."""
+        self._call("end_fold", record["index"], record["name"], _fold_metrics(record))
+
+    def finish(self, folder: RunFolder, metrics: Mapping[str, Any], folds: Sequence[Mapping[str, Any]]) -> None:
+        """Every fold is done and the report written: pass scores, mean curves and result files."""
+        images = {name: folder.path / f"{name}.png" for name in _IMAGES if (folder.path / f"{name}.png").is_file()}
+        files = [folder.path / f for f in RESULT_FILES if (folder.path / f).is_file()]
+        curves = {k: v for k, v in mean_curves(folds).items() if k == "accuracy" or k.split("/")[0] == "loss"}
+        self._call("finish", RunResult(flat_metrics(metrics), curves, images, files))
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Always last: ``error`` is the exception that ended the run, if any."""
+        status = ("finished" if error is None else "interrupted" if isinstance(error, KeyboardInterrupt)
+                  else "failed")
+        self._call("close", status)
