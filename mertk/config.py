@@ -34,7 +34,7 @@ __all__ = ["RunConfig", "LoadedConfig", "load_config", "validate_config", "find_
 
 
 class RunConfig(Strict):
-    """A whole run: data, preprocessing, model, losses, training, protocol and output."""
+    """A whole run: data, preprocessing, model, losses, training, protocol, output and executor."""
 
     name: str = "run"
     """Run name; the run folder is ``{output.dir}/{name}-{timestamp}``."""
@@ -53,6 +53,9 @@ class RunConfig(Strict):
     """Loss terms, summed; each may carry ``weight: float`` (default 1)."""
     train: TrainSettings = TrainSettings()
     output: OutputSettings = OutputSettings()
+    executor: component("executor") = "local"
+    """Where folds and clips run: ``local`` (this machine; ``workers: 1`` is one process, in order)
+    or ``ray`` (a Ray cluster), with their arguments. It does not change any result."""
 
 
 #: Keys inside a loss term that mertk itself reads (not passed to the loss factory).
@@ -243,6 +246,10 @@ def _iter_component_fields(model: pydantic.BaseModel, prefix: str = ""):
         key = f"{prefix}{name}"
         ref = next((m for m in field.metadata if isinstance(m, Ref)), None)
         if ref is not None:
+            default = field.default.get("name") if isinstance(field.default, Mapping) else field.default
+            if isinstance(value, Mapping) and "name" not in value and isinstance(default, str):
+                value = {"name": default, **value}  # `--set executor.workers=2` adjusts the default component
+                setattr(model, name, value)
             yield key, ref, value, (lambda v, m=model, n=name: setattr(m, n, v))
             continue
         args = typing.get_args(field.annotation)

@@ -140,6 +140,18 @@ def register_models(register: Register) -> None:
 
 
 @hookspec
+def register_executors(register: Register) -> None:
+    """Register executors (kind ``executor``).
+
+    A factory returns an object with ``map(function, shared, tasks)`` that calls
+    ``function(shared, task)`` for every task, here or in other processes or machines, and yields
+    ``(position, result)`` pairs as tasks finish, a :class:`mertk.api.TaskFailure` as the result
+    of a task that raised (:class:`mertk.api.Executor`). Its keyword arguments are the config's
+    ``executor`` node.
+    """
+
+
+@hookspec
 def register_commands(cli: "click.Group") -> None:
     """Add commands to the ``mertk`` command line: ``cli.add_command(my_command)``."""
 

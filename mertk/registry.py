@@ -48,6 +48,7 @@ KINDS: dict[str, str] = {
     "attention": "Attention modules: (B, C, H, W) -> (B, C, H, W) re-weighting.",
     "loss": "Losses: (ModelOutput, target) -> scalar.",
     "model": "Models: views {name: (B, C, S, S)} -> ModelOutput(logits, features).",
+    "executor": "Executors: run independent tasks (folds, clips) here, in worker processes or on a cluster.",
 }
 
 

@@ -44,7 +44,7 @@ def components() -> Components:
     c["loss"].register("cross-entropy", lambda: None, plugin="t")
     c["protocol"].register("loso", lambda: None, plugin="t")
     for kind, name in [("face_detector", "dlib-auto"), ("landmark_detector", "dlib-68"), ("spotter", "max-motion"),
-                       ("flow_extractor", "tvl1")]:
+                       ("flow_extractor", "tvl1"), ("executor", "local")]:
         c[kind].register(name, _noop, plugin="t")
     c["roi_selector"].register("full-face", lambda size=28: None, plugin="t")
     return c
@@ -189,3 +189,12 @@ def test_deep_merge_copies():
     merged = deep_merge(base, {"a": {"d": 2}})
     merged["a"]["b"].append(2)
     assert base == {"a": {"b": [1]}, "c": 1} and merged == {"a": {"b": [1, 2], "d": 2}, "c": 1}
+
+
+def test_a_setting_of_a_component_left_at_its_default_adjusts_the_default(components):
+    """`--set executor.workers=3` on a config without `executor`: the default `local`, with 3 workers."""
+    data = apply_overrides(GOOD, ["executor.workers=3"])
+    assert data["executor"] == {"workers": 3}
+    assert validate_config(data, components).executor == {"name": "local", "workers": 3}
+    components["executor"].register("ray", lambda address=None: None, plugin="t")
+    assert validate_config(apply_overrides(GOOD, ["executor.name=ray"]), components).executor == {"name": "ray"}
