@@ -63,7 +63,7 @@ class LocalExecutor:
     def describe(self) -> str:
         """One line for the run log."""
         if self.workers == 1:
-            return "local: this process" + (f", {self.threads} threads" if self.threads else "")
+            return "local: this process" + (f", {self.threads} thread{'s' * (self.threads > 1)}" if self.threads else "")
         return f"local: {self.workers} worker processes x {self.threads} thread{'s' * (self.threads > 1)}"
 
     def map(self, function: Callable[[Any, Any], Any], shared: Any,

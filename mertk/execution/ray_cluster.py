@@ -68,7 +68,7 @@ class RayExecutor:
         """One line for the run log."""
         where = self.address or "a Ray on this machine"
         gpus = f", {self.num_gpus:g} GPU" if self.num_gpus else ""
-        return f"ray: {where}, {self.num_cpus:g} CPU{gpus} and {self.threads} threads per task"
+        return f"ray: {where}, {self.num_cpus:g} CPU{gpus} and {self.threads} thread{'s' * (self.threads > 1)} per task"
 
     def _connect(self) -> Any:
         ray = _ray()
