@@ -8,12 +8,16 @@ intra-op threads, by default the available cores divided by N.
 
 A worker that dies (killed, out of memory) breaks the pool: the tasks that had not finished
 run again in a new pool, at most ``max_retries`` times per run of :meth:`LocalExecutor.map`.
+Workers end on their own when the driver dies.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Annotated, Any
@@ -33,6 +37,14 @@ def _start_worker(shared: Any, threads: int) -> None:
     global _SHARED
     prepare_worker(threads)
     _SHARED = shared
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the driver is gone (``kill -9`` gives it no chance to stop its pool)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _run_task(function: Callable[[Any, Any], Any], task: Any) -> Any:

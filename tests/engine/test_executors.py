@@ -101,6 +101,18 @@ def test_ray_runs_a_tiny_loso_with_the_folds_of_one_process(ray_local, make_conf
 # ------------------------------------------------------------------ faults
 
 
+def children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
 @pytest.mark.parametrize("executor", [RAY, POOL], ids=["ray", "local-pool"])
 def test_a_worker_killed_mid_task_is_retried(executor, request, fake_data, faulty_components, tmp_path: Path) -> None:
     if executor is RAY:
@@ -147,8 +159,13 @@ def test_driver_killed_mid_run_resumes_on_another_executor(ray_local, flow_manif
     deadline = time.monotonic() + 120
     while not list(run.glob("folds/*.json")) and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
+    workers = children(driver.pid)
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(workers) >= 2 and not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # none outlives it
     written = {p.name: p.read_text() for p in sorted(run.glob("folds/[0-9][0-9][0-9].json"))}
     assert 1 <= len(written) < 4, driver.stderr.read().decode()[-2000:]
     assert not (run / "metrics.json").exists()
