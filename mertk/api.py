@@ -305,7 +305,8 @@ class Executor(Protocol):
     mertk gives it module-level functions (importable by name in any worker), one ``shared``
     object per call (the preprocessed views of a run, its config and how to load its plugins)
     and small picklable tasks (a fold number, a clip). Each task's result depends only on
-    ``shared`` and the task, never on where or in which order it ran.
+    ``shared`` and the task, never on where or in which order it ran. Tasks that run at the
+    same time must run in separate processes: a fold seeds torch's global random generator.
     """
 
     def map(self, function: Callable[[Any, Any], Any], shared: Any,

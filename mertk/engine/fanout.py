@@ -225,6 +225,8 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
     Raises:
         MertkError: as :func:`mertk.engine.runner.run_experiment`; a failed fold names its run.
     """
+    if not requests:
+        return []
     first = requests[0].loaded
     runs: list[_Run] = []
     with open_executor(components, first.config.executor, file=Path(first.file).name) as executor:
