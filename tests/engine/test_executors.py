@@ -68,6 +68,46 @@ def faulty_config(tmp_path: Path, components: mertk.Components, executor: dict, 
     return load_config(path, components)
 
 
+# ------------------------------------------------------------------ cores, threads, plugins in workers
+
+
+def test_cores_follow_the_container_quota_and_threads_omp_num_threads(tmp_path: Path, monkeypatch) -> None:
+    from mertk.execution import cpus
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # cgroup v2: 1.5 cores
+    assert cpus._cgroup_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cpus._cgroup_quota(tmp_path) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")  # cgroup v1: 3 cores
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpus._cgroup_quota(tmp_path) == 3.0
+    monkeypatch.setattr(cpus, "_cgroup_quota", lambda root=None: 3.0)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert cpus.available_cpus() == 3 and cpus.default_threads(2) == 1 and cpus.default_threads(1) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert cpus.default_threads(1) == 2 and cpus.default_threads(4) == 1
+
+
+def test_workers_load_the_same_plugins_or_say_why_they_cannot(faulty_components) -> None:
+    from mertk.plugins import plugin_recipe
+    from mertk.testing import components_with
+
+    recipe = plugin_recipe(faulty_components)
+    assert recipe.extra == (str(PLUGIN.resolve()),)
+    assert "faulty" in recipe.load()["model"]
+
+    class NotAModule:
+        @mertk.hookimpl
+        def register_losses(self, register):  # noqa: ANN001, ANN201
+            register("nowhere", lambda: None)
+
+    with pytest.raises(mertk.PluginError, match="not an importable module, so worker processes cannot load it"):
+        plugin_recipe(components_with(NotAModule()))
+
+
 # ------------------------------------------------------------------ the same folds anywhere
 
 
@@ -143,6 +183,18 @@ def test_a_fold_failing_on_its_input_is_named_and_not_retried(executor, request,
     assert not (tmp_path / "run" / "folds" / "002.json").exists()
     assert not (tmp_path / "run" / "metrics.json").exists()
     assert "Traceback" in (tmp_path / "run" / "run.log").read_text()
+
+
+def test_a_local_task_whose_worker_always_dies_fails_after_the_retries(monkeypatch) -> None:
+    from mertk.api import TaskFailure
+    from mertk.execution.local import LocalExecutor
+
+    monkeypatch.syspath_prepend(str(PLUGIN.parent))  # spawned workers import the task by module name
+    import faulty_model
+
+    results = dict(LocalExecutor(workers=2, threads=1, max_retries=1).map(faulty_model.die, None, ["a", "b"]))
+    assert sorted(results) == [0, 1] and all(isinstance(r, TaskFailure) for r in results.values())
+    assert results[0].error == "WorkerDied" and "died 2 times" in results[0].message
 
 
 def test_driver_killed_mid_run_resumes_on_another_executor(ray_local, flow_manifest, tmp_path: Path) -> None:

@@ -53,3 +53,8 @@ class FaultyModel(nn.Module):
 @mertk.hookimpl
 def register_models(register):  # noqa: ANN001, ANN201
     register("faulty", FaultyModel)
+
+
+def die(shared, task):  # noqa: ANN001, ANN201
+    """An executor task whose worker process always dies."""
+    os.kill(os.getpid(), signal.SIGKILL)
