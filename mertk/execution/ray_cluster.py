@@ -21,6 +21,7 @@ import pydantic
 
 from mertk.api import TaskFailure
 from mertk.errors import MertkError
+from mertk.execution.cpus import available_cpus
 from mertk.execution.tasks import call, prepare_worker
 
 __all__ = ["RayExecutor"]
@@ -48,7 +49,8 @@ class RayExecutor:
     Args:
         address: The cluster: ``auto`` (the one ``ray start`` runs on this node),
             ``ray://HOST:10001`` (Ray Client), ``HOST:6379``; unset: start a Ray on this machine
-            for the run (or use the one this process already connected to).
+            for the command, with the cores this process may use (CPU affinity and quota), or
+            use the Ray this process already connected to.
         num_cpus: CPU cores Ray reserves for each task.
         num_gpus: GPUs Ray reserves for each task (a fraction shares a GPU).
         threads: Intra-op threads of each task (0: ``num_cpus``, at least 1).
@@ -73,8 +75,9 @@ class RayExecutor:
     def _connect(self) -> Any:
         ray = _ray()
         if not ray.is_initialized():
+            where = {"address": self.address} if self.address else {"address": "local", "num_cpus": available_cpus()}
             try:
-                ray.init(address=self.address, include_dashboard=False, logging_level="WARNING")
+                ray.init(**where, include_dashboard=False, logging_level="WARNING")
             except (ConnectionError, RuntimeError) as exc:
                 raise MertkError(f"executor 'ray': cannot connect to {self.address or 'a new local Ray'}: {exc}. "
                                  "Fix: start the cluster (ray start --head) or correct executor.address") from None
