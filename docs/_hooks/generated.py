@@ -1,7 +1,8 @@
 """MkDocs hook: generated tables (``<!-- config-keys -->``, ``<!-- bundled-configs -->``) and
 component arguments (``<!-- args KIND NAME -->``).
 
-The tables are generated from :class:`mertk.config.RunConfig` and its section models at build
+The tables are generated from :func:`mertk.config.run_config_model` (core's keys and the
+sections plugins register) at build
 time (name, type, default and the field's docstring), so the page lists exactly the keys the
 validator accepts.
 """
@@ -11,8 +12,8 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
-import re
 import json
+import re
 import textwrap
 import types
 import typing
@@ -130,7 +131,7 @@ def tables(model: type[pydantic.BaseModel], prefix: str = "") -> Iterator[str]:
             kind = f"section, see [`{prefix}{name}`](#{(prefix + name).replace('.', '')})"
             yield f"| `{prefix}{name}` | {kind} | | {(docs.get(name) or '').replace(chr(10), ' ')} |"
             continue
-        doc = (docs.get(name) or FALLBACK.get(name, "")).replace("\n", " ").replace("|", "\\|")
+        doc = (docs.get(name) or info.description or FALLBACK.get(name, "")).replace("\n", " ").replace("|", "\\|")
         yield f"| `{prefix}{name}` | {_type_text(info.annotation, info)} | {_default(info)} | {doc} |"
     yield ""
     for name, section in nested:
@@ -181,11 +182,12 @@ def arguments(kind: str, name: str) -> str:
 
 
 
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001
+def on_page_markdown(markdown: str, page, config, files) -> str:
     if MARKER in markdown:
-        from mertk.config import RunConfig
+        import mertk
+        from mertk.config import run_config_model
 
-        markdown = markdown.replace(MARKER, "\n".join(tables(RunConfig)))
+        markdown = markdown.replace(MARKER, "\n".join(tables(run_config_model(mertk.load_components()))))
     if BUNDLED in markdown:
         markdown = markdown.replace(BUNDLED, bundled_table())
     return ARGS.sub(lambda m: arguments(m.group(1), m.group(2)), markdown)

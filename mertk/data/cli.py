@@ -6,7 +6,7 @@ from collections import Counter
 
 import click
 
-from mertk.cli import App, pass_app, set_option
+from mertk.cli_app import App, pass_app, set_option
 
 __all__ = ["datasets"]
 

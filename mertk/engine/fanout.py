@@ -117,7 +117,8 @@ def _build(job: FoldJob) -> _Built:
     return built
 
 
-def fold_task(jobs: Mapping[str, FoldJob], task: tuple[str, int]) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+def fold_task(jobs: Mapping[str, FoldJob],
+              task: tuple[str, int]) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
     """Run fold ``index`` of job ``key`` (``task = (key, index)``) with :func:`mertk.engine.runner.run_fold`.
 
     Returns:
@@ -157,7 +158,7 @@ class _Run:
     def save(self, index: int, record: dict[str, Any], weights: Mapping[str, torch.Tensor] | None) -> None:
         """Write a finished fold: checkpoint, ``folds/NNN.json``, ``predictions.csv``, a log line."""
         if weights is not None:
-            from mertk.inference.artifact import save_weights
+            from mertk.artifact import save_weights
 
             save_weights(weights, self.folder.path / "checkpoints" / f"fold-{index:03d}.safetensors")
         self.folder.save_fold(index, record)

@@ -75,7 +75,8 @@ class LocalExecutor:
     def describe(self) -> str:
         """One line for the run log."""
         if self.workers == 1:
-            return "local: this process" + (f", {self.threads} thread{'s' * (self.threads > 1)}" if self.threads else "")
+            threads = f", {self.threads} thread{'s' * (self.threads > 1)}" if self.threads else ""
+            return "local: this process" + threads
         return f"local: {self.workers} worker processes x {self.threads} thread{'s' * (self.threads > 1)}"
 
     def map(self, function: Callable[[Any, Any], Any], shared: Any,
@@ -142,7 +143,7 @@ def _outcome(future: cf.Future) -> Any:
         return future.result()
     try:
         raise exc
-    except Exception as raised:  # noqa: BLE001
+    except Exception as raised:
         return failure(raised)
 
 

@@ -23,7 +23,7 @@ def call(function: Callable[[Any, Any], Any], shared: Any, task: Any) -> Any:
     """``function(shared, task)``, or a :class:`TaskFailure` when it raises an ``Exception``."""
     try:
         return function(shared, task)
-    except Exception as exc:  # noqa: BLE001 - reported to the driver with its traceback
+    except Exception as exc:
         return failure(exc)
 
 

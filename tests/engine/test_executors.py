@@ -101,7 +101,7 @@ def test_workers_load_the_same_plugins_or_say_why_they_cannot(faulty_components)
 
     class NotAModule:
         @mertk.hookimpl
-        def register_losses(self, register):  # noqa: ANN001, ANN201
+        def register_losses(self, register):
             register("nowhere", lambda: None)
 
     with pytest.raises(mertk.PluginError, match="not an importable module, so worker processes cannot load it"):

@@ -37,7 +37,7 @@ class FaultyModel(nn.Module):
         self.features = nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
         self.head = nn.Linear(8, num_classes)
 
-    def forward(self, views):  # noqa: ANN001, ANN201
+    def forward(self, views):
         if self.training and self.die_once:
             self.calls += 1
             if self.calls == 3:
@@ -51,10 +51,10 @@ class FaultyModel(nn.Module):
 
 
 @mertk.hookimpl
-def register_models(register):  # noqa: ANN001, ANN201
+def register_models(register):
     register("faulty", FaultyModel)
 
 
-def die(shared, task):  # noqa: ANN001, ANN201
+def die(shared, task):
     """An executor task whose worker process always dies."""
     os.kill(os.getpid(), signal.SIGKILL)
