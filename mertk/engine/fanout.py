@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from mertk.api import Fold, Sample, TaskFailure
-from mertk.config import LoadedConfig
+from mertk.config import LoadedConfig, validate_config
 from mertk.engine import runner
 from mertk.engine.rundir import RunFolder
 from mertk.engine.trainer import normalize_views, select_device
@@ -56,7 +56,10 @@ class FoldJob:
 
     Attributes:
         key: Unique id of the job (workers keep what they built from it under this key).
-        loaded: The run's validated config.
+        config: The run's config as plain data (``LoadedConfig.data``), validated again in the
+            worker against the plugins it loaded: the validated model class is built from the
+            registered sections at run time, so it does not travel by pickle.
+        config_file: The config's file, for messages.
         plugins: How to load the run's plugins in another process, or why that is impossible.
         samples: The kept samples (fold records name them).
         class_names: The ``K`` class names.
@@ -67,7 +70,8 @@ class FoldJob:
     """
 
     key: str
-    loaded: LoadedConfig
+    config: dict[str, Any]
+    config_file: str
     plugins: PluginRecipe | str
     samples: list[Sample]
     class_names: tuple[str, ...]
@@ -104,12 +108,14 @@ def _build(job: FoldJob) -> _Built:
     if isinstance(job.plugins, str):
         raise PluginError(job.plugins)
     components = job.plugins.load()
-    train = job.loaded.config.train
+    loaded = LoadedConfig(validate_config(job.config, components, file=Path(job.config_file).name), job.config_file,
+                          job.config)
+    train = loaded.config.train
     device = select_device(train.device)
     views = {name: torch.from_numpy(np.array(v)) for name, v in job.views.items()}  # a writable copy
     inputs = normalize_views(views, train.normalize_mean, train.normalize_std, device,
                              channels_last=train.channels_last)
-    built = _Built(job.loaded, components, runner.ExperimentData(job.samples, {}, job.class_names, []), inputs,
+    built = _Built(loaded, components, runner.ExperimentData(job.samples, {}, job.class_names, []), inputs,
                    torch.from_numpy(np.array(job.labels)).to(device), job.folds)
     _IN_WORKER[job.key] = built
     while len(_IN_WORKER) > _KEEP_IN_WORKER:
@@ -204,8 +210,9 @@ def _start(request: RunRequest, components: Components, executor: Any, prefix: s
     inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, device,
                              channels_last=train.channels_last)
     labels = torch.as_tensor([s.label for s in data.samples], dtype=torch.int64, device=device)
-    job = FoldJob(key=uuid.uuid4().hex, loaded=loaded, plugins=_recipe(components), samples=data.samples,
-                  class_names=data.class_names, views={k: v.numpy() for k, v in data.views.items()},
+    job = FoldJob(key=uuid.uuid4().hex, config=dict(loaded.data), config_file=loaded.file, plugins=_recipe(components),
+                  samples=data.samples, class_names=data.class_names,
+                  views={k: v.numpy() for k, v in data.views.items()},
                   labels=labels.cpu().numpy(), folds=folds, checkpoints=loaded.config.output.checkpoints)
     run = _Run(request, folder, data, inputs, labels, folds, job, prefix=prefix)
     for index, fold in enumerate(folds):
