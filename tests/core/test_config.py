@@ -228,7 +228,8 @@ def test_typos_in_names_and_arguments_are_found_without_importing_torch() -> Non
     import sys
 
     typos = ["model.attention.reductoin=8", "model.backbone.widht=3", "loss.0.gama=1",
-             "preprocess.flow.name=tvl2", "preprocess.views.hars.regoins=[eyes]"]
+             "preprocess.flow.name=tvl2", "preprocess.views.hars.regoins=[eyes]", "executor.wrokers=2",
+             "executor.name=rya"]
     proc = subprocess.run([sys.executable, "-c", TYPO_CHECK, *typos], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -239,6 +240,8 @@ def test_typos_in_names_and_arguments_are_found_without_importing_torch() -> Non
         "dual-atme.yaml: preprocess.flow.name: unknown flow_extractor 'tvl2' (did you mean 'tvl1'?); "
         "installed: dis, farneback, torch-tvl1, tvl1",
         "dual-atme.yaml: preprocess.views.hars.regoins: unexpected argument (did you mean 'regions' or 'margin'?)",
+        "dual-atme.yaml: executor.wrokers: unexpected argument (did you mean 'workers'?)",
+        "dual-atme.yaml: executor.name: unknown executor 'rya' (did you mean 'ray'?); installed: local, ray",
     ]
     assert lines[-1] == "heavy: []"
 
