@@ -105,7 +105,7 @@ def main() -> None:
                       flush=True)
         base = statistics.median(times[BASELINE])
         env = json.loads((args.out / f"{stem}-{stamp}-{BASELINE}-0" / "environment.json").read_text())
-        print(f"\n{config}: {n} LOSO folds, arithmetic {env['arithmetic']}\n")
+        print(f"\n{config}: {n} folds, arithmetic {env['arithmetic']}\n")
         print("| arm | seconds | speed-up | load before -> after | folds with the same predictions | max prob. diff |")
         print("|---|---|---|---|---|---|")
         for arm in arms:

@@ -55,7 +55,9 @@ class LocalExecutor:
     """Runs tasks on this machine: in this process (``workers: 1``) or in N worker processes.
 
     Args:
-        workers: Worker processes; 1 runs every task in this process, in order.
+        workers: Worker processes; 1 runs every task in this process, in order. The default, 2,
+            measured fastest for the bundled configs on a 2-core machine (``benchmarks/executor.py``,
+            docs page "Running on a cluster").
         threads: Intra-op threads per worker process (0: the available cores divided by
             ``workers``, at most ``OMP_NUM_THREADS``). With ``workers: 1``, 0 keeps the
             threads the run set (``train.threads``).
