@@ -1,7 +1,7 @@
 """Data types and component interfaces shared by every part of mertk.
 
 Data-side stages (datasets, face and landmark detectors, flow extractors, spotters, ROI
-selectors, protocols) are described by :class:`typing.Protocol` classes: any object with the
+selectors, protocols) and executors are described by :class:`typing.Protocol` classes: any object with the
 right methods works, no subclassing needed. Network parts (backbones, attention modules,
 models, losses) are :class:`torch.nn.Module` subclasses whose ``forward`` contracts are given
 here in the docstrings, with tensor shapes.
@@ -9,7 +9,7 @@ here in the docstrings, with tensor shapes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -36,6 +36,8 @@ __all__ = [
     "RunStart",
     "RunResult",
     "Tracker",
+    "TaskFailure",
+    "Executor",
 ]
 
 
@@ -390,6 +392,59 @@ class Tracker(Protocol):
 
     def close(self, status: Literal["finished", "failed", "interrupted"]) -> None:
         """Release files and connections; ``status`` says how the run ended."""
+        ...
+
+
+# --------------------------------------------------------------------------- execution
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """What an executor yields, in place of a result, for a task that raised.
+
+    Attributes:
+        error: The exception's type name (``"ValueError"``).
+        message: The exception's message.
+        traceback: The formatted traceback, for the run log.
+        user_error: The exception was a :class:`mertk.errors.MertkError` (a message written for
+            the user, shown without its type).
+    """
+
+    error: str
+    message: str
+    traceback: str = ""
+    user_error: bool = False
+
+    def __str__(self) -> str:
+        return self.message if self.user_error else f"{self.error}: {self.message}"
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs independent tasks here, in worker processes or on a cluster (component kind ``executor``).
+
+    mertk gives it module-level functions (importable by name in any worker), one ``shared``
+    object per call (the preprocessed views of a run, its config and how to load its plugins)
+    and small picklable tasks (a fold number, a clip). Each task's result depends only on
+    ``shared`` and the task, never on where or in which order it ran. Tasks that run at the
+    same time must run in separate processes: a fold seeds torch's global random generator.
+    """
+
+    def map(self, function: Callable[[Any, Any], Any], shared: Any,
+            tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """Call ``function(shared, task)`` for every task; yield results as tasks finish.
+
+        Args:
+            function: A module-level function (pickled by reference).
+            shared: Sent to each worker process or node once, not once per task.
+            tasks: The tasks' arguments.
+
+        Yields:
+            ``(position in tasks, result)`` in completion order, once per task. A task that
+            raised yields a :class:`TaskFailure` as its result; the other tasks still run.
+            A task whose worker died is run again, up to the executor's retry limit, then
+            yields a :class:`TaskFailure`.
+        """
         ...
 
 

@@ -83,11 +83,22 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_weights(model: nn.Module, path: str | Path) -> None:
-    """Write ``model.state_dict()`` to ``path`` as safetensors (CPU, contiguous tensors)."""
+def save_weights(model: nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """Write ``model.state_dict()`` (or a state dict) to ``path`` as safetensors (CPU, contiguous
+    tensors), through a temporary sibling renamed when complete."""
     from safetensors.torch import save_file
 
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(path))
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: Sequence[str],

@@ -75,7 +75,11 @@ def run_config_model(components: Components) -> type[RunConfig]:
         if key in RunConfig.model_fields:
             raise PluginError(f"plugin {section.plugin!r} registers the config section {key!r}, which is "
                               "one of the run config's own keys; choose another name")
-        fields[key] = (section.model, pydantic.Field(default_factory=section.model, description=section.description))
+        if section.ref is not None:  # one component spec, e.g. `executor: {name: local, workers: 2}`
+            fields[key] = (section.model, pydantic.Field(default=section.default, description=section.description))
+        else:
+            fields[key] = (section.model, pydantic.Field(default_factory=section.model,
+                                                         description=section.description))
     model = pydantic.create_model("RunConfig", __base__=RunConfig, __module__=__name__, **fields)
     components._run_config_model = model
     return model
@@ -259,6 +263,10 @@ def _iter_component_fields(model: pydantic.BaseModel, prefix: str = ""):
         key = f"{prefix}{name}"
         ref = next((m for m in field.metadata if isinstance(m, Ref)), None)
         if ref is not None:
+            default = field.default.get("name") if isinstance(field.default, Mapping) else field.default
+            if isinstance(value, Mapping) and "name" not in value and isinstance(default, str):
+                value = {"name": default, **value}  # `--set executor.workers=2` adjusts the default component
+                setattr(model, name, value)
             yield key, ref, value, (lambda v, m=model, n=name: setattr(m, n, v))
             continue
         args = typing.get_args(field.annotation)

@@ -153,6 +153,18 @@ def register_trackers(register: Register) -> None:
 
 
 @hookspec
+def register_executors(register: Register) -> None:
+    """Register executors (kind ``executor``).
+
+    A factory returns an object with ``map(function, shared, tasks)`` that calls
+    ``function(shared, task)`` for every task, here or in other processes or machines, and yields
+    ``(position, result)`` pairs as tasks finish, a :class:`mertk.api.TaskFailure` as the result
+    of a task that raised (:class:`mertk.api.Executor`). Its keyword arguments are the config's
+    ``executor`` node.
+    """
+
+
+@hookspec
 def register_commands(cli: "click.Group") -> None:
     """Add commands to the ``mertk`` command line: ``cli.add_command(my_command)``."""
 
@@ -167,6 +179,12 @@ def register_config_sections(register: Register) -> None:
     ``dataset``, ``on_error``, ``protocol``, ``model``, ``loss``) cannot be taken, and a key
     registered by two plugins is an error naming both. The engine registers ``train`` and
     ``output``, preprocessing registers ``preprocess``.
+
+    A section may instead hold one component spec:
+    ``register("executor", mertk.settings.component("executor"), default="local")`` validates
+    ``executor: {name: local, workers: 2}`` against the registered ``executor`` components, and
+    ``--set executor.workers=2`` adjusts the default component. ``mertk.execution`` registers
+    ``executor`` this way.
     """
 
 

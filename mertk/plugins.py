@@ -30,7 +30,7 @@ from mertk.errors import PluginError, did_you_mean
 from mertk.registry import KINDS, Components
 
 __all__ = ["PluginManager", "BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "DISABLE_AUTOLOAD_ENV", "plugin_manager",
-           "load_components", "PluginInfo", "plugin_infos", "check_hooks"]
+           "load_components", "PluginInfo", "plugin_infos", "check_hooks", "PluginRecipe", "plugin_recipe"]
 
 ENTRY_POINT_GROUP = "mertk"
 DISABLE_AUTOLOAD_ENV = "MERTK_DISABLE_PLUGIN_AUTOLOAD"
@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mertk.bench.plugin",
     "mertk.inference.plugin",
     "mertk.trackers.plugin",
+    "mertk.execution.plugin",
 )
 
 #: ``register_*`` hook name for each component kind.
@@ -61,6 +62,7 @@ HOOK_FOR_KIND: dict[str, str] = {
     "loss": "register_losses",
     "model": "register_models",
     "tracker": "register_trackers",
+    "executor": "register_executors",
 }
 assert set(HOOK_FOR_KIND) == set(KINDS)
 
@@ -124,6 +126,10 @@ class PluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.distributions: dict[str, importlib.metadata.Distribution] = {}
+        #: How :func:`plugin_manager` made it (see :func:`plugin_recipe`).
+        self.builtins = True
+        self.autoload = True
+        self.extra: tuple[str, ...] = ()
 
 
 def plugin_manager(*, autoload: bool | None = None, extra: Sequence[str | Path] = (),
@@ -140,11 +146,14 @@ def plugin_manager(*, autoload: bool | None = None, extra: Sequence[str | Path] 
         PluginError: a plugin fails to import, or implements a hook that does not exist.
     """
     pm = PluginManager()
+    pm.builtins = builtins
     if builtins:
         for name in BUILTIN_PLUGINS:
             pm.register(importlib.import_module(name), name=name)
     if autoload is None:
         autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "").lower() not in ("1", "true", "yes", "on")
+    pm.autoload = autoload
+    pm.extra = tuple(str(Path(p).resolve()) for p in extra)
     _load_entry_points(pm, third_party=autoload)
     for path in extra:
         for module in _import_local(Path(path)):
@@ -188,6 +197,58 @@ def check_hooks(pm: pluggy.PluginManager) -> None:
     pm.check_pending()
 
 
+@dataclass(frozen=True)
+class PluginRecipe:
+    """How to load the same plugins in another process, e.g. a worker of an executor.
+
+    Attributes:
+        autoload: Load third-party entry points.
+        extra: Plugin files or folders given with ``--plugin`` (absolute paths).
+        modules: Names of importable plugin modules registered from Python (``components_with``).
+        builtins: Register core's built-in plugins.
+    """
+
+    autoload: bool
+    extra: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    builtins: bool = True
+
+    def load(self) -> Components:
+        """Fresh registries filled by the same plugins."""
+        pm = plugin_manager(autoload=self.autoload, extra=self.extra, builtins=self.builtins)
+        for name in self.modules:
+            module = importlib.import_module(name)
+            if not pm.is_registered(module):
+                pm.register(module, name=name)
+        check_hooks(pm)
+        return load_components(pm)
+
+
+def plugin_recipe(components: Components) -> PluginRecipe:
+    """The :class:`PluginRecipe` of the plugin manager that filled ``components``.
+
+    Raises:
+        PluginError: a plugin cannot be loaded again elsewhere (an object registered from
+            Python that is not an importable module), or ``components`` came from no plugin manager.
+    """
+    pm = components.plugin_manager
+    if not isinstance(pm, PluginManager):
+        raise PluginError("these components were not made by mertk.plugins.plugin_manager, so worker processes "
+                          "cannot load the same plugins; build them with mertk.load_components()")
+    modules = []
+    for name, plugin in pm.list_name_plugin():
+        if name in BUILTIN_PLUGINS or name.startswith("local:") or name in pm.distributions or plugin is None:
+            continue
+        module = getattr(plugin, "__name__", None)
+        if not (isinstance(plugin, ModuleType) and sys.modules.get(module) is plugin
+                and getattr(plugin, "__spec__", None) is not None and not module.startswith("mertk_local_plugin_")):
+            raise PluginError(f"plugin {name!r} was registered from Python and is not an importable module, so "
+                              "worker processes cannot load it. Fix: package it (an entry point), load it with "
+                              "--plugin PATH, or run with executor workers: 1")
+        modules.append(module)
+    return PluginRecipe(autoload=pm.autoload, extra=pm.extra, modules=tuple(modules), builtins=pm.builtins)
+
+
 @dataclass
 class PluginInfo:
     """A loaded plugin: its name, distribution, version and what it registered."""
@@ -215,8 +276,8 @@ def load_components(pm: PluginManager | None = None, *, extra: Sequence[str | Pa
             kwargs = {"register": register} if "register" in impl.argnames else {}
             impl.function(**kwargs)
     for impl in pm.hook.register_config_sections.get_hookimpls():
-        def register_section(key, model, *, description=None, _plugin=impl.plugin_name):
-            components.register_section(key, model, plugin=_plugin, description=description)
+        def register_section(key, model, *, description=None, default=None, _plugin=impl.plugin_name):
+            components.register_section(key, model, plugin=_plugin, description=description, default=default)
         impl.function(register=register_section)
     for impl in pm.hook.register_config_dirs.get_hookimpls():
         impl.function(register=lambda folder: components.config_dirs.append(str(folder)))

@@ -51,6 +51,7 @@ KINDS: dict[str, str] = {
     "loss": "Losses: (ModelOutput, target) -> scalar.",
     "model": "Models: views {name: (B, C, S, S)} -> ModelOutput(logits, features).",
     "tracker": "Experiment trackers: receive the config, per-epoch values and fold and run metrics.",
+    "executor": "Executors: run independent tasks (folds, clips) here, in worker processes or on a cluster.",
 }
 
 
@@ -80,12 +81,22 @@ class Ref:
 
 @dataclass(frozen=True)
 class ConfigSection:
-    """A section of the run config that a plugin registered (``train``, ``preprocess``, ...)."""
+    """A section of the run config that a plugin registered (``train``, ``preprocess``, ...).
+
+    ``model`` is a pydantic model class (a section of settings), or the type of a component spec
+    (``mertk.settings.component("executor")``: the section is one component, ``default`` its spec).
+    """
 
     key: str
-    model: type[pydantic.BaseModel]
+    model: Any
     plugin: str
     description: str | None = None
+    default: Spec | None = None
+
+    @property
+    def ref(self) -> Ref | None:
+        """The component kind of a section that is one component spec, else ``None``."""
+        return _ref_of(self.model)
 
 
 class ComponentInfo:
@@ -284,21 +295,30 @@ class Components:
                 f"kinds: {', '.join(self.registries)}"
             ) from None
 
-    def register_section(self, key: str, model: type[pydantic.BaseModel], *, plugin: str,
-                         description: str | None = None) -> None:
-        """Add a run-config section ``key`` validated by the pydantic ``model``.
+    def register_section(self, key: str, model: Any, *, plugin: str, description: str | None = None,
+                         default: Spec | None = None) -> None:
+        """Add a run-config section ``key`` validated by the pydantic ``model``, or holding one
+        component spec when ``model`` is ``mertk.settings.component(kind)`` (``default``: its spec
+        when the config leaves the section out, e.g. ``"local"``).
 
         Raises:
-            PluginError: ``model`` is not a pydantic model, or another plugin registered ``key``.
+            PluginError: ``model`` is neither a pydantic model nor a component type, a component
+                section has no ``default``, or another plugin registered ``key``.
         """
-        if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+        ref = _ref_of(model)
+        if ref is not None:
+            if default is None:
+                raise PluginError(f"plugin {plugin!r}: config section {key!r} holds a {ref.kind} spec and "
+                                  "needs a default spec: register(key, component(kind), default=\"name\")")
+        elif not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
             raise PluginError(f"plugin {plugin!r}: config section {key!r} must be a pydantic model "
-                              f"class (e.g. a mertk.settings.Strict subclass), got {model!r}")
+                              f"class (e.g. a mertk.settings.Strict subclass) or mertk.settings.component(kind), "
+                              f"got {model!r}")
         if key in self.config_sections:
             other = self.config_sections[key].plugin
             raise PluginError(f"config section {key!r} is registered by both {other!r} and {plugin!r}; "
                               "uninstall one of the plugins")
-        self.config_sections[key] = ConfigSection(key, model, plugin, description)
+        self.config_sections[key] = ConfigSection(key, model, plugin, description, default)
 
     def list(self, kind: str | None = None, pattern: str = "*") -> list[ComponentInfo]:
         """Components of one kind (or all kinds) whose names match ``pattern``."""

@@ -131,7 +131,7 @@ def tables(model: type[pydantic.BaseModel], prefix: str = "") -> Iterator[str]:
             kind = f"section, see [`{prefix}{name}`](#{(prefix + name).replace('.', '')})"
             yield f"| `{prefix}{name}` | {kind} | | {(docs.get(name) or '').replace(chr(10), ' ')} |"
             continue
-        doc = (docs.get(name) or FALLBACK.get(name, "")).replace("\n", " ").replace("|", "\\|")
+        doc = (docs.get(name) or info.description or FALLBACK.get(name, "")).replace("\n", " ").replace("|", "\\|")
         yield f"| `{prefix}{name}` | {_type_text(info.annotation, info)} | {_default(info)} | {doc} |"
     yield ""
     for name, section in nested:

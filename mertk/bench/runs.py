@@ -89,8 +89,12 @@ def plan_runs(configs: Sequence[str], seeds: int, bench_dir: Path | None, overri
 
 
 def _check_same_config(run: BenchRun) -> None:
-    saved = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))
-    if saved != yaml.safe_load(yaml.safe_dump(dict(run.loaded.data))):
+    """Refuse a run folder made with another config; where its folds ran (``executor``) does not count."""
+    saved = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    current = yaml.safe_load(yaml.safe_dump(dict(run.loaded.data)))
+    saved.pop("executor", None)
+    current.pop("executor", None)
+    if saved != current:
         raise MertkError(
             f"{run.run_dir}: this run was made with a different config than {Path(run.loaded.file).name} with the "
             "current --set options; its results would be mixed up with the new ones. Fix: pass another --dir, "
@@ -98,8 +102,11 @@ def _check_same_config(run: BenchRun) -> None:
 
 
 def run_all(runs: Sequence[BenchRun], components: Components, *, echo: Callable[[str], None] = print,
-            run_experiment: Callable[..., Any] | None = None) -> dict[str, int]:
+            run_experiments: Callable[..., Any] | None = None) -> dict[str, int]:
     """Run what is missing: finished runs are kept, started ones resumed, the rest started.
+
+    The folds of every run that is not finished go to the executor together (the first
+    config's ``executor``): the unit of work is one fold of one seed of one config.
 
     Returns:
         Counts ``{"reused": ..., "resumed": ..., "started": ...}``.
@@ -107,9 +114,12 @@ def run_all(runs: Sequence[BenchRun], components: Components, *, echo: Callable[
     Raises:
         MertkError: a run folder holds a run of a different config.
     """
-    if run_experiment is None:
-        from mertk.engine.runner import run_experiment
+    from mertk.engine.fanout import RunRequest
+
+    if run_experiments is None:
+        from mertk.engine.fanout import run_experiments
     counts = {"reused": 0, "resumed": 0, "started": 0}
+    requests = []
     for i, run in enumerate(runs, 1):
         where = f"[{i}/{len(runs)}] {run.label} seed {run.seed}"
         if run.started:
@@ -121,5 +131,7 @@ def run_all(runs: Sequence[BenchRun], components: Components, *, echo: Callable[
         resume = run.started
         counts["resumed" if resume else "started"] += 1
         echo(f"{where}: {'resuming' if resume else 'running'} in {run.run_dir}")
-        run_experiment(run.loaded, components, run_dir=run.run_dir, resume=resume)
+        requests.append(RunRequest(run.loaded, run.run_dir, resume))
+    if requests:
+        run_experiments(requests, components)
     return counts

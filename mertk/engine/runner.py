@@ -2,7 +2,9 @@
 
 Each fold's model is trained from scratch and tested as its last epoch left it; nothing is
 selected on the test fold. Finished folds are written to the run folder at once, so an
-interrupted run continues with ``mertk run --resume RUN_DIR`` from the first unfinished fold.
+interrupted run continues with ``mertk run --resume RUN_DIR`` from the unfinished folds. Where
+the folds run (this process, worker processes, a Ray cluster) is the config's ``executor``;
+:mod:`mertk.engine.fanout` hands them out and writes them as they arrive.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from mertk.engine.trainer import (
     build_loss,
     build_model,
     configure_threads,
-    normalize_views,
     predict,
     seed_everything,
     select_device,
@@ -36,7 +37,7 @@ from mertk.errors import MertkError
 from mertk.progress import progress_bar
 from mertk.registry import Components
 
-__all__ = ["ExperimentData", "load_data", "run_experiment", "run_fold", "train_and_test"]
+__all__ = ["ExperimentData", "load_data", "run_experiment", "run_fold", "train_and_test", "split_folds", "finish_run"]
 
 
 @dataclass
@@ -59,8 +60,9 @@ class ExperimentData:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_data(loaded: LoadedConfig, components: Components) -> ExperimentData:
-    """Build the dataset, load it, apply ``on_error`` and preprocess the kept samples."""
+def load_data(loaded: LoadedConfig, components: Components, *, executor: Any = None) -> ExperimentData:
+    """Build the dataset, load it, apply ``on_error`` and preprocess the kept samples (the uncached
+    clips on ``executor`` when it is not a ``local`` one, see :func:`mertk.preprocess.pipeline.prepare`)."""
     from mertk.data import apply_on_error
     from mertk.preprocess.pipeline import prepare
 
@@ -68,7 +70,8 @@ def load_data(loaded: LoadedConfig, components: Components) -> ExperimentData:
     dataset = components.build("dataset", cfg.dataset, file=file, key="dataset")
     load = apply_on_error(dataset.load(), cfg.on_error)
     class_names = tuple(load.class_names or dataset.class_names)
-    prepared = prepare(load.samples, cfg.preprocess, components, on_error=cfg.on_error, config_file=file)
+    prepared = prepare(load.samples, cfg.preprocess, components, on_error=cfg.on_error, config_file=file,
+                       executor=executor)
     by_id = {s.id: s for s in load.samples}
     samples = [by_id[i] for i in prepared.sample_ids]
     return ExperimentData(samples, dict(prepared.views), class_names, [*load.problems, *prepared.problems],
@@ -183,6 +186,9 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
                    resume: bool = False) -> Path:
     """Run (or resume) the evaluation ``loaded`` describes; returns the run folder.
 
+    The folds run on the config's ``executor`` (:mod:`mertk.engine.fanout`); each finished fold
+    is written to the run folder as it arrives, whichever executor ran it.
+
     Args:
         loaded: The validated config with its file and merged plain mapping.
         components: Registries to build every part from.
@@ -191,49 +197,45 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
 
     Raises:
         MertkError: bad data (with ``on_error: stop``), a resumed folder whose finished folds do
-            not match this run's folds, or a non-empty ``run_dir`` without ``resume``.
+            not match this run's folds, a non-empty ``run_dir`` without ``resume``, or a fold that
+            failed (named, with its error; the folds finished before it are kept).
     """
-    tracking = RunTracking.build(loaded, components)
-    folder, device = _open_run_folder(loaded, run_dir, resume)
-    tracking.start(loaded, folder, resumed=resume)
-    try:
-        path = _evaluate(loaded, components, folder, device, resume, tracking)
-    except BaseException as exc:
-        tracking.close(exc)
-        raise
-    tracking.close()
-    return path
+    from mertk.engine.fanout import RunRequest, run_experiments
+
+    return run_experiments([RunRequest(loaded, run_dir, resume)], components)[0]
 
 
-def _evaluate(loaded: LoadedConfig, components: Components, folder: RunFolder, device: torch.device,
-              resume: bool, tracking: RunTracking) -> Path:
-    """Everything of :func:`run_experiment` after the run folder is open; returns its path."""
-    data = _load_and_record_data(loaded, components, folder)
+def split_folds(loaded: LoadedConfig, components: Components, data: ExperimentData) -> list[Fold]:
+    """The config's protocol applied to the kept samples, checked to test every sample once."""
     folds = components.build("protocol", loaded.config.protocol, file=Path(loaded.file).name,
                              key="protocol").split(data.samples)
     _check_folds(folds, len(data.samples), loaded.config.protocol)
-    train = loaded.config.train
-    inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, device,
-                             channels_last=train.channels_last)
-    labels = torch.as_tensor([s.label for s in data.samples], dtype=torch.int64, device=device)
-    records = _run_folds(loaded, components, data, inputs, labels, folds, folder, resume, tracking)
-    metrics = _score(records, data, len(folds))
+    return folds
+
+
+def finish_run(loaded: LoadedConfig, components: Components, data: ExperimentData,
+               inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, folder: RunFolder,
+               records: Sequence[dict[str, Any]], folds: int, tracking: RunTracking | None = None) -> None:
+    """Once every fold is in: metrics, the exported model (``output.export_model``), the report,
+    and the trackers told (``tracking``)."""
+    metrics = _score(records, data, folds)
     folder.save_metrics(metrics)
     if loaded.config.output.export_model:
         _export(loaded, components, data, inputs, labels, folder)
     report = write_report(folder.path, name=loaded.config.name, metrics=metrics, class_names=data.class_names,
-                          config_file=loaded.file, folds=records, problems=data.problems,
+                          config_file=loaded.file, folds=list(records), problems=data.problems,
                           preprocessing=data.records, settings_summary=_settings_summary(loaded))
     folder.log(f"report: {report}")
-    tracking.finish(folder, metrics, records)
+    if tracking is not None:
+        tracking.finish(folder, metrics, records)
     print(summary_table(metrics))
     print(folder.path)
-    return folder.path
 
 
-def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None,
-                     resume: bool) -> tuple[RunFolder, torch.device]:
-    """Create (or reopen) the run folder, save the config and environment; returns it and the device."""
+def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
+                     executor: str = "") -> tuple[RunFolder, torch.device]:
+    """Create (or reopen) the run folder, save the config and environment (``executor``: where the
+    folds run, in words); returns it and the device."""
     cfg = loaded.config
     if resume:
         if run_dir is None:
@@ -245,15 +247,17 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None,
     threads = configure_threads(cfg.train.threads)
     device = select_device(cfg.train.device)
     arithmetic = "bf16 autocast" if autocast_dtype(cfg.train.precision, device) else "fp32"
-    folder.save_environment(environment_info(device, threads, arithmetic))
+    folder.save_environment({**environment_info(device, threads, arithmetic), "executor": executor})
     folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} "
-               f"(device {device}, {threads} threads, {arithmetic})")
+               f"(device {device}, {threads} threads, {arithmetic}; executor {executor})")
     return folder, device
 
 
-def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: RunFolder) -> ExperimentData:
-    """Load and preprocess the data; write problems.csv and preprocessing.csv; refuse no samples."""
-    data = load_data(loaded, components)
+def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: RunFolder,
+                          executor: Any = None) -> ExperimentData:
+    """Load and preprocess the data (uncached clips on ``executor``, unless it is ``local``); write
+    problems.csv and preprocessing.csv; refuse no samples."""
+    data = load_data(loaded, components, executor=executor)
     folder.save_problems(data.problems)
     folder.save_preprocessing([s.id for s in data.samples], data.records)
     skipped = sum(p.fatal for p in data.problems)
@@ -262,39 +266,6 @@ def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: 
     if not data.samples:
         raise MertkError(f"{loaded.file}: no usable samples; see {folder.path / 'problems.csv'}")
     return data
-
-
-def _run_folds(loaded: LoadedConfig, components: Components, data: ExperimentData,
-               inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, folds: Sequence[Fold],
-               folder: RunFolder, resume: bool, tracking: RunTracking) -> list[dict[str, Any]]:
-    """Run every fold not finished earlier, writing each to the run folder as it ends; all records."""
-    info = {s.id: {"subject": s.subject, "dataset": s.dataset} for s in data.samples}
-    records: list[dict[str, Any]] = []
-    for index, fold in enumerate(folds):
-        done = _finished_fold(folder, index, fold, data) if resume else None
-        if done is not None:
-            records.append(done)
-            folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: finished earlier, kept")
-            continue
-        tracking.start_fold(index, fold.name)
-        model, record = run_fold(loaded, components, data, inputs, labels, fold, index, total=len(folds),
-                                 on_epoch=tracking.epoch_logger(index, fold.name))
-        if loaded.config.output.checkpoints:
-            from mertk.artifact import save_weights
-
-            checkpoint = folder.path / "checkpoints" / f"fold-{index:03d}.safetensors"
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            save_weights(model, checkpoint)
-        folder.save_fold(index, record)
-        records.append(record)
-        folder.write_predictions(records, data.class_names, info)
-        tracking.end_fold(record)
-        correct = sum(int(a == b) for a, b in zip(record["y_true"], record["y_pred"]))
-        trained = f"final train loss {record['history'][-1]['loss']:.4f}" if record["history"] else "fitted"
-        folder.log(f"fold {index + 1}/{len(folds)} {fold.name}: {correct}/{len(record['test_ids'])} correct, "
-                   f"{trained}, {record['seconds']:.1f} s")
-    folder.write_predictions(records, data.class_names, info)
-    return records
 
 
 def _finished_fold(folder: RunFolder, index: int, fold: Fold, data: ExperimentData) -> dict[str, Any] | None:

@@ -125,13 +125,23 @@ class RunTracking:
         self._call("start_fold", index, name)
 
     def epoch_logger(self, index: int, name: str) -> Callable[[Any], None]:
-        """The per-epoch callback of fold ``index``: takes an :class:`~mertk.engine.trainer.EpochStats`."""
+        """The per-epoch callback of fold ``index``: takes an :class:`~mertk.engine.trainer.EpochStats`
+        (or its ``vars()``, as a fold record keeps it)."""
         def log_epoch(stats: Any) -> None:
             values = epoch_values(stats)
+            epoch = int(stats["epoch"] if isinstance(stats, Mapping) else stats.epoch)
             if self.history is not None:
-                self.history.append(index, name, stats.epoch, values)
-            self._call("log_epoch", index, stats.epoch, values)
+                self.history.append(index, name, epoch, values)
+            self._call("log_epoch", index, epoch, values)
         return log_epoch
+
+    def replay_fold(self, index: int, name: str, history: Sequence[Mapping[str, Any]]) -> None:
+        """Fold ``index`` trained elsewhere (a worker process or node) and its record arrived:
+        its epochs (the record's ``history``) are logged now, in order, as if they had just run."""
+        self.start_fold(index, name)
+        log_epoch = self.epoch_logger(index, name)
+        for stats in history:
+            log_epoch(stats)
 
     def end_fold(self, record: Mapping[str, Any]) -> None:
         """A fold's record (as :func:`mertk.engine.runner.run_fold` returns it) is saved."""

@@ -21,6 +21,7 @@ from torch import nn
 from mertk.api import ModelOutput
 from mertk.config import LOSS_TERM
 from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSettings
+from mertk.execution.cpus import default_threads
 from mertk.registry import Components
 
 __all__ = ["select_device", "seed_everything", "configure_threads", "LossSum", "build_loss", "build_model",
@@ -50,9 +51,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def configure_threads(threads: int = 0) -> int:
-    """Use ``threads`` intra-op threads (0: one per available CPU core); returns the number set."""
+    """Use ``threads`` intra-op threads (0: one per available CPU core, within the CPU affinity and
+    a container's CPU quota, at most ``OMP_NUM_THREADS``); returns the number set."""
     if threads <= 0:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = default_threads(1)
     torch.set_num_threads(threads)
     return threads
 

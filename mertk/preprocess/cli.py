@@ -24,6 +24,7 @@ from mertk.cli_app import App, pass_app, set_option
 def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, preview_dir: Path,
                limit: int) -> None:
     """Preprocess the dataset CONFIG names (faces, landmarks, flow, views) into the cache."""
+    from mertk.execution import open_executor
     from mertk.preprocess.pipeline import prepare
 
     loaded = app.config(config, overrides)
@@ -33,7 +34,9 @@ def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, 
     for problem in load.problems:
         click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
     samples = load.samples[:limit] if limit else load.samples
-    prepared = prepare(samples, cfg.preprocess, app.components, on_error=cfg.on_error, config_file=file)
+    with open_executor(app.components, cfg.executor, file=file) as executor:
+        prepared = prepare(samples, cfg.preprocess, app.components, on_error=cfg.on_error, config_file=file,
+                           executor=executor)
     for problem in prepared.problems:
         click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
     methods: dict[str, int] = {}

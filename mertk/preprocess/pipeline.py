@@ -24,14 +24,17 @@ have no frames, cannot feed such a view.
 CPU path: clips are processed by ``workers`` forked processes, flow included. CUDA path (flow
 extractors with ``uses_device = True`` such as ``torch-tvl1``, with ``device: auto`` on a machine
 with CUDA, or ``device: cuda``): workers read and align, and the flow of up to ``batch_size``
-clips runs as one batch on the GPU.
+clips runs as one batch on the GPU. With an executor that is not ``local`` (``ray``), each
+uncached clip is a task instead (:func:`clip_task`, on whatever device the worker has), and this
+process writes each result to the same cache as it arrives.
 """
 
 from __future__ import annotations
 
+import collections
 import multiprocessing
 import multiprocessing.pool
-import os
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -40,8 +43,10 @@ import cv2
 import numpy as np
 import torch
 
-from mertk.api import Problem, Sample, view_source
-from mertk.errors import MertkError
+from mertk.api import Problem, Sample, TaskFailure, view_source
+from mertk.errors import MertkError, PluginError
+from mertk.execution.cpus import available_cpus
+from mertk.plugins import PluginRecipe, plugin_recipe
 from mertk.preprocess.align import alignment_matrix, transform_points, warp_frames
 from mertk.preprocess.cache import ClipCache
 from mertk.preprocess.crops import CropCache, flow_landmarks, landmark_warning
@@ -52,7 +57,7 @@ from mertk.preprocess.settings import PreprocessSettings
 from mertk.progress import progress_bar
 from mertk.registry import Components
 
-__all__ = ["Prepared", "Stages", "prepare"]
+__all__ = ["Prepared", "Stages", "prepare", "ClipJob", "clip_task"]
 
 
 @dataclass
@@ -288,6 +293,61 @@ def _compute(samples: Sequence[Sample], stages: Stages, workers: int) -> Iterato
             pool.terminate()
 
 
+# --------------------------------------------------------------------------- on an executor
+
+
+@dataclass
+class ClipJob:
+    """What a worker of an executor needs to preprocess clips; sent to each worker once.
+
+    Attributes:
+        key: Unique id of the job (workers keep the stages built from it under this key).
+        settings: The config's ``preprocess`` section.
+        plugins: How to load the run's plugins in another process, or why that is impossible.
+        config_file: Config file name for error messages.
+    """
+
+    key: str
+    settings: PreprocessSettings
+    plugins: PluginRecipe | str
+    config_file: str
+
+
+_JOB_STAGES: collections.OrderedDict[str, Stages] = collections.OrderedDict()  # per worker process
+
+
+def clip_task(job: ClipJob, sample: Sample) -> dict[str, Any] | Problem:
+    """Preprocess one clip in a worker: its cache entry, or the :class:`Problem` that stops it."""
+    stages = _JOB_STAGES.get(job.key)
+    if stages is None:
+        if isinstance(job.plugins, str):
+            raise PluginError(job.plugins)
+        stages = _JOB_STAGES[job.key] = Stages.build(job.settings, job.plugins.load(), job.config_file)
+        while len(_JOB_STAGES) > 2:
+            _JOB_STAGES.popitem(last=False)
+    return next(_compute([sample], stages, workers=1))[1]
+
+
+def _compute_on(executor: Any, samples: Sequence[Sample], settings: PreprocessSettings, components: Components,
+                config_file: str) -> Iterator[tuple[int, dict | Problem]]:
+    """:func:`_compute` with one task per clip on ``executor``, results in completion order."""
+    try:
+        plugins: PluginRecipe | str = plugin_recipe(components)
+    except PluginError as exc:
+        plugins = str(exc)
+    job = ClipJob(uuid.uuid4().hex, settings, plugins, config_file)
+    results = executor.map(clip_task, job, list(samples))
+    try:
+        for i, outcome in results:
+            if isinstance(outcome, TaskFailure):
+                raise MertkError(f"{config_file}: preprocessing sample {samples[i].id} failed: {outcome}")
+            yield i, outcome
+    finally:
+        close = getattr(results, "close", None)
+        if callable(close):
+            close()
+
+
 # --------------------------------------------------------------------------- precomputed flow
 
 
@@ -344,7 +404,7 @@ def _warnings(sample: Sample, record: dict[str, Any]) -> list[Problem]:
 
 def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components: Components, *,
             on_error: Literal["stop", "skip"] = "stop", progress: bool = True,
-            config_file: str = "<config>") -> Prepared:
+            config_file: str = "<config>", executor: Any = None) -> Prepared:
     """Preprocess ``samples`` into model input views, using and filling the per-clip cache.
 
     Args:
@@ -355,6 +415,9 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
             ``problems``. Clips finished before a stop stay cached.
         progress: Show a tqdm progress bar.
         config_file: Config file name for error messages.
+        executor: Where uncached clips are computed: ``None`` or a ``local`` executor (one with
+            ``local = True``): ``settings.workers`` forked processes here; another executor
+            (``ray``): one task per clip on it.
 
     Raises:
         MertkError: with ``on_error="stop"``, naming the sample, the file and the fix.
@@ -390,10 +453,14 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
         else:
             todo.append(i)
 
-    workers = settings.workers or os.cpu_count() or 1
     bar = progress_bar(total=len(todo), desc="preprocess", unit="clip", disable=not progress or not todo)
+    pending = [samples[i] for i in todo]
+    if executor is None or getattr(executor, "local", False):
+        results = _compute(pending, stages, settings.workers or available_cpus())
+    else:
+        results = _compute_on(executor, pending, settings, components, config_file)
     try:
-        for j, result in _compute([samples[i] for i in todo], stages, workers):
+        for j, result in results:
             i = todo[j]
             bar.update()
             if isinstance(result, Problem):
@@ -402,6 +469,7 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
             cache.save(samples[i], result)
             entries[i] = result
     finally:
+        results.close()  # a stop on a bad clip ends the workers' other clips too
         bar.close()
 
     kept = sorted(entries)

@@ -18,7 +18,7 @@ def tiny(manifest: Path) -> list[str]:
     """``--set`` options: the manifest data, two epochs, one process."""
     return ["--set", f"dataset={{name: manifest, path: {manifest}}}", "--set", "train.epochs=2",
             "--set", "train.batch_size=8", "--set", "train.threads=1", "--set", "preprocess.workers=1",
-            "--set", "preprocess.cache=false"]
+            "--set", "preprocess.cache=false", "--set", "executor.workers=1"]
 
 
 def bench(bench_dir: Path, manifest: Path, *extra: str):
@@ -73,7 +73,7 @@ def test_bench_table_then_rerun_reuses_every_finished_run(tmp_path, flow_manifes
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr("mertk.engine.runner.run_experiment", no_training)
+    monkeypatch.setattr("mertk.engine.fanout.run_experiments", no_training)
     second = bench(bench_dir, flow_manifest)
     assert "4 reused, 0 resumed, 0 new" in second.output
     assert stamps(bench_dir) == before

@@ -12,6 +12,7 @@ from mertk.config import apply_overrides, deep_merge, find_config, load_config, 
 from mertk.engine.settings import OutputSettings, TrainSettings
 from mertk.preprocess.settings import PreprocessSettings
 from mertk.registry import Components, Ref
+from mertk.settings import component
 
 
 class Attention:
@@ -48,8 +49,9 @@ def components() -> Components:
     c.register_section("preprocess", PreprocessSettings, plugin="t")
     c.register_section("train", TrainSettings, plugin="t")
     c.register_section("output", OutputSettings, plugin="t")
+    c.register_section("executor", component("executor"), default="local", plugin="t")
     for kind, name in [("face_detector", "dlib-auto"), ("landmark_detector", "dlib-68"), ("spotter", "max-motion"),
-                       ("flow_extractor", "tvl1")]:
+                       ("flow_extractor", "tvl1"), ("executor", "local")]:
         c[kind].register(name, _noop, plugin="t")
     c["roi_selector"].register("full-face", lambda size=28: None, plugin="t")
     return c
@@ -196,6 +198,15 @@ def test_deep_merge_copies():
     assert base == {"a": {"b": [1]}, "c": 1} and merged == {"a": {"b": [1, 2], "d": 2}, "c": 1}
 
 
+def test_a_setting_of_a_component_left_at_its_default_adjusts_the_default(components):
+    """`--set executor.workers=3` on a config without `executor`: the default `local`, with 3 workers."""
+    data = apply_overrides(GOOD, ["executor.workers=3"])
+    assert data["executor"] == {"workers": 3}
+    assert validate_config(data, components).executor == {"name": "local", "workers": 3}
+    components["executor"].register("ray", lambda address=None: None, plugin="t")
+    assert validate_config(apply_overrides(GOOD, ["executor.name=ray"]), components).executor == {"name": "ray"}
+
+
 TYPO_CHECK = """
 import sys
 import mertk
@@ -217,7 +228,8 @@ def test_typos_in_names_and_arguments_are_found_without_importing_torch() -> Non
     import sys
 
     typos = ["model.attention.reductoin=8", "model.backbone.widht=3", "loss.0.gama=1",
-             "preprocess.flow.name=tvl2", "preprocess.views.hars.regoins=[eyes]"]
+             "preprocess.flow.name=tvl2", "preprocess.views.hars.regoins=[eyes]", "executor.wrokers=2",
+             "executor.name=rya"]
     proc = subprocess.run([sys.executable, "-c", TYPO_CHECK, *typos], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -228,6 +240,8 @@ def test_typos_in_names_and_arguments_are_found_without_importing_torch() -> Non
         "dual-atme.yaml: preprocess.flow.name: unknown flow_extractor 'tvl2' (did you mean 'tvl1'?); "
         "installed: dis, farneback, torch-tvl1, tvl1",
         "dual-atme.yaml: preprocess.views.hars.regoins: unexpected argument (did you mean 'regions' or 'margin'?)",
+        "dual-atme.yaml: executor.wrokers: unexpected argument (did you mean 'workers'?)",
+        "dual-atme.yaml: executor.name: unknown executor 'rya' (did you mean 'ray'?); installed: local, ray",
     ]
     assert lines[-1] == "heavy: []"
 

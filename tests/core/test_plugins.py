@@ -104,6 +104,34 @@ def test_plugin_config_section_is_validated_and_filled_in(tmp_path):
         validate_config({**data, "extra": {"workers": 3}}, without)
 
 
+def test_a_section_may_hold_one_component_spec():
+    """`executor` is registered by mertk.execution as one component spec with a default; a plugin's
+    own such section is validated against its kind's registry, and one without a default is refused."""
+    from mertk.config import validate_config
+
+    assert mertk.load_components(autoload=False).config_sections["executor"].plugin == "mertk.execution.plugin"
+
+    class Plugin:
+        @hookimpl
+        def register_config_sections(self, register):
+            register("tracker", mertk.settings.component("loss"), default="cross-entropy")
+
+    data = {"dataset": "demo", "model": "ststnet"}
+    components = components_with(Plugin())
+    assert validate_config(data, components).tracker == {"name": "cross-entropy"}
+    assert validate_config({**data, "tracker": {"name": "focal", "gamma": 1.0}}, components).tracker["gamma"] == 1.0
+    with pytest.raises(mertk.ConfigError, match=r"tracker.gama: unexpected argument \(did you mean 'gamma'\?\)"):
+        validate_config({**data, "tracker": {"name": "focal", "gama": 1.0}}, components)
+
+    class NoDefault:
+        @hookimpl
+        def register_config_sections(self, register):
+            register("tracker", mertk.settings.component("loss"))
+
+    with pytest.raises(PluginError, match="config section 'tracker' holds a loss spec and needs a default spec"):
+        components_with(NoDefault())
+
+
 @pytest.mark.parametrize("key, message", [("train", "registered by both 'mertk.engine.plugin' and"),
                                           ("model", "one of the run config's own keys")])
 def test_config_section_clashes_name_the_plugins(key, message):

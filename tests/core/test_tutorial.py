@@ -33,8 +33,8 @@ def workdir(tmp_path_factory) -> Path:
     return work
 
 
-def _run(args: list[str], work: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(work / "site")}
+def _run(args: list[str], work: Path, **extra_env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(work / "site"), **extra_env}
     env.pop("MERTK_DISABLE_PLUGIN_AUTOLOAD", None)
     return subprocess.run([sys.executable, *args], cwd=work, capture_output=True, text=True, env=env)
 
@@ -42,7 +42,7 @@ def _run(args: list[str], work: Path) -> subprocess.CompletedProcess:
 def test_tutorial_has_every_file():
     assert set(tutorial_files()) == {
         "mertk-se/pyproject.toml", "mertk-se/mertk_se/__init__.py", "mertk-se/mertk_se/attention.py",
-        "mertk-se/mertk_se/plugin.py", "mertk-se/tests/test_se.py", "my-se.yaml"}
+        "mertk-se/mertk_se/plugin.py", "mertk-se/tests/test_se.py", "my-se.yaml", "mertk_joblib.py"}
 
 
 def test_plugin_tests_pass(workdir):
@@ -69,3 +69,26 @@ def test_config_using_it_checks(workdir):
     assert proc.returncode == 1
     assert proc.stderr.strip() == ("Error: bad-se.yaml: model.attention.reductoin: unexpected argument "
                                    "(did you mean 'reduction'?)")
+
+
+@pytest.mark.slow
+def test_the_joblib_executor_runs_folds_as_local_does(workdir, flow_manifest, tmp_path):
+    """Section 8's executor, loaded with --plugin, runs a tiny LOSO whose folds equal those of `local`."""
+    import json
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(f"name: tiny\ndataset: {{name: manifest, path: {flow_manifest}}}\nmodel: ststnet\n"
+                      "preprocess: {cache: false, workers: 1}\ntrain: {epochs: 2, batch_size: 8, threads: 1}\n"
+                      "output: {export_model: false}\n")
+    proc = _run(["-m", "mertk", "--plugin", "mertk_joblib.py", "components", "executor"], workdir)
+    assert proc.returncode == 0 and "joblib" in proc.stdout, proc.stderr
+    runs = {}
+    for name, executor in [("joblib", "{name: joblib, n_jobs: 2}"), ("local", "{name: local, workers: 1}")]:
+        proc = _run(["-m", "mertk", "--plugin", "mertk_joblib.py", "run", str(config), "--run-dir",
+                     str(tmp_path / name), "--set", f"executor={executor}"], workdir,
+                    OMP_NUM_THREADS="1")  # one thread in every process: the same arithmetic in both runs
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[name] = [json.loads(p.read_text()) for p in sorted((tmp_path / name / "folds").glob("*.json"))]
+    assert "executor joblib: 2 worker processes" in (tmp_path / "joblib" / "run.log").read_text()
+    assert len(runs["local"]) == 4
+    assert [(r["y_pred"], r["probs"]) for r in runs["joblib"]] == [(r["y_pred"], r["probs"]) for r in runs["local"]]

@@ -23,6 +23,7 @@ TINY = {
     "loss": [{"name": "focal"}, {"name": "similarity", "weight": 0.01}],
     "train": {"epochs": 3, "batch_size": 8},
     "output": {"export_model": False},
+    "executor": {"name": "local", "workers": 1},  # folds in this process, where monkeypatches reach them
 }
 
 
@@ -69,5 +70,5 @@ def make_config(tmp_path: Path, components: mertk.Components):
 def fake_data(monkeypatch: pytest.MonkeyPatch) -> ExperimentData:
     """Replace dataset loading and preprocessing by :func:`synthetic_data`."""
     data = synthetic_data()
-    monkeypatch.setattr(runner, "load_data", lambda loaded, components: data)
+    monkeypatch.setattr(runner, "load_data", lambda loaded, components, **kwargs: data)
     return data

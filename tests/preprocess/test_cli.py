@@ -52,3 +52,25 @@ def test_bad_clip_stops_with_a_message_or_is_skipped(tmp_path, frames5):
     result = invoke(["--plugin", PLUGIN, "preprocess", str(config), "--set", "on_error=skip"])
     assert result.exit_code == 0, result.output
     assert "skipped: " in result.output and "1 clips prepared, 1 skipped" in result.output
+
+
+def test_preprocess_on_ray_fills_the_same_cache(ray_local, tmp_path, frames5):
+    """`--set executor.name=ray`: one Ray task per clip, whose results this process writes to the
+    cache; the cache holds the same files, with the same content, as one computed here."""
+    import torch
+
+    for name in ("a", "b", "c"):
+        write_folder(tmp_path / "clips" / name, frames5, ".jpg")
+    config = _config(tmp_path)
+    here = invoke(["--plugin", PLUGIN, "preprocess", str(config), "--set", f"preprocess.cache_dir={tmp_path / 'here'}"])
+    assert here.exit_code == 0, here.output
+    on_ray = invoke(["--plugin", PLUGIN, "preprocess", str(config), "--set", "executor.name=ray",
+                     "--set", f"preprocess.cache_dir={tmp_path / 'ray'}"])
+    assert on_ray.exit_code == 0, on_ray.output
+    assert "3 clips prepared, 0 skipped; face found by: dlib-hog 3" in on_ray.output
+    files = {p.relative_to(tmp_path / "here"): p for p in (tmp_path / "here").rglob("*.pt")}
+    assert len(files) == 3 and {p.relative_to(tmp_path / "ray") for p in (tmp_path / "ray").rglob("*.pt")} == set(files)
+    for name, path in files.items():
+        a, b = torch.load(path, weights_only=True), torch.load(tmp_path / "ray" / name, weights_only=True)
+        assert a["record"] == b["record"] and torch.equal(a["landmarks"], b["landmarks"])
+        assert torch.equal(a["face"], b["face"]) and torch.allclose(a["flow"], b["flow"], atol=1e-4)

@@ -1,4 +1,5 @@
-"""Fixtures: a tiny manifest dataset of precomputed flow images, in two source datasets."""
+"""Fixtures shared by several test folders: a tiny manifest dataset of precomputed flow images, in two
+source datasets, and a local Ray for the executor tests (skipped without the ``ray`` extra)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,13 @@ def flow_manifest(tmp_path: Path) -> Path:
         writer.writerow(["sample", "subject", "dataset", "label", "flow"])
         writer.writerows(rows)
     return manifest
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray with 2 CPUs, started once per test process and shared by the Ray tests."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e \".[ray]\")")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()

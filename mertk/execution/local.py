@@ -1,0 +1,160 @@
+"""The ``local`` executor: tasks in this process, in order, or in a pool of worker processes.
+
+``workers: 1`` calls every task here, one after another, with the threads the run configured
+(``train.threads``). ``workers: N`` starts N worker processes (``spawn``: fresh interpreters,
+so no thread pool or CUDA state is inherited from the driver), sends them ``shared`` once each
+when they start, and hands out tasks as workers become free. Each worker uses ``threads``
+intra-op threads, by default the available cores divided by N.
+
+A worker that dies (killed, out of memory) breaks the pool: the tasks that had not finished
+run again in a new pool, at most ``max_retries`` times per run of :meth:`LocalExecutor.map`.
+Workers end on their own when the driver dies.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from typing import Annotated, Any
+
+import pydantic
+
+from mertk.api import TaskFailure
+from mertk.execution.cpus import default_threads
+from mertk.execution.tasks import call, failure, prepare_worker
+
+__all__ = ["LocalExecutor"]
+
+_SHARED: Any = None  # what map() sent to this worker process
+
+
+def _start_worker(shared: Any, threads: int) -> None:
+    global _SHARED
+    prepare_worker(threads)
+    _SHARED = shared
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the driver is gone (``kill -9`` gives it no chance to stop its pool)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _run_task(function: Callable[[Any, Any], Any], task: Any) -> Any:
+    return call(function, _SHARED, task)
+
+
+class LocalExecutor:
+    """Runs tasks on this machine: in this process (``workers: 1``) or in N worker processes.
+
+    Args:
+        workers: Worker processes; 1 runs every task in this process, in order. The default, 2,
+            measured fastest for the bundled configs on a 2-core machine (``benchmarks/executor.py``,
+            docs page "Running on a cluster").
+        threads: Intra-op threads per worker process (0: the available cores divided by
+            ``workers``, at most ``OMP_NUM_THREADS``). With ``workers: 1``, 0 keeps the
+            threads the run set (``train.threads``).
+        max_retries: How many times the unfinished tasks are run again after a worker died.
+    """
+
+    #: Runs only on this machine: mertk preprocesses with its own forked workers
+    #: (``preprocess.workers``) rather than through :meth:`map`.
+    local = True
+
+    def __init__(self, workers: Annotated[int, pydantic.Field(ge=1)] = 2,
+                 threads: Annotated[int, pydantic.Field(ge=0)] = 0,
+                 max_retries: Annotated[int, pydantic.Field(ge=0)] = 3) -> None:
+        self.workers, self.max_retries = workers, max_retries
+        self.threads = threads or (default_threads(workers) if workers > 1 else 0)
+
+    def describe(self) -> str:
+        """One line for the run log."""
+        if self.workers == 1:
+            threads = f", {self.threads} thread{'s' * (self.threads > 1)}" if self.threads else ""
+            return "local: this process" + threads
+        return f"local: {self.workers} worker processes x {self.threads} thread{'s' * (self.threads > 1)}"
+
+    def map(self, function: Callable[[Any, Any], Any], shared: Any,
+            tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """See :meth:`mertk.api.Executor.map`."""
+        if self.workers == 1:
+            return self._here(function, shared, tasks)
+        return self._in_pool(function, shared, tasks)
+
+    def _here(self, function: Callable[[Any, Any], Any], shared: Any,
+              tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        import torch
+
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            for i, task in enumerate(tasks):
+                yield i, call(function, shared, task)
+        finally:
+            torch.set_num_threads(before)
+
+    def _in_pool(self, function: Callable[[Any, Any], Any], shared: Any,
+                 tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        todo = dict(enumerate(tasks))
+        deaths = 0
+        while todo:
+            pool = cf.ProcessPoolExecutor(min(self.workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                                          initializer=_start_worker, initargs=(shared, self.threads))
+            try:
+                futures: dict[cf.Future, int] = {}
+                broken = False
+                try:
+                    for i, task in todo.items():
+                        futures[pool.submit(_run_task, function, task)] = i
+                except BrokenProcessPool:  # a worker died before every task was handed out
+                    broken = True
+                for future in () if broken else cf.as_completed(futures):
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        broken = True
+                        break
+                    i = futures[future]
+                    del todo[i]
+                    yield i, _outcome(future)
+                if broken:  # results that arrived before the pool broke are kept
+                    for future, i in futures.items():
+                        if i in todo and future.done() and not isinstance(future.exception(), BrokenProcessPool):
+                            del todo[i]
+                            yield i, _outcome(future)
+                    deaths += 1
+                    if deaths > self.max_retries:
+                        for i in sorted(todo):
+                            yield i, TaskFailure("WorkerDied", f"a worker process died {deaths} times (killed, or "
+                                                 "out of memory); lower executor.workers or the batch size")
+                        return
+            finally:
+                _stop(pool)
+
+
+def _outcome(future: cf.Future) -> Any:
+    """A finished future's result, or a :class:`TaskFailure` (e.g. a result that could not be pickled)."""
+    exc = future.exception()
+    if exc is None:
+        return future.result()
+    try:
+        raise exc
+    except Exception as raised:
+        return failure(raised)
+
+
+def _stop(pool: cf.ProcessPoolExecutor) -> None:
+    """Stop ``pool`` at once: queued tasks are cancelled and running ones end with their process."""
+    processes = list(getattr(pool, "_processes", {}).values())  # no public way before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join()

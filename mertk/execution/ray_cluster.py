@@ -1,0 +1,114 @@
+"""The ``ray`` executor: tasks as Ray tasks, on a Ray cluster or a Ray started on this machine.
+
+Needs the optional extra (``pip install "mertk[ray]"``); ``ray`` is imported on first use.
+``shared`` is put into Ray's object store once per :meth:`RayExecutor.map`; every task gets a
+reference to it, so a node fetches it once and its workers read it from shared memory. Each
+task asks Ray for ``num_cpus`` and ``num_gpus``; Ray places it on a node that has them (and sets
+``CUDA_VISIBLE_DEVICES`` for it). Results come back as tasks finish.
+
+Faults are Ray's: a task whose worker process or node dies is run again up to ``max_retries``
+times (Ray's ``max_retries``); a task that raises is not retried (``retry_exceptions=False``)
+and comes back as a :class:`~mertk.api.TaskFailure`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Annotated, Any
+
+import pydantic
+
+from mertk.api import TaskFailure
+from mertk.errors import MertkError
+from mertk.execution.cpus import available_cpus
+from mertk.execution.tasks import call, prepare_worker
+
+__all__ = ["RayExecutor"]
+
+
+def _run_task(function: Callable[[Any, Any], Any], shared: Any, task: Any, threads: int) -> Any:
+    """The body of every Ray task (Ray resolves ``shared`` from the object store)."""
+    prepare_worker(threads)
+    return call(function, shared, task)
+
+
+@functools.cache
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MertkError("executor 'ray' needs the ray package: pip install \"mertk[ray]\" "
+                         "(or set executor.name=local)") from None
+    return ray
+
+
+class RayExecutor:
+    """Runs tasks on a Ray cluster (or a Ray started on this machine).
+
+    Args:
+        address: The cluster: ``auto`` (the one ``ray start`` runs on this node),
+            ``ray://HOST:10001`` (Ray Client), ``HOST:6379``; unset: start a Ray on this machine
+            for the command, with the cores this process may use (CPU affinity and quota), or
+            use the Ray this process already connected to.
+        num_cpus: CPU cores Ray reserves for each task.
+        num_gpus: GPUs Ray reserves for each task (a fraction shares a GPU).
+        threads: Intra-op threads of each task (0: ``num_cpus``, at least 1).
+        max_retries: How many times Ray runs a task again when its worker or node died.
+    """
+
+    def __init__(self, address: str | None = None, num_cpus: Annotated[float, pydantic.Field(gt=0)] = 1,
+                 num_gpus: Annotated[float, pydantic.Field(ge=0)] = 0,
+                 threads: Annotated[int, pydantic.Field(ge=0)] = 0,
+                 max_retries: Annotated[int, pydantic.Field(ge=0)] = 3) -> None:
+        self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
+        self.threads = threads or max(1, int(num_cpus))
+        self.max_retries = max_retries
+        self._started = False
+
+    def describe(self) -> str:
+        """One line for the run log."""
+        where = self.address or "a Ray on this machine"
+        gpus = f", {self.num_gpus:g} GPU" if self.num_gpus else ""
+        return f"ray: {where}, {self.num_cpus:g} CPU{gpus} and {self.threads} thread{'s' * (self.threads > 1)} per task"
+
+    def _connect(self) -> Any:
+        ray = _ray()
+        if not ray.is_initialized():
+            where = {"address": self.address} if self.address else {"address": "local", "num_cpus": available_cpus()}
+            try:
+                ray.init(**where, include_dashboard=False, logging_level="WARNING")
+            except (ConnectionError, RuntimeError) as exc:
+                raise MertkError(f"executor 'ray': cannot connect to {self.address or 'a new local Ray'}: {exc}. "
+                                 "Fix: start the cluster (ray start --head) or correct executor.address") from None
+            self._started = True
+        return ray
+
+    def map(self, function: Callable[[Any, Any], Any], shared: Any,
+            tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """See :meth:`mertk.api.Executor.map`."""
+        ray = self._connect()
+        remote = ray.remote(_run_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+                                               max_retries=self.max_retries, retry_exceptions=False)
+        shared_ref = ray.put(shared)
+        pending = {remote.remote(function, shared_ref, task, self.threads): i for i, task in enumerate(tasks)}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    i = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayError as exc:  # the worker or node died more than max_retries times
+                        result = TaskFailure(type(exc).__name__, str(exc).strip().splitlines()[0]
+                                             + f" (after {self.max_retries} retries)")
+                    yield i, result
+        finally:
+            for ref in pending:  # stopped early: nothing more is computed for this map
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        """Shut down the Ray this executor started (a cluster it connected to keeps running)."""
+        if self._started:
+            _ray().shutdown()
+            self._started = False

@@ -1,0 +1,37 @@
+"""What every executor does around a task in a worker: calling it, and turning an error into a result."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from mertk.api import TaskFailure
+from mertk.errors import MertkError
+from mertk.progress import NO_PROGRESS_ENV
+
+__all__ = ["call", "failure", "prepare_worker"]
+
+
+def failure(exc: BaseException) -> TaskFailure:
+    """A :class:`TaskFailure` describing ``exc`` (call inside the ``except`` block, for the traceback)."""
+    return TaskFailure(type(exc).__name__, str(exc), traceback.format_exc(), isinstance(exc, MertkError))
+
+
+def call(function: Callable[[Any, Any], Any], shared: Any, task: Any) -> Any:
+    """``function(shared, task)``, or a :class:`TaskFailure` when it raises an ``Exception``."""
+    try:
+        return function(shared, task)
+    except Exception as exc:
+        return failure(exc)
+
+
+def prepare_worker(threads: int) -> None:
+    """Set up a worker process: ``threads`` torch intra-op threads, no progress bars (the driver
+    reports each finished task)."""
+    import torch
+
+    os.environ[NO_PROGRESS_ENV] = "1"
+    if threads > 0:
+        torch.set_num_threads(threads)

@@ -1,0 +1,251 @@
+"""Executors: the same folds whichever executor runs them, and the faults each must survive or report.
+
+The Ray tests use a real local Ray (``ray.init(num_cpus=2)``, the ``ray_local`` fixture) and skip
+when the ``ray`` extra is not installed. Every run pins one intra-op thread per process, so a fold
+does the same float operations in the same order wherever it runs: predictions, probabilities,
+training histories and weights are compared bit for bit (the cluster docs say why other thread
+counts may differ in the last bits).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import mertk
+from mertk.config import load_config
+from mertk.engine import runner
+from mertk.errors import MertkError
+from mertk.testing import invoke
+
+PLUGIN = Path(__file__).parent / "executor_plugin" / "faulty_model.py"
+ONE_PROCESS = {"name": "local", "workers": 1, "threads": 1}
+POOL = {"name": "local", "workers": 2, "threads": 1}
+RAY = {"name": "ray", "num_cpus": 1}
+
+
+def folds_of(run_dir: Path) -> dict[str, dict]:
+    """``folds/NNN.json`` by file name, less the wall-clock ``seconds`` of the fold and of each
+    epoch (the only fields that differ)."""
+    out = {}
+    for path in sorted((run_dir / "folds").glob("*.json")):
+        record = json.loads(path.read_text())
+        record.pop("seconds")
+        for epoch in record["history"]:
+            epoch.pop("seconds")
+        out[path.name] = record
+    return out
+
+
+def weights_of(run_dir: Path) -> dict[str, dict]:
+    from safetensors.torch import load_file
+
+    return {p.name: load_file(p) for p in sorted((run_dir / "checkpoints").glob("*.safetensors"))}
+
+
+def same_weights(a: dict[str, dict], b: dict[str, dict]) -> bool:
+    return a.keys() == b.keys() and all(
+        x.keys() == y.keys() and all(bool((x[k] == y[k]).all()) for k in x) for x, y in zip(a.values(), b.values()))
+
+
+@pytest.fixture(scope="module")
+def faulty_components() -> mertk.Components:
+    """The installed plugins plus the test-only ``faulty`` model, loaded by path (so workers load it too)."""
+    return mertk.load_components(extra=[PLUGIN])
+
+
+def faulty_config(tmp_path: Path, components: mertk.Components, executor: dict, **model):
+    data = {"name": "faulty", "dataset": {"name": "demo"}, "model": {"name": "faulty", **model},
+            "train": {"epochs": 3, "batch_size": 8}, "output": {"export_model": False, "dir": str(tmp_path / "runs")},
+            "executor": executor}
+    path = tmp_path / "faulty.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path, components)
+
+
+# ------------------------------------------------------------------ cores, threads, plugins in workers
+
+
+def test_cores_follow_the_container_quota_and_threads_omp_num_threads(tmp_path: Path, monkeypatch) -> None:
+    from mertk.execution import cpus
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # cgroup v2: 1.5 cores
+    assert cpus._cgroup_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cpus._cgroup_quota(tmp_path) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")  # cgroup v1: 3 cores
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpus._cgroup_quota(tmp_path) == 3.0
+    monkeypatch.setattr(cpus, "_cgroup_quota", lambda root=None: 3.0)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert cpus.available_cpus() == 3 and cpus.default_threads(2) == 1 and cpus.default_threads(1) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert cpus.default_threads(1) == 2 and cpus.default_threads(4) == 1
+
+
+def test_workers_load_the_same_plugins_or_say_why_they_cannot(faulty_components) -> None:
+    from mertk.plugins import plugin_recipe
+    from mertk.testing import components_with
+
+    recipe = plugin_recipe(faulty_components)
+    assert recipe.extra == (str(PLUGIN.resolve()),)
+    assert "faulty" in recipe.load()["model"]
+
+    class NotAModule:
+        @mertk.hookimpl
+        def register_losses(self, register):
+            register("nowhere", lambda: None)
+
+    with pytest.raises(mertk.PluginError, match="not an importable module, so worker processes cannot load it"):
+        plugin_recipe(components_with(NotAModule()))
+
+
+# ------------------------------------------------------------------ the same folds anywhere
+
+
+def test_local_pool_gives_the_folds_of_one_process(make_config, fake_data, components, tmp_path: Path) -> None:
+    output = {"export_model": False, "checkpoints": True, "dir": str(tmp_path / "runs")}
+    here = runner.run_experiment(make_config({"executor": ONE_PROCESS, "output": output}), components,
+                                 run_dir=tmp_path / "here")
+    pool = runner.run_experiment(make_config({"executor": POOL, "output": output}), components,
+                                 run_dir=tmp_path / "pool")
+    assert len(folds_of(here)) == 4
+    assert folds_of(pool) == folds_of(here)
+    assert same_weights(weights_of(pool), weights_of(here)) and len(weights_of(pool)) == 4
+    assert json.loads((pool / "metrics.json").read_text()) == json.loads((here / "metrics.json").read_text())
+    assert json.loads((pool / "environment.json").read_text())["executor"] == "local: 2 worker processes x 1 thread"
+    # epochs trained in worker processes reach history.csv when their fold arrives, each once
+    assert history_of(pool) == history_of(here) and len(history_of(here)) == 4 * 3
+
+
+def history_of(run_dir: Path) -> list[dict[str, str]]:
+    """``history.csv`` rows less their wall-clock ``seconds``, by fold and epoch; no row twice."""
+    with open(run_dir / "history.csv", newline="") as f:
+        rows = [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+    keys = [(int(r["fold"]), int(r["epoch"])) for r in rows]
+    assert len(set(keys)) == len(keys)
+    return sorted(rows, key=lambda r: (int(r["fold"]), int(r["epoch"])))
+
+
+def test_ray_runs_a_tiny_loso_with_the_folds_of_one_process(ray_local, make_config, fake_data, components,
+                                                            tmp_path: Path, monkeypatch) -> None:
+    puts = []
+    real_put = ray_local.put
+    monkeypatch.setattr(ray_local, "put", lambda value, **kw: puts.append(value) or real_put(value, **kw))
+    here = runner.run_experiment(make_config({"executor": ONE_PROCESS}), components, run_dir=tmp_path / "here")
+    on_ray = runner.run_experiment(make_config({"executor": RAY}), components, run_dir=tmp_path / "ray")
+    assert len(puts) == 1  # the views went into the object store once, not once per fold
+    assert sorted(p.name for p in (on_ray / "folds").iterdir()) == ["000.json", "001.json", "002.json", "003.json"]
+    assert folds_of(on_ray) == folds_of(here)
+    assert json.loads((on_ray / "metrics.json").read_text()) == json.loads((here / "metrics.json").read_text())
+    assert "executor ray: a Ray on this machine, 1 CPU and 1 thread per task" in (on_ray / "run.log").read_text()
+
+
+# ------------------------------------------------------------------ faults
+
+
+def children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+@pytest.mark.parametrize("executor", [RAY, POOL], ids=["ray", "local-pool"])
+def test_a_worker_killed_mid_task_is_retried(executor, request, fake_data, faulty_components, tmp_path: Path) -> None:
+    if executor is RAY:
+        request.getfixturevalue("ray_local")
+    died = tmp_path / "died"
+    run_dir = runner.run_experiment(faulty_config(tmp_path, faulty_components, executor, die_once=str(died)),
+                                    faulty_components, run_dir=tmp_path / "killed")
+    assert died.exists()  # a worker did kill itself in its third training step
+    (tmp_path / "no-kill").touch()  # the reference: same folds, no worker dies
+    reference = runner.run_experiment(
+        faulty_config(tmp_path, faulty_components, ONE_PROCESS, die_once=str(tmp_path / "no-kill")),
+        faulty_components, run_dir=tmp_path / "reference")
+    assert len(folds_of(run_dir)) == 4 and (run_dir / "metrics.json").is_file()
+    assert folds_of(run_dir) == folds_of(reference)
+
+
+@pytest.mark.parametrize("executor", [RAY, ONE_PROCESS], ids=["ray", "one-process"])
+def test_a_fold_failing_on_its_input_is_named_and_not_retried(executor, request, fake_data, faulty_components,
+                                                             tmp_path: Path) -> None:
+    if executor is RAY:
+        request.getfixturevalue("ray_local")
+    attempts = tmp_path / "attempts"
+    loaded = faulty_config(tmp_path, faulty_components, executor, fail_seed=3, attempts=str(attempts))  # fold 3
+    with pytest.raises(MertkError, match=r"fold 3/4 beta/s0 failed: ValueError: this fold's input is rejected "
+                                         r"\(seed 3\) \(traceback in .*run\.log\)\. The \d finished folds? of "):
+        runner.run_experiment(loaded, faulty_components, run_dir=tmp_path / "run")
+    assert len(attempts.read_text().splitlines()) == 1  # one attempt: an error in the input is not retried
+    assert not (tmp_path / "run" / "folds" / "002.json").exists()
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert "Traceback" in (tmp_path / "run" / "run.log").read_text()
+
+
+def test_a_local_task_whose_worker_always_dies_fails_after_the_retries(monkeypatch) -> None:
+    from mertk.api import TaskFailure
+    from mertk.execution.local import LocalExecutor
+
+    monkeypatch.syspath_prepend(str(PLUGIN.parent))  # spawned workers import the task by module name
+    import faulty_model
+
+    results = dict(LocalExecutor(workers=2, threads=1, max_retries=1).map(faulty_model.die, None, ["a", "b"]))
+    assert sorted(results) == [0, 1] and all(isinstance(r, TaskFailure) for r in results.values())
+    assert results[0].error == "WorkerDied" and "died 2 times" in results[0].message
+
+
+def test_driver_killed_mid_run_resumes_on_another_executor(ray_local, flow_manifest, tmp_path: Path) -> None:
+    """kill -9 of `mertk run` (2 local workers) mid-run; `mertk run --resume` on Ray runs only the
+    folds not written, and the run ends as an uninterrupted one."""
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "killed", "dataset": {"name": "manifest", "path": str(flow_manifest)}, "model": {"name": "faulty"},
+        "preprocess": {"cache": False, "workers": 1}, "train": {"epochs": 150, "batch_size": 8},
+        "output": {"export_model": False}, "executor": POOL}))
+    run = tmp_path / "run"
+    driver = subprocess.Popen([sys.executable, "-m", "mertk", "--plugin", str(PLUGIN), "run", str(config),
+                               "--run-dir", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(run.glob("folds/*.json")) and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    workers = children(driver.pid)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(workers) >= 2 and not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # none outlives it
+    written = {p.name: p.read_text() for p in sorted(run.glob("folds/[0-9][0-9][0-9].json"))}
+    assert 1 <= len(written) < 4, driver.stderr.read().decode()[-2000:]
+    assert not (run / "metrics.json").exists()
+    for text in written.values():
+        json.loads(text)  # whole files only: a fold is written to a temporary name, then renamed
+
+    resumed = invoke(["--plugin", str(PLUGIN), "run", "--resume", str(run), "--set", f"executor={RAY}"])
+    assert resumed.exit_code == 0, resumed.output
+    log = (run / "run.log").read_text()
+    assert log.count("finished earlier, kept") == len(written)
+    assert {p: (run / "folds" / p).read_text() for p in written} == written  # kept as they were
+    reference = invoke(["--plugin", str(PLUGIN), "run", str(config), "--run-dir", str(tmp_path / "reference"),
+                        "--set", f"executor={ONE_PROCESS}"])
+    assert reference.exit_code == 0, reference.output
+    assert folds_of(run) == folds_of(tmp_path / "reference")
+    assert (run / "predictions.csv").read_text() == (tmp_path / "reference" / "predictions.csv").read_text()
