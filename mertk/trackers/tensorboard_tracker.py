@@ -76,7 +76,13 @@ class TensorBoardTracker:
     def start_fold(self, index: int, name: str) -> None:
         if self.fold is not None:
             self.fold.close()
-        self.fold = self._writer(f"fold-{index:03d}")
+        folder = self.root / f"fold-{index:03d}"
+        # a fold starts from its first epoch: what an interrupted attempt logged goes, file and all
+        # (a purge step alone depends on the event files' name order, which is not the write order
+        # for writers made in one process within one second)
+        for stale in folder.glob("events.out.tfevents.*"):
+            stale.unlink()
+        self.fold = self._writer(folder.name)
         self.fold.add_text("fold", f"fold {index} ({name})", 0)
         self.last_epoch = 0
 
