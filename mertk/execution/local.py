@@ -135,7 +135,10 @@ class LocalExecutor:
                                                  "out of memory); lower executor.workers or the batch size")
                         return
             finally:
-                _stop(pool)
+                if todo:  # stopped early (a failed fold, an interrupt) or broken: end the workers now
+                    _stop(pool)
+                else:  # every task is in: a clean shutdown, so no queue's semaphore outlives the pool
+                    pool.shutdown(wait=True)
 
 
 def _outcome(future: cf.Future) -> Any:
