@@ -19,8 +19,8 @@ from mertk.api import Fold, Problem, Sample
 from mertk.config import LoadedConfig
 from mertk.engine.report import summary_table, write_report
 from mertk.engine.rundir import RunFolder, environment_info
-from mertk.engine.trainer import (EpochStats, autocast_dtype, build_loss, build_model, configure_threads,
-                                  normalize_views, predict, seed_everything, select_device, train_model)
+from mertk.engine.trainer import (EpochStats, autocast_dtype, build_loss, build_model, normalize_views, predict,
+                                  seed_everything, select_device, set_threads, train_model)
 from mertk.errors import MertkError
 from mertk.progress import progress_bar
 from mertk.registry import Components
@@ -210,12 +210,12 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None,
     else:
         folder = RunFolder.create(cfg.output.dir, cfg.name, run_dir)
     folder.save_config(loaded.data)
-    threads = configure_threads(cfg.train.threads)
+    threads = set_threads(cfg.train.threads)
     device = select_device(cfg.train.device)
     arithmetic = "bf16 autocast" if autocast_dtype(cfg.train.precision, device) else "fp32"
-    folder.save_environment(environment_info(device, threads, arithmetic))
+    folder.save_environment({**environment_info(device, threads.count, arithmetic), "threads_reason": threads.reason})
     folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} "
-               f"(device {device}, {threads} threads, {arithmetic})")
+               f"(device {device}, {threads.count} threads: {threads.reason}; {arithmetic})")
     return folder, device
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.pool
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 
 from mertk.api import Problem, Sample, view_source
+from mertk.cpus import available_cpus
 from mertk.errors import MertkError
 from mertk.preprocess.align import alignment_matrix, transform_points, warp_frames
 from mertk.preprocess.cache import ClipCache
@@ -390,7 +390,7 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
         else:
             todo.append(i)
 
-    workers = settings.workers or os.cpu_count() or 1
+    workers = settings.workers or available_cpus().count
     bar = progress_bar(total=len(todo), desc="preprocess", unit="clip", disable=not progress or not todo)
     try:
         for j, result in _compute([samples[i] for i in todo], stages, workers):

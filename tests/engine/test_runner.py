@@ -114,3 +114,15 @@ def test_a_fold_runs_alone_as_it_runs_in_the_experiment(make_config, fake_data, 
     assert record["name"] == saved["name"] and record["test_ids"] == saved["test_ids"]
     assert record["y_true"] == saved["y_true"] and record["y_pred"] == saved["y_pred"]
     assert torch.allclose(torch.tensor(record["probs"]), torch.tensor(saved["probs"]), atol=1e-5)
+
+
+def test_run_log_says_how_many_threads_and_why(make_config, fake_data, components, tmp_path: Path,
+                                              monkeypatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    run_dir = runner.run_experiment(make_config({"train": {"epochs": 1, "batch_size": 8}}), components,
+                                    run_dir=tmp_path / "run")
+    first = (run_dir / "run.log").read_text().splitlines()[0]
+    assert "(device cpu, 1 threads: OMP_NUM_THREADS=1; fp32)" in first
+    environment = json.loads((run_dir / "environment.json").read_text())
+    assert environment["threads"] == 1 and environment["threads_reason"] == "OMP_NUM_THREADS=1"
+
