@@ -90,6 +90,9 @@ class Manifest:
                 continue
             seen.add(sample.id)
             samples.append(sample)
+        if not rows:
+            problems.append(Problem(str(self.path), "the manifest lists no samples (a header and no rows)",
+                                    "add one row per sample", fatal=False))
         return DatasetLoad(samples, problems, self.class_names)
 
     @staticmethod

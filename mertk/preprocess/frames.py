@@ -33,11 +33,10 @@ def read_image(path: str | Path, *, colour: bool = True, sample: str = "") -> np
     image = cv2.imdecode(data, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE) if data.size else None
     if image is None:
         raise ClipError(path, sample, "cannot read this frame (missing or not an image)",
-                        "restore the file, or set on_error: skip to leave the clip out")
+                        "restore the file")
     if _truncated(Path(path).suffix.lower(), data):
         raise ClipError(path, sample, "this frame is truncated (the file ends before the image does; OpenCV "
-                        "would fill the rest with grey)", "restore the file, or set on_error: skip to leave the "
-                        "clip out")
+                        "would fill the rest with grey)", "restore the file")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if colour else image
 
 
@@ -90,8 +89,7 @@ def read_frames(sample: Sample, positions: Sequence[int], *, colour: bool = True
         for p in positions:
             if not 0 <= p < len(sample.frames):
                 raise ClipError(sample.frames[0].parent, sample.id, f"frame position {p} is outside the clip "
-                                f"({len(sample.frames)} frames)", "correct the onset/apex in the annotation, or "
-                                "set on_error: skip")
+                                f"({len(sample.frames)} frames)", "correct the onset/apex in the annotation")
             out.append(read_image(sample.frames[p], colour=colour, sample=sample.id))
         return out
     if sample.video is not None:
@@ -106,7 +104,7 @@ def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[
     capture = cv2.VideoCapture(str(sample.video))
     if not capture.isOpened():
         raise ClipError(sample.video, sample.id, "cannot open the video",
-                        "check the file (a codec OpenCV reads?), or set on_error: skip")
+                        "check the file (a codec OpenCV reads?)")
     try:
         index = 0
         while wanted and index <= wanted[-1]:  # read sequentially: seeking is inexact in many codecs
@@ -121,7 +119,7 @@ def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[
     missing = [p for p in positions if p not in found]
     if missing:
         raise ClipError(sample.video, sample.id, f"frame {missing[0]} is beyond the end of the video ({index} "
-                        "frames read)", "correct the onset/apex, or set on_error: skip")
+                        "frames read)", "correct the onset/apex")
     return [found[p] for p in positions]
 
 

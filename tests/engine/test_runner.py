@@ -126,3 +126,36 @@ def test_run_log_says_how_many_threads_and_why(make_config, fake_data, component
     environment = json.loads((run_dir / "environment.json").read_text())
     assert environment["threads"] == 1 and environment["threads_reason"] == "OMP_NUM_THREADS=1"
 
+
+def _manifest(tmp_path: Path, rows: list[str]) -> dict:
+    path = tmp_path / "samples.csv"
+    path.write_text("\n".join(["sample,subject,dataset,label,frames,onset,apex", *rows]) + "\n")
+    return {"dataset": {"name": "manifest", "path": str(path)}}
+
+
+def test_bad_data_stops_with_every_problem_in_run_log_and_problems_csv(make_config, components,
+                                                                        tmp_path: Path) -> None:
+    loaded = make_config(_manifest(tmp_path, ["a,s1,d,positive,gone/a,1,3", "b,s2,d,negative,gone/b,1,3"]))
+    run_dir = tmp_path / "run"
+    with pytest.raises(MertkError) as exc:
+        runner.run_experiment(loaded, components, run_dir=run_dir)
+    assert str(exc.value).startswith("2 sample(s) cannot be used")
+    log = (run_dir / "run.log").read_text()
+    assert "stopped: 2 sample(s) cannot be used" in log and "[d/s1/a]" in log and "[d/s2/b]" in log
+    rows = list(csv.DictReader((run_dir / "problems.csv").read_text().splitlines()))
+    assert [r["sample"] for r in rows] == ["d/s1/a", "d/s2/b"] and all(r["fatal"] == "True" for r in rows)
+
+
+def test_no_usable_samples_says_why(make_config, components, tmp_path: Path) -> None:
+    loaded = make_config({**_manifest(tmp_path, ["a,s1,d,positive,gone/a,1,3"]), "on_error": "skip"})
+    with pytest.raises(MertkError, match=r"no usable samples; all 1 were skipped for the problems listed in .*"
+                                         r"problems\.csv"):
+        runner.run_experiment(loaded, components, run_dir=tmp_path / "skipped")
+    loaded = make_config({**_manifest(tmp_path, []), "on_error": "skip"})
+    run_dir = tmp_path / "empty"
+    with pytest.raises(MertkError, match=r"no usable samples; the dataset lists no samples\. Fix: check the "
+                                         r"dataset's arguments"):
+        runner.run_experiment(loaded, components, run_dir=run_dir)
+    assert "stopped: " in (run_dir / "run.log").read_text()
+    (warning,) = list(csv.DictReader((run_dir / "problems.csv").read_text().splitlines()))
+    assert warning["fatal"] == "False" and "lists no samples" in warning["message"]
