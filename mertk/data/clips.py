@@ -58,6 +58,7 @@ def clip_sample(
     missing_apex: MissingApex = "spot",
     apex_annotated: bool = True,
     meta: Mapping[str, Any] | None = None,
+    sample_id: str | None = None,
 ) -> Sample | None:
     """One sample, or ``None`` after appending a fatal problem.
 
@@ -70,8 +71,9 @@ def clip_sample(
         file, row: Where the clip is annotated, for problem reports.
         problems: Receives the problems found.
         apex_annotated: ``False`` for datasets without apex annotation (no per-clip warning).
+        sample_id: The sample's id, when not ``{subject}/{key}`` (a clip given on the command line).
     """
-    sample_id = f"{subject}/{key or clip}"
+    sample_id = sample_id or f"{subject}/{key or clip}"
     where = {"file": file, "row": row, "sample": sample_id}
 
     def fatal(message: str, fix: str) -> None:

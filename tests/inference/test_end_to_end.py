@@ -157,9 +157,12 @@ def test_explain_cli_writes_pngs_and_predict_stops_on_a_clip_without_face(tiny_r
     failed = invoke(["predict", str(hog), row["frames"], str(blank), "-o", str(out)])
     assert failed.exit_code == 1
     assert "no face found" in failed.output and str(blank / "img1.jpg") in failed.output and "Fix:" in failed.output
+    assert f"[{blank}]" in failed.output and "predict//" not in failed.output  # the clip as it was given
+    assert "pass --on-error skip" in failed.output and "on_error" not in failed.output
     assert not out.exists() and not list(tmp_path.glob(".never*"))
     skipped = invoke(["predict", str(hog), row["frames"], str(blank), "-o", str(out), "--on-error", "skip"])
     assert skipped.exit_code == 0, skipped.output
     (kept,) = json.loads(out.read_text())
     assert kept["clip"] == row["sample"] and kept["face_method"] == "dlib-hog"
     assert "skipped" in skipped.output and "no face found" in skipped.output
+    assert "on_error" not in skipped.output and "--on-error" not in skipped.output  # skip is already set
