@@ -189,3 +189,27 @@ def test_deep_merge_copies():
     merged = deep_merge(base, {"a": {"d": 2}})
     merged["a"]["b"].append(2)
     assert base == {"a": {"b": [1]}, "c": 1} and merged == {"a": {"b": [1, 2], "d": 2}, "c": 1}
+
+
+def test_a_bad_set_value_names_the_set_option(components, tmp_path):
+    """The base file is fine; the value came from --set, so the message names that option."""
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(GOOD))
+    with pytest.raises(ConfigError) as exc:
+        load_config(tmp_path / "base.yaml", components, ["seed=2", "train.epochs=many"])
+    assert str(exc.value).startswith("--set train.epochs=many: train.epochs: input should be a valid integer")
+    with pytest.raises(ConfigError) as exc:  # a mapping set whole: the error is inside it
+        load_config(tmp_path / "base.yaml", components, ["model={name: dual-atme, hiden: 3}"])
+    assert str(exc.value).startswith("--set model={name: dual-atme, hiden: 3}: model.hiden: unexpected argument")
+    bad = {**GOOD, "train": {"epochs": "many"}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError) as exc:  # the file's own mistake still names the file
+        load_config(tmp_path / "bad.yaml", components, ["seed=2"])
+    assert str(exc.value).startswith("bad.yaml: train.epochs:")
+
+
+def test_a_missing_extends_target_names_the_config_that_extends_it(components, tmp_path):
+    (tmp_path / "child.yaml").write_text("extends: bsae.yaml\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(tmp_path / "child.yaml", components)
+    assert str(exc.value).startswith(f"child.yaml: extends: 'bsae.yaml': not found next to it ({tmp_path / 'bsae.yaml'})")
+    assert "no bundled config of that name" in str(exc.value)
