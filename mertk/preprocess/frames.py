@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mertk.api import Sample
+from mertk.api import Problem, Sample
 from mertk.preprocess.errors import ClipError
 
-__all__ = ["read_image", "clip_length", "read_frames", "source_files"]
+__all__ = ["read_image", "clip_length", "read_frames", "source_files", "used_positions", "decode_problems"]
 
 
 def read_image(path: str | Path, *, colour: bool = True, sample: str = "") -> np.ndarray:
@@ -128,3 +128,55 @@ def source_files(sample: Sample) -> list[Path]:
     files = list(sample.frames)
     files += [p for p in (sample.video, sample.flow_image) if p is not None]
     return files
+
+
+def used_positions(sample: Sample, n: int, *, whole_clip: bool = False) -> list[int]:
+    """Positions of the frames preprocessing reads from a clip of ``n`` frames.
+
+    The onset, apex and offset; every frame when the apex is left to the spotter (it reads the
+    whole clip); onset..offset too when ``whole_clip`` (a view reads the aligned frames).
+    """
+    onset = sample.onset or 0
+    if sample.apex is None:
+        return list(range(n))
+    wanted = {onset, sample.apex} | ({sample.offset} if sample.offset is not None else set())
+    if whole_clip:
+        wanted.update(range(onset, (sample.offset if sample.offset is not None else n - 1) + 1))
+    return sorted(p for p in wanted if 0 <= p < n)
+
+
+def decode_problems(sample: Sample, *, whole_clip: bool = False, deep: bool = False) -> list[Problem]:
+    """Decode the files a sample's preprocessing will read; one problem per unreadable file.
+
+    Frames preprocessing reads (:func:`used_positions`), a precomputed flow image and a face
+    image give fatal problems: the sample cannot be used. With ``deep``, every other frame of
+    the clip is decoded too; an unreadable one there is a warning, since preprocessing does not
+    read it. Videos are read up to the last frame used (all of it with ``deep``).
+    """
+    problems: list[Problem] = []
+
+    def check(path: Path, fatal: bool) -> None:
+        try:
+            read_image(path, colour=False, sample=sample.id)
+        except ClipError as exc:
+            p = exc.problem
+            problems.append(Problem(file=p.file, message=p.message + ("" if fatal else "; preprocessing does not "
+                                    "read this frame, but it belongs to the clip"), fix=p.fix, sample=sample.id,
+                                    fatal=fatal))
+
+    for path in (sample.flow_image, sample.face_image):
+        if path is not None:
+            check(Path(path), True)
+    if sample.frames:
+        used = set(used_positions(sample, len(sample.frames), whole_clip=whole_clip))
+        for position, path in enumerate(sample.frames):
+            if position in used or deep:
+                check(path, position in used)
+    elif sample.video is not None:
+        n = clip_length(sample)
+        positions = list(range(n)) if deep else used_positions(sample, n, whole_clip=whole_clip)
+        try:
+            read_frames(sample, positions or [0], colour=False)
+        except ClipError as exc:
+            problems.append(exc.problem)
+    return problems
