@@ -159,3 +159,15 @@ def test_no_usable_samples_says_why(make_config, components, tmp_path: Path) -> 
     assert "stopped: " in (run_dir / "run.log").read_text()
     (warning,) = list(csv.DictReader((run_dir / "problems.csv").read_text().splitlines()))
     assert warning["fatal"] == "False" and "lists no samples" in warning["message"]
+
+
+def test_redirected_stderr_gets_one_line_per_fold(make_config, fake_data, components, tmp_path: Path,
+                                                  capsys) -> None:
+    """stderr captured (not a terminal), as in a batch job's log: the fold lines of the run log and
+    no progress-bar redraws."""
+    runner.run_experiment(make_config({"train": {"epochs": 6, "batch_size": 8}}), components,
+                          run_dir=tmp_path / "run")
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    fold_lines = [line for line in err.splitlines() if line.startswith("fold ")]
+    assert len(fold_lines) == 4 and all("correct" in line for line in fold_lines)
