@@ -27,6 +27,19 @@ class ConfigError(MertkError):
         super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
 
 
+class ArgumentError(MertkError):
+    """A component's ``check_arguments`` refuses an argument value (see the component contracts).
+
+    Attributes:
+        argument: Name of the argument, dotted below it where that helps (``"kwargs.drop_rat"``).
+        message: What is wrong and how to fix it.
+    """
+
+    def __init__(self, argument: str, message: str) -> None:
+        self.argument, self.message = argument, message
+        super().__init__(f"{argument}: {message}")
+
+
 class DataError(MertkError):
     """Bad input data stopped the work (``on_error: stop``); the message lists every problem.
 

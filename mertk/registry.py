@@ -28,7 +28,7 @@ from typing import Any
 
 import pydantic
 
-from mertk.errors import ConfigError, MertkError, PluginError, did_you_mean
+from mertk.errors import ArgumentError, ConfigError, MertkError, PluginError, did_you_mean
 
 __all__ = ["Ref", "ComponentInfo", "Registry", "Components", "KINDS", "Spec"]
 
@@ -285,7 +285,21 @@ class Components:
         for arg, p in params.items():
             if p.default is p.empty and arg not in out and arg not in provided:
                 raise ConfigError(file, _join(key, arg), f"missing required argument of {kind} {name!r}")
+        self._check_arguments(info, out, file, key)
         return out
+
+    @staticmethod
+    def _check_arguments(info: ComponentInfo, spec: Mapping[str, Any], file: str, key: str) -> None:
+        """Run the factory's optional ``check_arguments(**arguments)`` (checks a signature cannot
+        express, such as arguments passed on to another library); its :class:`ArgumentError`
+        becomes a :class:`ConfigError` at the argument's key."""
+        check = getattr(info.factory, "check_arguments", None)
+        if not callable(check):
+            return
+        try:
+            check(**{k: v for k, v in spec.items() if k != "name"})
+        except ArgumentError as exc:
+            raise ConfigError(file, _join(key, exc.argument), exc.message) from None
 
     def _check_value(self, annotation: Any, value: Any, file: str, where: str) -> Any:
         ref = _ref_of(annotation)

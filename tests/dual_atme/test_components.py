@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 import mertk
 from mertk.api import ModelOutput
@@ -194,8 +197,42 @@ def test_timm_backbone_shapes(components: mertk.Components) -> None:
     backbone = components.build("backbone", {"name": "timm", "model_name": "resnet10t"}, in_channels=2)
     y = backbone(torch.randn(2, 2, 32, 32))
     assert y.shape[:2] == (2, backbone.out_channels)
-    with pytest.raises(mertk.MertkError, match="unknown model_name"):
+    with pytest.raises(mertk.MertkError, match="model_name: unknown timm model 'resnet_18'"):
         components.build("backbone", {"name": "timm", "model_name": "resnet_18"}, in_channels=3)
+
+
+def _check(components: mertk.Components, backbone: dict) -> str:
+    """``config check`` of a dual-atme config with this backbone: its output (exit code 1 expected)."""
+    from mertk.testing import invoke
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "timm.yaml"
+        config.write_text(yaml.safe_dump({"extends": "dual-atme.yaml", "model": {"backbone": backbone}}))
+        result = invoke(["config", "check", str(config)])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    return result.output
+
+
+def test_timm_kwargs_are_checked_with_the_config(components: mertk.Components) -> None:
+    """A typo inside kwargs fails `config check` (not a raw TypeError after preprocessing)."""
+    out = _check(components, {"name": "timm", "model_name": "resnet10t", "kwargs": {"dropp_rate": 0.1}})
+    assert "timm.yaml: model.backbone.kwargs: timm model 'resnet10t' refuses these arguments" in out
+    assert "unexpected keyword argument 'dropp_rate'" in out
+    spec = components.validate("backbone", {"name": "timm", "model_name": "resnet10t", "kwargs": {"drop_rate": 0.1}},
+                               provided=("in_channels",))
+    assert spec["kwargs"] == {"drop_rate": 0.1}
+
+
+@pytest.mark.parametrize("argument, value", [("checkpoint_path", "weights.pth"), ("pretrained", True),
+                                             ("pretrained_cfg_overlay", {"file": "weights.safetensors"}),
+                                             ("cache_dir", "/tmp/hub")])
+def test_timm_arguments_that_read_files_are_refused(components: mertk.Components, argument: str, value) -> None:
+    out = _check(components, {"name": "timm", "model_name": "resnet10t", "kwargs": {argument: value}})
+    assert f"model.backbone.kwargs.{argument}: makes timm read or download weights" in out
+    assert "loads a local safetensors file" in out
+    with pytest.raises(mertk.MertkError, match=f"kwargs.{argument}: makes timm read"):  # built from Python too
+        components.build("backbone", {"name": "timm", "model_name": "resnet10t", "kwargs": {argument: value}},
+                         in_channels=3)
 
 
 @pytest.mark.parametrize("branches, present", [("upper", {"upper"}), ("lower", {"lower"})])
