@@ -235,3 +235,34 @@ def test_every_cli_command_and_option_is_documented(site):
             for opt in getattr(param, "opts", []):
                 if opt.startswith("-"):
                     assert opt in page, f"{path} {opt} is not on the command-line page"
+
+
+def _handler_options() -> dict:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    plugin = next(p for p in config["plugins"] if isinstance(p, dict) and "mkdocstrings" in p)
+    return plugin["mkdocstrings"]["handlers"]["python"]["options"]
+
+
+@pytest.mark.parametrize("path, last_words", [
+    ("mertk.evaluation.metrics.evaluate", "are sorted."),
+    ("mertk.inference.predict.predict_clips", "and the problems met."),
+    ("mertk.engine.runner.train_and_test", "``history`` and ``seconds``."),
+    ("mertk.api.FlowExtractor.__call__", "``second(x + u, y + v) ~= first(x, y)``."),
+])
+def test_a_multi_line_returns_section_is_one_value(path: str, last_words: str) -> None:
+    """Google-style Returns: sections span several lines here; the site's parser options keep them
+    one value (not one row per line, typed from the signature, with backticks cut in half)."""
+    import griffe
+
+    options = _handler_options()
+    module_name, _, member = path.partition(".")
+    loader = griffe.GriffeLoader(docstring_parser=griffe.Parser(options["docstring_style"]),
+                                 docstring_options=options.get("docstring_options", {}))
+    obj = loader.load(module_name)
+    for part in path.split(".")[1:]:
+        obj = obj[part]
+    (returns,) = [s for s in obj.docstring.parse() if s.kind.value == "returns"]
+    (value,) = returns.value
+    assert value.description.rstrip().endswith(last_words) and value.description.count("``") % 2 == 0
