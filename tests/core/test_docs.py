@@ -266,3 +266,58 @@ def test_a_multi_line_returns_section_is_one_value(path: str, last_words: str) -
     (returns,) = [s for s in obj.docstring.parse() if s.kind.value == "returns"]
     (value,) = returns.value
     assert value.description.rstrip().endswith(last_words) and value.description.count("``") % 2 == 0
+
+
+def _repo_settings() -> tuple[str, str]:
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # mkdocs.yml may use !ENV and python tags
+        pass
+
+    Loader.add_multi_constructor("", lambda loader, suffix, node: None)
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=Loader)
+    return config["repo_url"], config["edit_uri"]
+
+
+def test_repository_edit_and_source_links_come_from_repo_url(site):
+    """One place (mkdocs.yml's repo_url, with the branch in edit_uri) gives the header's repository
+    link, each page's edit link and the API reference's source links, at the object's lines."""
+    import re
+
+    repo_url, edit_uri = _repo_settings()
+    assert repo_url.startswith("https://") and edit_uri.startswith("edit/")
+    page = (site / "getting-started" / "index.html").read_text()
+    assert f'href="{repo_url}"' in page
+    assert f'href="{repo_url}/{edit_uri}getting-started.md"' in page
+    branch = edit_uri.split("/")[1]
+    api = (site / "reference" / "registry" / "index.html").read_text()
+    links = dict(re.findall(r'href="([^"]+)" class="doc-source-link" title="Source code of ([\w.]+)"', api))
+    by_object = {obj: href for href, obj in links.items()}
+    href = by_object["mertk.registry.Registry"]
+    match = re.fullmatch(re.escape(f"{repo_url}/blob/{branch}/mertk/registry.py") + r"#L(\d+)-L(\d+)", href)
+    assert match, href
+    lines = (ROOT / "mertk" / "registry.py").read_text().splitlines()
+    assert lines[int(match.group(1)) - 1].startswith("class Registry")
+    method = by_object["mertk.registry.Components.validate"]
+    assert lines[int(method.rsplit("#L", 1)[1].split("-")[0]) - 1].strip().startswith("def validate(")
+
+
+def test_source_links_follow_another_repository():
+    sys.path.insert(0, str(ROOT / "docs" / "_hooks"))
+    try:
+        import source_links
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_hooks"))
+    assert source_links.blob_root("https://gitlab.example/a/b/", "-/edit/dev/docs/") == \
+        "https://gitlab.example/a/b/-/blob/dev/"
+    assert source_links.blob_root("", "edit/main/docs/") is None
+    html = ('<h2 id="mertk.cpus.available_cpus" class="doc doc-heading">x'
+            '<a href="#mertk.cpus.available_cpus" class="headerlink">')
+    linked = source_links.add_links(html, "https://example.org/r/blob/main/")
+    assert 'href="https://example.org/r/blob/main/mertk/cpus.py#L' in linked
+
+
+def test_long_code_lines_wrap(site):
+    css = (site / "stylesheets" / "extra.css").read_text()
+    assert ".md-typeset pre > code { white-space: pre-wrap;" in css
+    assert 'stylesheets/extra.css' in (site / "getting-started" / "index.html").read_text()
