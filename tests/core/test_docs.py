@@ -321,3 +321,44 @@ def test_long_code_lines_wrap(site):
     css = (site / "stylesheets" / "extra.css").read_text()
     assert ".md-typeset pre > code { white-space: pre-wrap;" in css
     assert 'stylesheets/extra.css' in (site / "getting-started" / "index.html").read_text()
+
+
+GETTING_STARTED = ROOT / "docs" / "_snippets" / "getting-started"
+
+
+def test_getting_started_shows_one_run_made_by_the_script():
+    """The page's printed lines, report and confusion matrix are files tools/getting_started.py
+    wrote from one run (their hashes are in its run.json); the page holds no numbers of its own."""
+    import hashlib
+    import json
+    import re
+
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    for name in ("command.txt", "output.txt", "report.md"):
+        assert f'--8<-- "getting-started/{name}"' in page
+    assert "images/getting-started-confusion.png" in page and "python tools/getting_started.py" in page
+    assert not re.search(r"\b0\.\d{3,4}\b", page), "a result number written into the page itself"
+    record = json.loads((GETTING_STARTED / "run.json").read_text())
+    files = {"command.txt": GETTING_STARTED / "command.txt", "output.txt": GETTING_STARTED / "output.txt",
+             "report.md": GETTING_STARTED / "report.md",
+             "getting-started-confusion.png": ROOT / "docs" / "images" / "getting-started-confusion.png"}
+    assert {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()} == record["sha256"]
+    assert (GETTING_STARTED / "command.txt").read_text().strip() == record["command"]
+    overall = record["overall"]
+    row = f"| overall | {overall['uf1']:.4f} | {overall['uar']:.4f} | {overall['accuracy']:.4f} | {overall['n']} |"
+    assert row in (GETTING_STARTED / "output.txt").read_text() and row in (GETTING_STARTED / "report.md").read_text()
+    report = (GETTING_STARTED / "report.md").read_text()
+    f1 = [float(m) for m in re.findall(r"^\| \w+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|$", report, re.M)]
+    assert len(f1) == 3 and abs(sum(f1) / len(f1) - overall["uf1"]) < 1e-3  # the per-class table is this run's
+    assert "Config: `dual-atme.yaml`" in report
+    texts = [(GETTING_STARTED / n).read_text() for n in ("output.txt", "report.md")]
+    assert not [t for t in texts if re.search(r"(^|[\s`(])/(work|root|home|tmp|Users)/", t)], "absolute path"
+
+
+def test_getting_started_page_renders_the_run(site):
+    import json
+
+    html = (site / "getting-started" / "index.html").read_text()
+    uf1 = json.loads((GETTING_STARTED / "run.json").read_text())["overall"]["uf1"]
+    assert html.count(f"{uf1:.4f}") >= 4  # the printed table and the report's, overall and demo rows
+    assert (site / "images" / "getting-started-confusion.png").is_file()
