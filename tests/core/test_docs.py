@@ -362,3 +362,11 @@ def test_getting_started_page_renders_the_run(site):
     uf1 = json.loads((GETTING_STARTED / "run.json").read_text())["overall"]["uf1"]
     assert html.count(f"{uf1:.4f}") >= 4  # the printed table and the report's, overall and demo rows
     assert (site / "images" / "getting-started-confusion.png").is_file()
+
+
+def test_datasets_page_shows_a_config_per_dataset(site):
+    html = (site / "datasets" / "index.html").read_text()
+    for name in ("dual-atme-casme2.yaml", "dual-atme-samm.yaml", "dual-atme-smic.yaml", "dual-atme-casme3.yaml",
+                 "dual-atme-megc2019.yaml"):
+        assert f'<span class="filename">{name}</span>' in html, name
+    assert "${CASME2_ROOT}" in html and "5class" in html and "7class" in html

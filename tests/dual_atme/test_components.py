@@ -246,7 +246,7 @@ def test_single_branch_ablations(components: mertk.Components, branches: str, pr
 def test_bundled_configs_validate(components: mertk.Components, monkeypatch: pytest.MonkeyPatch) -> None:
     from mertk.config import bundled_configs, load_config
 
-    for var in ("CASME2_ROOT", "SAMM_ROOT", "SMIC_ROOT", "MERTK_FLOW_MANIFEST"):  # ${VAR}s of bundled configs
+    for var in ("CASME2_ROOT", "SAMM_ROOT", "SMIC_ROOT", "CASME3_ROOT", "MERTK_FLOW_MANIFEST"):  # ${VAR}s of bundled configs
         monkeypatch.setenv(var, f"/data/{var.lower()}")
 
     names = [n for n in bundled_configs(components) if n.startswith("dual-atme")]
