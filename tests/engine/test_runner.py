@@ -112,8 +112,12 @@ def test_a_fold_runs_alone_as_it_runs_in_the_experiment(make_config, fake_data, 
     labels = torch.tensor([s.label for s in fake_data.samples])
     _, record = runner.run_fold(loaded, components, fake_data, inputs, labels, folds[2], 2, total=len(folds))
     assert record["name"] == saved["name"] and record["test_ids"] == saved["test_ids"]
-    assert record["y_true"] == saved["y_true"] and record["y_pred"] == saved["y_pred"]
-    assert torch.allclose(torch.tensor(record["probs"]), torch.tensor(saved["probs"]), atol=1e-5)
+    assert record["y_true"] == saved["y_true"]
+    probs, expected = torch.tensor(record["probs"]), torch.tensor(saved["probs"])
+    assert torch.allclose(probs, expected, atol=1e-5)
+    # the same predictions, except where two classes tie within that tolerance (either may win)
+    picked = expected.gather(1, torch.tensor(record["y_pred"])[:, None])[:, 0]
+    assert (picked >= expected.max(1).values - 1e-5).all()
 
 
 def test_run_log_says_how_many_threads_and_why(make_config, fake_data, components, tmp_path: Path,
@@ -165,9 +169,18 @@ def test_redirected_stderr_gets_one_line_per_fold(make_config, fake_data, compon
                                                   capsys) -> None:
     """stderr captured (not a terminal), as in a batch job's log: the fold lines of the run log and
     no progress-bar redraws."""
+    import time
+
+    from mertk.progress import LOG_INTERVAL
+
+    start = time.monotonic()
     runner.run_experiment(make_config({"train": {"epochs": 6, "batch_size": 8}}), components,
                           run_dir=tmp_path / "run")
+    elapsed = time.monotonic() - start
     err = capsys.readouterr().err
     assert "\r" not in err
-    fold_lines = [line for line in err.splitlines() if line.startswith("fold ")]
-    assert len(fold_lines) == 4 and all("correct" in line for line in fold_lines)
+    fold_lines = [line for line in err.splitlines() if line.startswith("fold ") and "correct" in line]
+    assert len(fold_lines) == 4
+    # a progress line only when a bar has run 30 s since its start or its last line (a slow machine)
+    bar_lines = [line for line in err.splitlines() if "epoch" in line and "correct" not in line]
+    assert len(bar_lines) <= elapsed / LOG_INTERVAL

@@ -55,7 +55,10 @@ def test_fold_model_artifact_reproduces_the_runs_own_predictions(tiny_run, compo
     assert [r["clip"] for r in rows] == [i.rsplit("/", 1)[1] for i in fold["test_ids"]]
     got = torch.tensor([[r["probabilities"][c] for c in ("negative", "positive", "surprise")] for r in rows])
     torch.testing.assert_close(got, torch.tensor(fold["probs"]), atol=1e-5, rtol=0)
-    assert [r["class"] for r in rows] == [("negative", "positive", "surprise")[y] for y in fold["y_pred"]]
+    # the class is the run's prediction; where two classes tie within float32 rounding, either of them
+    expected = torch.tensor(fold["probs"])
+    chosen = torch.tensor([("negative", "positive", "surprise").index(r["class"]) for r in rows])
+    assert (expected.gather(1, chosen[:, None])[:, 0] >= expected.max(1).values - 1e-5).all()
     assert all(r["apex_source"] == "given" and r["apex"] == int(by_id[i]["apex"])
                for r, i in zip(rows, fold["test_ids"]))
 
