@@ -154,7 +154,8 @@ def _resolve_extends(path: Path, components: Components | None, seen: tuple[Path
     try:
         parent_path = local if local.exists() else find_config(parent, components)
     except ConfigError as exc:
-        raise ConfigError(path.name, "extends", f"{parent!r}: not found next to it ({local}); {exc.message}") from None
+        raise ConfigError(path.name, "extends",
+                          f"{parent!r}: not found next to it ({local}); {exc.message}") from None
     if parent_path.resolve() in seen:
         raise ConfigError(path.name, "extends", f"{parent!r} extends itself (a cycle)")
     base = _resolve_extends(parent_path, components, seen + (path.resolve(),))

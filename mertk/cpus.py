@@ -98,7 +98,8 @@ def available_cpus(environ: Mapping[str, str] | None = None, *, cgroup_root: Pat
     options = [CpuBudget(cores, f"{cores} CPU{'s' if cores != 1 else ''} in the process affinity mask")]
     quota = cgroup_cpu_limit(cgroup_root, proc_cgroup)
     if quota is not None:
-        options.append(CpuBudget(max(1, math.floor(quota[0])), f"cgroup CPU quota of {quota[0]:g} cores ({quota[1]})"))
+        cores, where = quota
+        options.append(CpuBudget(max(1, math.floor(cores)), f"cgroup CPU quota of {cores:g} cores ({where})"))
     omp = environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if omp.isdigit() and int(omp) > 0:
         options.append(CpuBudget(int(omp), f"OMP_NUM_THREADS={omp}"))

@@ -15,7 +15,7 @@ from typing import Any
 from tqdm.auto import tqdm
 from tqdm.std import tqdm as plain_tqdm
 
-__all__ = ["progress_bar", "LOG_INTERVAL"]
+__all__ = ["LOG_INTERVAL", "progress_bar"]
 
 #: Seconds between two lines of a bar whose output is not a terminal.
 LOG_INTERVAL = 30.0

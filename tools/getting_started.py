@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         (work / "dual-atme.yaml").write_text(shown)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "100"}
         proc = subprocess.run([sys.executable, "-m", "mertk", *command[1:]], cwd=work, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
         output = proc.stdout.replace(str(work) + os.sep, "")
         if proc.returncode != 0:
             sys.stderr.write(output)

@@ -158,7 +158,7 @@ def bundled_table() -> str:
     return "\n".join(rows)
 
 
-CONFIG_TEXT = re.compile(r"^( *)<!-- config-text ([\w.-]+\.yaml) -->", re.M)
+CONFIG_TEXT = re.compile(r"^( *)<!-- config-text ([\w.-]+\.yaml) -->", re.MULTILINE)
 
 
 def config_text(name: str) -> str:

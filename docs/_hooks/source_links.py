@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADING = re.compile(r'(<h(\d) id="((?:mertk|mertk_[a-z_]+)(?:\.[\w.]+)?)" class="doc doc-heading">)(.*?)'
-                     r'(<a href="#\3" class="headerlink")', re.S)
+                     r'(<a href="#\3" class="headerlink")', re.DOTALL)
 
 
 def blob_root(repo_url: str | None, edit_uri: str | None) -> str | None:
@@ -90,7 +90,7 @@ def add_links(page_html: str, root: str) -> str:
     return HEADING.sub(link, page_html)
 
 
-def on_page_content(html_text: str, page, config, files) -> str:  # noqa: ANN001
+def on_page_content(html_text: str, page: object, config: dict, files: object) -> str:
     root = blob_root(config.get("repo_url"), config.get("edit_uri"))
     if root is None or "doc-heading" not in html_text:
         return html_text

@@ -10,7 +10,7 @@ from torch import nn
 
 from mertk.errors import ArgumentError, MertkError, did_you_mean
 
-__all__ = ["TimmBackbone", "FILE_ARGUMENTS"]
+__all__ = ["FILE_ARGUMENTS", "TimmBackbone"]
 
 #: ``timm.create_model`` arguments that make timm read or download weights and configs.
 FILE_ARGUMENTS = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "checkpoint_path", "cache_dir")

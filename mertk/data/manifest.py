@@ -76,7 +76,8 @@ class Manifest:
 
     def load(self) -> DatasetLoad:
         base = Path(self.root).expanduser() if self.root else self.path.parent
-        rows = read_sheet(self.path, ("sample", "subject", "dataset", "label"), named_by="the dataset's 'path' argument")
+        rows = read_sheet(self.path, ("sample", "subject", "dataset", "label"),
+                          named_by="the dataset's 'path' argument")
         samples: list[Sample] = []
         problems: list[Problem] = []
         seen: set[str] = set()

@@ -16,8 +16,8 @@ _SHOWN = 20
 SKIP_IN_CONFIG = "set `on_error: skip` to run without these samples"
 
 
-def stop_on_fatal(problems: Sequence[Problem], on_error: Literal["stop", "skip"], *,
-                  skip: str = SKIP_IN_CONFIG, more: str = "see problems.csv or `mertk datasets inspect CONFIG`") -> None:
+def stop_on_fatal(problems: Sequence[Problem], on_error: Literal["stop", "skip"], *, skip: str = SKIP_IN_CONFIG,
+                  more: str = "see problems.csv or `mertk datasets inspect CONFIG`") -> None:
     """Raise one error listing every fatal problem, unless ``on_error`` is ``"skip"``.
 
     Args:

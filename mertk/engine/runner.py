@@ -225,7 +225,8 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None,
     threads = set_threads(cfg.train.threads)
     device = select_device(cfg.train.device)
     arithmetic = "bf16 autocast" if autocast_dtype(cfg.train.precision, device) else "fp32"
-    folder.save_environment({**environment_info(device, threads.count, arithmetic), "threads_reason": threads.reason})
+    folder.save_environment({**environment_info(device, threads.count, arithmetic),
+                             "threads_reason": threads.reason})
     folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} "
                f"(device {device}, {threads.count} threads: {threads.reason}; {arithmetic})")
     return folder, device

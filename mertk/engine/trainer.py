@@ -23,7 +23,8 @@ from mertk.cpus import CpuBudget, available_cpus
 from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSettings
 from mertk.registry import Components
 
-__all__ = ["select_device", "seed_everything", "configure_threads", "thread_budget", "set_threads", "LossSum", "build_loss", "build_model",
+__all__ = ["select_device", "seed_everything", "configure_threads", "thread_budget", "set_threads",
+           "LossSum", "build_loss", "build_model",
            "normalize_views", "cpu_has_bf16", "autocast_dtype", "make_optimizer", "make_scheduler", "Trainer",
            "train_model", "predict", "EpochStats"]
 

@@ -238,9 +238,9 @@ def load_artifact(path: str | Path, components: Components) -> Artifact:
         first = str(exc).splitlines()[0:3]
         raise _refuse(folder / WEIGHTS_NAME, "the weights do not fit the model its config builds ("
                       + " ".join(s.strip() for s in first) + ")",
-                      "model.json is as exported, so the installed model plugin builds another network than the one "
-                      "that trained the weights; install the plugin version that trained it, or export the model "
-                      "again") from None
+                      "model.json is as exported, so the installed model plugin builds another network "
+                      "than the one that trained the weights; install the plugin version that trained it, "
+                      "or export the model again") from None
     return Artifact(path=folder, model=model, class_names=class_names, preprocess=preprocess, view_shapes=shapes,
                     normalize_mean=float(meta["normalize"]["mean"]), normalize_std=float(meta["normalize"]["std"]),
                     meta=meta)

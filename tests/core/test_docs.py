@@ -257,7 +257,7 @@ def test_a_multi_line_returns_section_is_one_value(path: str, last_words: str) -
     import griffe
 
     options = _handler_options()
-    module_name, _, member = path.partition(".")
+    module_name = path.partition(".")[0]
     loader = griffe.GriffeLoader(docstring_parser=griffe.Parser(options["docstring_style"]),
                                  docstring_options=options.get("docstring_options", {}))
     obj = loader.load(module_name)
@@ -348,7 +348,7 @@ def test_getting_started_shows_one_run_made_by_the_script():
     row = f"| overall | {overall['uf1']:.4f} | {overall['uar']:.4f} | {overall['accuracy']:.4f} | {overall['n']} |"
     assert row in (GETTING_STARTED / "output.txt").read_text() and row in (GETTING_STARTED / "report.md").read_text()
     report = (GETTING_STARTED / "report.md").read_text()
-    f1 = [float(m) for m in re.findall(r"^\| \w+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|$", report, re.M)]
+    f1 = [float(m) for m in re.findall(r"^\| \w+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|$", report, re.MULTILINE)]
     assert len(f1) == 3 and abs(sum(f1) / len(f1) - overall["uf1"]) < 1e-3  # the per-class table is this run's
     assert "Config: `dual-atme.yaml`" in report
     texts = [(GETTING_STARTED / n).read_text() for n in ("output.txt", "report.md")]

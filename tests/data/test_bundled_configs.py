@@ -44,7 +44,7 @@ def casme3(fake, root: Path) -> None:
     for subject, clip, emotion in [("spNO.1", "a", "happy"), ("spNO.1", "b", "disgust"), ("spNO.2", "c", "others"),
                                    ("spNO.2", "d", "sad"), ("spNO.3", "e", "surprise"), ("spNO.3", "f", "fear"),
                                    ("spNO.3", "g", "anger")]:
-        fake.write_frames(root / "part_A" / subject / clip / "color", (f"{n}.jpg" for n in range(0, 12)))
+        fake.write_frames(root / "part_A" / subject / clip / "color", (f"{n}.jpg" for n in range(12)))
         rows.append((subject, clip, 1, 5, 9, "AU1", "I", emotion, "Micro-expression"))
     fake.write_xlsx(root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", fake.CASME3_HEADER, rows)
 

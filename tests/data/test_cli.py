@@ -144,7 +144,8 @@ def test_inspect_decodes_the_frames_each_sample_uses(tmp_path: Path, fake) -> No
     megc = tmp_path / "megc"
     roots = fake.megc_fake_trees(megc)
     _truncate(megc / "samm" / "SAMM" / "011" / "011_2_1" / "011_2050.jpg")
-    config = _inspect_config(tmp_path, "{name: megc2019-cd, " + ", ".join(f"{k}: {v}" for k, v in roots.items()) + "}")
+    config = _inspect_config(tmp_path, "{name: megc2019-cd, " + ", ".join(f"{k}: {v}" for k, v in roots.items())
+                             + "}")
     out = invoke([*plugin, "datasets", "inspect", str(config)]).output
     assert "dataset megc2019-cd: 441 usable samples" in out and "problems: 1 fatal" in out
     assert "011_2050.jpg [samm/011/011_2_1]: " in out

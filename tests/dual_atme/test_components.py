@@ -225,8 +225,8 @@ def test_timm_kwargs_are_checked_with_the_config(components: mertk.Components) -
     out = _check(components, {"name": "timm", "model_name": "resnet10t", "kwargs": {"dropp_rate": 0.1}})
     assert "timm.yaml: model.backbone.kwargs: timm model 'resnet10t' refuses these arguments" in out
     assert "unexpected keyword argument 'dropp_rate'" in out
-    spec = components.validate("backbone", {"name": "timm", "model_name": "resnet10t", "kwargs": {"drop_rate": 0.1}},
-                               provided=("in_channels",))
+    good = {"name": "timm", "model_name": "resnet10t", "kwargs": {"drop_rate": 0.1}}
+    spec = components.validate("backbone", good, provided=("in_channels",))
     assert spec["kwargs"] == {"drop_rate": 0.1}
 
 
@@ -253,7 +253,8 @@ def test_single_branch_ablations(components: mertk.Components, branches: str, pr
 def test_bundled_configs_validate(components: mertk.Components, monkeypatch: pytest.MonkeyPatch) -> None:
     from mertk.config import bundled_configs, load_config
 
-    for var in ("CASME2_ROOT", "SAMM_ROOT", "SMIC_ROOT", "CASME3_ROOT", "MERTK_FLOW_MANIFEST"):  # ${VAR}s of bundled configs
+    # ${VAR}s of bundled configs
+    for var in ("CASME2_ROOT", "SAMM_ROOT", "SMIC_ROOT", "CASME3_ROOT", "MERTK_FLOW_MANIFEST"):
         monkeypatch.setenv(var, f"/data/{var.lower()}")
 
     names = [n for n in bundled_configs(components) if n.startswith("dual-atme")]

@@ -28,7 +28,8 @@ class ClipFolders:
             if not d.is_dir():
                 continue
             if not list_frames(d):  # found at load time, as the real adapters do
-                problems.append(Problem(str(d), "no frame images", "restore the clip's frames", sample=f"t/s1/{d.name}"))
+                problems.append(Problem(str(d), "no frame images", "restore the clip's frames",
+                                        sample=f"t/s1/{d.name}"))
                 continue
             samples.append(Sample(id=f"t/s1/{d.name}", subject="t/s1", clip=d.name, dataset="t", label=0,
                                   frames=list_frames(d), onset=0, apex=2))
