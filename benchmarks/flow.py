@@ -31,7 +31,7 @@ def pairs(size: int, count: int) -> tuple[torch.Tensor, torch.Tensor, list[np.nd
     return first, second, [m[2] for m in made]
 
 
-def timed(fn, *args, repeat: int = 3) -> tuple[float, torch.Tensor]:  # noqa: ANN001
+def timed(fn, *args, repeat: int = 3) -> tuple[float, torch.Tensor]:
     """Best wall time of ``repeat`` calls (after one warm-up) and the last result."""
     out = fn(*args)
     best = float("inf")
@@ -81,7 +81,8 @@ def main() -> None:
             t_cv, _ = timed(opencv, first[: args.batch], second[: args.batch], repeat=1)
             per_cv = t_cv / args.batch
             print(f"{size:>5} {args.cuda_batch / t_gpu:>10.1f} pairs/s on GPU, EPE {epe(f_gpu, truths):.4f}; "
-                  f"{1 / per_cv:.1f} pairs/s OpenCV ({args.threads} CPU threads): x{per_cv * args.cuda_batch / t_gpu:.1f}")
+                  f"{1 / per_cv:.1f} pairs/s OpenCV ({args.threads} CPU threads): "
+                   f"x{per_cv * args.cuda_batch / t_gpu:.1f}")
     else:
         print("CUDA: not available, GPU throughput not measured")
 

@@ -50,7 +50,8 @@ def main() -> None:
         start = time.perf_counter()
         prepare(samples, settings, components, progress=False)
         seconds = time.perf_counter() - start
-        print(f"warm cache: {len(samples) / seconds:6.2f} clips/s ({seconds:5.2f} s)  x{len(samples) / seconds / baseline:.2f}")
+        rate = len(samples) / seconds
+        print(f"warm cache: {rate:6.2f} clips/s ({seconds:5.2f} s)  x{rate / baseline:.2f}")
 
 
 if __name__ == "__main__":

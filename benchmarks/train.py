@@ -69,7 +69,8 @@ def demo_flow_images(size: int, components: mertk.Components) -> tuple[dict[str,
 
     overrides = [f"preprocess.views.face.size={size}", f"preprocess.views.hars.size={size}"]
     data = load_data(load_config("dual-atme.yaml", components, overrides), components)
-    images = {name: (view.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy() for name, view in data.views.items()}
+    images = {name: (view.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+              for name, view in data.views.items()}
     return images, np.array([s.label for s in data.samples])
 
 
@@ -109,7 +110,7 @@ class PairedImages(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int):  # noqa: ANN204
+    def __getitem__(self, i: int):
         face = self.transform(Image.open(self.faces[i]).convert("RGB"))
         hars = self.transform(Image.open(self.hars[i]).convert("RGB"))
         return face, hars, int(self.labels[i])
@@ -132,8 +133,9 @@ def build(components: mertk.Components, sample: dict[str, torch.Tensor],
 
 def authors_layers(model: torch.nn.Module) -> torch.nn.Module:
     """Give each Inception branch of ``model`` the authors' layers (same shapes, fresh weights)."""
-    from mertk_dual_atme.inception import InceptionBranch
     from reference import Inception  # the authors' block, as benchmarks/parity.py trains it
+
+    from mertk_dual_atme.inception import InceptionBranch
 
     torch.manual_seed(1)
     for branch in model.modules():
@@ -184,7 +186,7 @@ class Mertk:
         self.trainer.epoch()
 
 
-def timed(run) -> float:  # noqa: ANN001
+def timed(run) -> float:
     start = time.perf_counter()
     run()
     return time.perf_counter() - start
@@ -238,8 +240,9 @@ def main() -> None:
     for size in args.sizes:
         seconds = measure(size, args, components)
         ref = seconds["reference"]
-        print(f"threads={threads} samples={args.samples} images={args.images} {size}px workers={args.workers}, median of "
-              f"{args.epochs} interleaved epochs after one warm-up; load average (1, 5, 15 min) {os.getloadavg()}")
+        print(f"threads={threads} samples={args.samples} images={args.images} {size}px workers={args.workers}, "
+              f"median of {args.epochs} interleaved epochs after one warm-up; "
+              f"load average (1, 5, 15 min) {os.getloadavg()}")
         print(f"{'reference (PIL + DataLoader, default Adam)':<52} {ref:7.3f} s/epoch")
         for name in VARIANTS:
             print(f"{'mertk ' + name:<52} {seconds[name]:7.3f} s/epoch   speed-up {ref / seconds[name]:5.2f}x")

@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from mertk.errors import ConfigError, MertkError, PluginError
 from mertk.hookspecs import hookimpl
 from mertk.plugins import load_components, plugin_manager
-from mertk.registry import KINDS, Components, ComponentInfo, Ref, Registry
+from mertk.registry import KINDS, ComponentInfo, Components, Ref, Registry
 
 try:
     __version__ = version("mertk")

@@ -27,9 +27,11 @@ __all__ = [
     "FlowExtractor",
     "Spotter",
     "RoiSelector",
+    "ViewPiece",
+    "Box",
     "view_source",
     "Fold",
-    "Protocol_",
+    "EvaluationProtocol",
     "ModelOutput",
 ]
 
@@ -207,9 +209,35 @@ class Spotter(Protocol):
         ...
 
 
+#: ``(top, bottom, left, right)`` of a rectangle in pixels, end exclusive.
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class ViewPiece:
+    """A rectangle of a view and the rectangle of the selector's input image it was resampled from.
+
+    Attributes:
+        region: What the piece shows (``"face"``, ``"eyes"``, ``"mouth"``, ...).
+        view_box: The piece in the ``(S, S)`` view.
+        image_box: Where it came from in the ``(H, W)`` image the selector read (the aligned face).
+    """
+
+    region: str
+    view_box: Box
+    image_box: Box
+
+
 @runtime_checkable
 class RoiSelector(Protocol):
-    """Turns an encoded flow image into one model input view (component kind ``roi_selector``)."""
+    """Turns an encoded flow image into one model input view (component kind ``roi_selector``).
+
+    Optional, like ``source`` (see :func:`view_source`): a method
+    ``origin(landmarks: (68, 2), shape: (H, W)) -> list[ViewPiece]`` saying which rectangle
+    of the ``(H, W)`` input each rectangle of the ``(S, S)`` view was resampled from. ``mertk
+    explain`` uses it, and only it, to draw a view's maps on the aligned face and to outline its
+    regions; a selector without it gets its maps drawn on the view itself.
+    """
 
     def __call__(self, image: "torch.Tensor", landmarks: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
         """Select and resample regions.
@@ -243,7 +271,7 @@ class Fold:
 
 
 @runtime_checkable
-class Protocol_(Protocol):
+class EvaluationProtocol(Protocol):
     """An evaluation protocol (component kind ``protocol``): LOSO, LODO, k-fold."""
 
     def split(self, samples: Sequence[Sample]) -> list[Fold]:
@@ -270,3 +298,13 @@ class ModelOutput:
     logits: "torch.Tensor"  # noqa: F821
     features: dict[str, "torch.Tensor"] = field(default_factory=dict)  # noqa: F821
     maps: dict[str, "torch.Tensor"] = field(default_factory=dict)  # noqa: F821
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Protocol_":  # the name before 0.2
+        import warnings
+
+        warnings.warn("mertk.api.Protocol_ is deprecated and will be removed in mertk 0.3; use "
+                      "mertk.api.EvaluationProtocol", DeprecationWarning, stacklevel=2)
+        return EvaluationProtocol
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

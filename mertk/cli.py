@@ -1,4 +1,4 @@
-"""The ``mertk`` command line.
+"""The ``mertk`` command line: assembles core's commands and those plugins add into one group.
 
 User errors (:class:`~mertk.errors.MertkError`) print one message and exit 1 without a
 traceback; ``mertk --debug ...`` shows it. Plugins add commands through the
@@ -7,54 +7,15 @@ traceback; ``mertk --debug ...`` shows it. Plugins add commands through the
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import click
 
+from mertk.cli_app import App, pass_app, set_option
 from mertk.errors import MertkError
 
-__all__ = ["App", "build_cli", "main", "pass_app"]
-
-
-@dataclass
-class App:
-    """What every command gets as ``ctx.obj``: plugin options and lazily loaded components."""
-
-    plugin_paths: tuple[str, ...] = ()
-    debug: bool = False
-    autoload: bool | None = None
-    _pm: object = field(default=None, repr=False)
-
-    @functools.cached_property
-    def plugin_manager(self):  # noqa: ANN201 - mertk.plugins.PluginManager
-        if self._pm is None:
-            from mertk.plugins import plugin_manager
-
-            self._pm = plugin_manager(extra=self.plugin_paths, autoload=self.autoload)
-        return self._pm
-
-    @functools.cached_property
-    def components(self):  # noqa: ANN201 - mertk.registry.Components
-        from mertk.plugins import load_components
-
-        return load_components(self.plugin_manager)
-
-    def config(self, name: str | Path, overrides: Sequence[str] = ()):  # noqa: ANN201 - LoadedConfig
-        """Find, read and validate a run config (bundled names work too)."""
-        from mertk.config import load_config
-
-        return load_config(name, self.components, overrides)
-
-
-pass_app = click.make_pass_decorator(App)
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-    help="Override a config value, e.g. --set train.epochs=5 (repeatable).",
-)
+__all__ = ["App", "build_cli", "main", "pass_app", "set_option"]
 
 
 def _version() -> str:
@@ -83,7 +44,7 @@ def _scan_plugin_args(argv: Sequence[str]) -> tuple[tuple[str, ...], bool | None
 class _Group(click.Group):
     """A click group that shows :class:`MertkError` as one message (exit 1), unless ``--debug``."""
 
-    def invoke(self, ctx: click.Context):  # noqa: ANN201
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except MertkError as exc:

@@ -22,19 +22,26 @@ from typing import Any
 import pydantic
 import yaml
 
-from mertk.engine.settings import OutputSettings, TrainSettings
 from mertk.envvars import expand_env
 from mertk.errors import ConfigError, did_you_mean
-from mertk.preprocess.settings import PreprocessSettings
 from mertk.registry import Components, Ref
 from mertk.settings import Strict, component
 
-__all__ = ["RunConfig", "LoadedConfig", "load_config", "validate_config", "find_config", "bundled_configs",
-           "parse_override", "apply_overrides"]
+__all__ = ["RunConfig", "LOSS_TERM", "LoadedConfig", "load_config", "validate_config", "run_config_model",
+           "find_config", "bundled_configs", "parse_override", "apply_overrides"]
+
+#: A loss term: a ``loss`` component spec that may also carry ``weight`` (default 1), which the
+#: engine reads and the loss factory never sees (``LOSS_TERM.split(term)``).
+LOSS_TERM = Ref("loss", options=(("weight", 1.0),))
 
 
 class RunConfig(Strict):
-    """A whole run: data, preprocessing, model, losses, training, protocol and output."""
+    """The keys every run has: data, protocol, model and losses.
+
+    The other sections (``preprocess``, ``train``, ``output``, ...) are registered by the
+    packages that read them, through the ``register_config_sections`` hook; a loaded config is
+    an instance of :func:`run_config_model`, this class with those sections added.
+    """
 
     name: str = "run"
     """Run name; the run folder is ``{output.dir}/{name}-{timestamp}``."""
@@ -46,17 +53,32 @@ class RunConfig(Strict):
     """A bad sample (missing frames, no face, ...) stops the run, or is skipped and listed."""
     protocol: component("protocol") = "loso"
     """How samples are split into train/test folds (``loso``, ``lodo``, ``kfold``, ...)."""
-    preprocess: PreprocessSettings = PreprocessSettings()
     model: component("model", provided=("num_classes", "in_channels"))
     """The network and its arguments; mertk supplies ``num_classes`` and ``in_channels``."""
-    loss: list[component("loss")] = [{"name": "cross-entropy"}]
+    loss: list[typing.Annotated[Any, LOSS_TERM]] = [{"name": "cross-entropy"}]
     """Loss terms, summed; each may carry ``weight: float`` (default 1)."""
-    train: TrainSettings = TrainSettings()
-    output: OutputSettings = OutputSettings()
 
 
-#: Keys inside a loss term that mertk itself reads (not passed to the loss factory).
-LOSS_RESERVED = ("weight",)
+def run_config_model(components: Components) -> type[RunConfig]:
+    """:class:`RunConfig` with every registered config section added (cached per ``components``).
+
+    Raises:
+        PluginError: a plugin registered a section under one of :class:`RunConfig`'s own keys.
+    """
+    cached = getattr(components, "_run_config_model", None)
+    if cached is not None:
+        return cached
+    from mertk.errors import PluginError
+
+    fields: dict[str, Any] = {}
+    for key, section in components.config_sections.items():
+        if key in RunConfig.model_fields:
+            raise PluginError(f"plugin {section.plugin!r} registers the config section {key!r}, which is "
+                              "one of the run config's own keys; choose another name")
+        fields[key] = (section.model, pydantic.Field(default_factory=section.model, description=section.description))
+    model = pydantic.create_model("RunConfig", __base__=RunConfig, __module__=__name__, **fields)
+    components._run_config_model = model
+    return model
 
 
 class LoadedConfig(typing.NamedTuple):
@@ -71,16 +93,9 @@ class LoadedConfig(typing.NamedTuple):
 
 
 def bundled_configs(components: Components | None = None) -> dict[str, Path]:
-    """Bundled configs by file name: core's and those of every plugin (``mertk_config_dirs``)."""
-    from importlib import resources
-
-    dirs: list[Path] = [Path(str(resources.files("mertk.configs")))]
-    pm = components.plugin_manager if components is not None else None
-    if pm is not None:
-        for result in pm.hook.mertk_config_dirs():
-            dirs.extend(Path(p) for p in result)
+    """Bundled configs by file name, from the folders plugins register (``register_config_dirs``)."""
     found: dict[str, Path] = {}
-    for d in dirs:
+    for d in components.config_dirs if components is not None else ():
         for path in sorted(Path(d).glob("*.yaml")):
             found.setdefault(path.name, path)
     return found
@@ -212,25 +227,26 @@ def _loc_to_key(loc: Sequence[Any]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def _model_at(loc: Sequence[Any]) -> type[pydantic.BaseModel] | None:
-    """The section model found by walking ``loc`` from :class:`RunConfig` (for suggestions)."""
-    model: Any = RunConfig
+def _model_at(root: type[pydantic.BaseModel], loc: Sequence[Any]) -> type[pydantic.BaseModel] | None:
+    """The section model found by walking ``loc`` from ``root`` (for suggestions)."""
+    model: Any = root
     for part in loc:
-        field = model.model_fields.get(str(part)) if isinstance(model, type) and issubclass(model, pydantic.BaseModel) else None
+        is_model = isinstance(model, type) and issubclass(model, pydantic.BaseModel)
+        field = model.model_fields.get(str(part)) if is_model else None
         if field is None:
             return None
         model = field.annotation
     return model if isinstance(model, type) and issubclass(model, pydantic.BaseModel) else None
 
 
-def _pydantic_to_config_error(exc: pydantic.ValidationError, file: str, data: Mapping[str, Any]) -> ConfigError:
+def _pydantic_to_config_error(exc: pydantic.ValidationError, file: str, root: type[pydantic.BaseModel]) -> ConfigError:
     errors = exc.errors()
     # an unknown key usually explains a "missing" one next to it (a typo): report it first
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "str", "dict[")))]
     key = _loc_to_key(loc)
     if err["type"] == "extra_forbidden":
-        parent = _model_at(loc[:-1])
+        parent = _model_at(root, loc[:-1])
         choices = list(parent.model_fields) if parent is not None else []
         return ConfigError(file, key, "unknown key" + (did_you_mean(str(loc[-1]), choices)
                                                         or (f"; keys here: {', '.join(choices)}" if choices else "")))
@@ -262,29 +278,28 @@ def _iter_component_fields(model: pydantic.BaseModel, prefix: str = ""):
 
 
 def validate_config(data: Mapping[str, Any], components: Components, *, file: str = "<config>") -> RunConfig:
-    """Validate a plain mapping into a :class:`RunConfig`, component specs included."""
+    """Validate a plain mapping into a :func:`run_config_model` instance, component specs included."""
+    model = run_config_model(components)
     try:
-        config = RunConfig.model_validate(dict(data))
+        config = model.model_validate(dict(data))
     except pydantic.ValidationError as exc:
-        raise _pydantic_to_config_error(exc, file, data) from None
+        raise _pydantic_to_config_error(exc, file, model) from None
     fields = list(_iter_component_fields(config))
-    # names first: they need no import, so the commonest typo fails before torch is loaded
+    # names first: they are read from the factories' source, so a typo fails before torch loads
     for key, ref, value, _ in fields:
-        components.normalise(ref.kind, value, file, key)
-        name = value if isinstance(value, str) else value["name"]
-        if name not in components[ref.kind]:
-            raise ConfigError(file, f"{key}.name", components[ref.kind].unknown_message(name))
+        spec = ref.split(value)[0] if isinstance(value, Mapping) else value
+        components.check_names(ref.kind, spec, file=file, key=key, provided=ref.provided)
     for key, ref, value, setter in fields:
-        reserved = {}
-        if key.startswith("loss.") and isinstance(value, Mapping):
-            value = dict(value)
-            for r in LOSS_RESERVED:
-                if r in value:
-                    reserved[r] = value.pop(r)
-            if "weight" in reserved and not isinstance(reserved["weight"], (int, float)):
-                raise ConfigError(file, f"{key}.weight", f"expected a number, got {reserved['weight']!r}")
+        given = {k: value[k] for k, _ in ref.options if isinstance(value, Mapping) and k in value}
+        for option, default in ref.options:
+            if option in given and not isinstance(given[option], type(default)) \
+                    and not (isinstance(default, float) and type(given[option]) is int):
+                expected = "number" if isinstance(default, (int, float)) else type(default).__name__
+                raise ConfigError(file, f"{key}.{option}", f"expected a {expected}, got {given[option]!r}")
+        if isinstance(value, Mapping):
+            value = ref.split(value)[0]
         spec = components.validate(ref.kind, value, file=file, key=key, provided=ref.provided)
-        setter({**spec, **reserved})
+        setter({**spec, **given})
     return config
 
 

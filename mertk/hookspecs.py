@@ -1,9 +1,11 @@
 """The hooks a mertk plugin can implement.
 
-Each ``register_*`` hook receives a ``register`` callable with the signature
+Each ``register_*`` hook receives a ``register`` callable. The component hooks' signature is
 ``register(name: str, factory: Callable[..., T], *, description: str | None = None)``.
 Call it once per component. ``factory`` is a class or function whose keyword arguments are
 what a config may set; their type hints are used to validate configs before anything is built.
+``register_config_sections`` registers config sections, ``register(key, model)``, and
+``register_config_dirs`` folders of bundled configs, ``register(folder)``.
 
 Example plugin module::
 
@@ -32,9 +34,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 class Register(Protocol):
-    """The callable every ``register_*`` hook receives."""
+    """The callable every ``register_*`` hook receives (``register_config_dirs``: ``register(folder)``)."""
 
-    def __call__(self, name: str, factory: Any, *, description: str | None = None) -> Any: ...
+    def __call__(self, name: str, factory: Any = ..., *, description: str | None = None) -> Any: ...
 
 
 @hookspec
@@ -51,7 +53,7 @@ def register_protocols(register: Register) -> None:
     """Register evaluation protocols (kind ``protocol``).
 
     A factory returns an object with ``split(samples) -> list[Fold]``
-    (:class:`mertk.api.Protocol_`); folds must come in a deterministic order.
+    (:class:`mertk.api.EvaluationProtocol`); folds must come in a deterministic order.
     """
 
 
@@ -145,5 +147,29 @@ def register_commands(cli: "click.Group") -> None:
 
 
 @hookspec
+def register_config_sections(register: Register) -> None:
+    """Register sections of the run config: ``register("train", TrainSettings)``.
+
+    The model is a pydantic class, usually a :class:`mertk.settings.Strict` subclass whose
+    fields all have defaults; the config key of the same name is validated with it, and the
+    validated section is ``loaded.config.<key>``. Core's own keys (``name``, ``seed``,
+    ``dataset``, ``on_error``, ``protocol``, ``model``, ``loss``) cannot be taken, and a key
+    registered by two plugins is an error naming both. The engine registers ``train`` and
+    ``output``, preprocessing registers ``preprocess``.
+    """
+
+
+@hookspec
+def register_config_dirs(register: Register) -> None:
+    """Register folders of bundled ``*.yaml`` run configs: ``register(folder)``.
+
+    ``mertk run NAME`` and ``extends: NAME`` find a bundled config by its file name; the first
+    folder registered wins when two plugins bundle the same name.
+    """
+
+
+@hookspec(warn_on_impl=DeprecationWarning(
+    "the hook mertk_config_dirs() is deprecated and will be removed in mertk 0.3; implement "
+    "register_config_dirs(register) and call register(folder) for each folder instead"))
 def mertk_config_dirs() -> list[str]:
-    """Return folders of bundled ``*.yaml`` run configs that ``mertk run NAME`` can find by name."""
+    """Deprecated (use :func:`register_config_dirs`): return folders of bundled run configs."""

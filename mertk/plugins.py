@@ -30,7 +30,7 @@ from mertk.errors import PluginError, did_you_mean
 from mertk.registry import KINDS, Components
 
 __all__ = ["PluginManager", "BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "DISABLE_AUTOLOAD_ENV", "plugin_manager",
-           "load_components", "PluginInfo", "plugin_infos"]
+           "load_components", "PluginInfo", "plugin_infos", "check_hooks"]
 
 ENTRY_POINT_GROUP = "mertk"
 DISABLE_AUTOLOAD_ENV = "MERTK_DISABLE_PLUGIN_AUTOLOAD"
@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mertk.data.plugin",
     "mertk.evaluation.plugin",
     "mertk.preprocess.plugin",
+    "mertk.engine.plugin",
     "mertk.builtin.plugin",
     "mertk.bench.plugin",
     "mertk.inference.plugin",
@@ -146,7 +147,7 @@ def plugin_manager(*, autoload: bool | None = None, extra: Sequence[str | Path] 
     for path in extra:
         for module in _import_local(Path(path)):
             pm.register(module, name=f"local:{module.__file__}")
-    _check_hooks(pm)
+    check_hooks(pm)
     return pm
 
 
@@ -169,7 +170,8 @@ def _load_entry_points(pm: PluginManager, *, third_party: bool) -> None:
             pm.distributions[ep.name] = ep.dist
 
 
-def _check_hooks(pm: pluggy.PluginManager) -> None:
+def check_hooks(pm: pluggy.PluginManager) -> None:
+    """Refuse hook implementations that match no hook (a typo), naming the plugin and a suggestion."""
     known = [n for n in dir(hookspecs) if n.startswith("register_")]
     for name in dir(pm.hook):
         if name.startswith("_"):
@@ -206,10 +208,18 @@ def load_components(pm: PluginManager | None = None, *, extra: Sequence[str | Pa
     for kind, hook_name in HOOK_FOR_KIND.items():
         registry = components[kind]
         for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
-            def register(name, factory, *, description=None, _plugin=impl.plugin_name):  # noqa: ANN001
-                return registry.register(name, factory, plugin=_plugin, description=description)
+            def register(name, factory, *, description=None, _plugin=impl.plugin_name, _registry=registry):
+                return _registry.register(name, factory, plugin=_plugin, description=description)
             kwargs = {"register": register} if "register" in impl.argnames else {}
             impl.function(**kwargs)
+    for impl in pm.hook.register_config_sections.get_hookimpls():
+        def register_section(key, model, *, description=None, _plugin=impl.plugin_name):
+            components.register_section(key, model, plugin=_plugin, description=description)
+        impl.function(register=register_section)
+    for impl in pm.hook.register_config_dirs.get_hookimpls():
+        impl.function(register=lambda folder: components.config_dirs.append(str(folder)))
+    for folders in pm.hook.mertk_config_dirs():  # deprecated; pluggy warns when it is implemented
+        components.config_dirs.extend(str(f) for f in folders)
     return components
 
 

@@ -29,8 +29,10 @@ from typing import Any
 import pydantic
 
 from mertk.errors import ArgumentError, ConfigError, MertkError, PluginError, did_you_mean
+from mertk.signatures import Outline, read_outline
+from mertk.signatures import Parameter as OutlineParameter
 
-__all__ = ["Ref", "ComponentInfo", "Registry", "Components", "KINDS", "Spec"]
+__all__ = ["Ref", "ConfigSection", "ComponentInfo", "Registry", "Components", "KINDS", "Spec"]
 
 #: A component spec as written in a config: a name, or a mapping with ``name`` and arguments.
 Spec = str | Mapping[str, Any]
@@ -53,10 +55,36 @@ KINDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Ref:
-    """Marks a factory parameter as a nested component of ``kind`` (see module docs)."""
+    """Marks a factory parameter or config field as a component spec of ``kind`` (see module docs).
+
+    ``options`` are ``(key, default)`` pairs that a spec may carry beside the component's own
+    arguments and that its user reads itself (a loss term's ``weight``); they are type-checked
+    against the default's type and never passed to the factory (see :meth:`split`).
+    """
 
     kind: str
     provided: tuple[str, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def split(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``spec`` without the options, and the options' values (defaults where left out).
+
+        >>> Ref("loss", options=(("weight", 1.0),)).split({"name": "focal", "gamma": 2, "weight": 0.5})
+        ({'name': 'focal', 'gamma': 2}, {'weight': 0.5})
+        """
+        names = dict(self.options)
+        component = {k: v for k, v in spec.items() if k not in names}
+        return component, {k: spec.get(k, default) for k, default in self.options}
+
+
+@dataclass(frozen=True)
+class ConfigSection:
+    """A section of the run config that a plugin registered (``train``, ``preprocess``, ...)."""
+
+    key: str
+    model: type[pydantic.BaseModel]
+    plugin: str
+    description: str | None = None
 
 
 class ComponentInfo:
@@ -113,6 +141,20 @@ class ComponentInfo:
     @property
     def accepts_any_keyword(self) -> bool:
         return any(p.kind is p.VAR_KEYWORD for p in _signature(self.factory).parameters.values())
+
+    @property
+    def outline(self) -> Outline | None:
+        """Parameter names, which are required and which take nested components, known without
+        importing a lazily registered factory (read from its source; ``None`` if the source does
+        not say). An imported factory answers from its signature."""
+        if callable(self.target) or "factory" in self.__dict__:
+            hints = _hints(self.factory)
+            params = {name: OutlineParameter(name, p.default is p.empty, _ref_of(hints.get(name)) or
+                                             _ref_of(next(iter(typing.get_args(hints.get(name))), None)),
+                                             typing.get_origin(hints.get(name)) is list)
+                      for name, p in self.parameters.items()}
+            return Outline(params, self.accepts_any_keyword)
+        return read_outline(self.target)
 
 
 @functools.cache
@@ -227,6 +269,10 @@ class Components:
         #: The :class:`mertk.plugins.PluginManager` that filled these registries, if any.
         self.plugin_manager = plugin_manager
         self.registries: dict[str, Registry] = {kind: Registry(kind) for kind in kinds}
+        #: Run-config sections by key, registered through ``register_config_sections``.
+        self.config_sections: dict[str, ConfigSection] = {}
+        #: Folders of bundled run configs, registered through ``register_config_dirs``.
+        self.config_dirs: list[str] = []
 
     def __getitem__(self, kind: str) -> Registry:
         try:
@@ -236,6 +282,22 @@ class Components:
                 f"unknown component kind {kind!r}{did_you_mean(kind, self.registries)}; "
                 f"kinds: {', '.join(self.registries)}"
             ) from None
+
+    def register_section(self, key: str, model: type[pydantic.BaseModel], *, plugin: str,
+                         description: str | None = None) -> None:
+        """Add a run-config section ``key`` validated by the pydantic ``model``.
+
+        Raises:
+            PluginError: ``model`` is not a pydantic model, or another plugin registered ``key``.
+        """
+        if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+            raise PluginError(f"plugin {plugin!r}: config section {key!r} must be a pydantic model "
+                              f"class (e.g. a mertk.settings.Strict subclass), got {model!r}")
+        if key in self.config_sections:
+            other = self.config_sections[key].plugin
+            raise PluginError(f"config section {key!r} is registered by both {other!r} and {plugin!r}; "
+                              "uninstall one of the plugins")
+        self.config_sections[key] = ConfigSection(key, model, plugin, description)
 
     def list(self, kind: str | None = None, pattern: str = "*") -> list[ComponentInfo]:
         """Components of one kind (or all kinds) whose names match ``pattern``."""
@@ -270,23 +332,42 @@ class Components:
         params = info.parameters
         hints = _hints(info.factory)
         out: dict[str, Any] = {"name": name}
+        required = [arg for arg, p in params.items() if p.default is p.empty]
+        _check_argument_names(kind, name, spec, params, required, info.accepts_any_keyword, provided, file, key)
         for arg, value in spec.items():
-            if arg == "name":
-                continue
-            where = _join(key, arg)
-            if arg not in params and not info.accepts_any_keyword:
-                raise ConfigError(file, where, "unexpected argument" + (
-                    did_you_mean(arg, params) or f" ({kind} {name!r} takes: {', '.join(params) or 'no arguments'}); "
-                    f"to swap in another {kind} without the old one's arguments, replace the whole mapping, "
-                    f"e.g. --set '{key}={{name: {name}}}'"))
-            if arg in provided:
-                raise ConfigError(file, where, "is set by mertk at run time; remove it from the config")
-            out[arg] = self._check_value(hints.get(arg), value, file, where)
-        for arg, p in params.items():
-            if p.default is p.empty and arg not in out and arg not in provided:
-                raise ConfigError(file, _join(key, arg), f"missing required argument of {kind} {name!r}")
+            if arg != "name":
+                out[arg] = self._check_value(hints.get(arg), value, file, _join(key, arg))
         self._check_arguments(info, out, file, key)
         return out
+
+    def check_names(self, kind: str, spec: Any, *, file: str = "<config>", key: str = "",
+                    provided: tuple[str, ...] = ()) -> None:
+        """Check component names and argument names of ``spec``, nested specs included, without
+        importing lazily registered factories (see :mod:`mertk.signatures`), so that a typo is
+        reported before torch loads. Raises the same :class:`ConfigError` as :meth:`validate`;
+        arguments whose factory's source does not say are left to :meth:`validate`."""
+        spec = self.normalise(kind, spec, file, key)
+        registry = self[kind]
+        name = spec["name"]
+        if name not in registry:
+            raise ConfigError(file, _join(key, "name"), registry.unknown_message(name))
+        outline = registry.get(name).outline
+        if outline is None:
+            return
+        params = outline.parameters
+        required = [arg for arg, p in params.items() if p.required]
+        _check_argument_names(kind, name, spec, params, required, outline.any_keyword, provided, file, key)
+        for arg, value in spec.items():
+            param = params.get(arg)
+            if param is None or param.ref is None or value is None:
+                continue
+            where = _join(key, arg)
+            if param.many and isinstance(value, list):
+                for i, item in enumerate(value):
+                    self.check_names(param.ref.kind, item, file=file, key=_join(where, str(i)),
+                                     provided=param.ref.provided)
+            elif not param.many:
+                self.check_names(param.ref.kind, value, file=file, key=where, provided=param.ref.provided)
 
     @staticmethod
     def _check_arguments(info: ComponentInfo, spec: Mapping[str, Any], file: str, key: str) -> None:
@@ -307,7 +388,8 @@ class Components:
             return None  # an optional nested component left out: ``attention: null``
         if ref is not None:
             return self.validate(ref.kind, value, file=file, key=where, provided=ref.provided)
-        item_ref = _ref_of(next(iter(typing.get_args(annotation)), None)) if typing.get_origin(annotation) is list else None
+        is_list = typing.get_origin(annotation) is list
+        item_ref = _ref_of(next(iter(typing.get_args(annotation)), None)) if is_list else None
         if item_ref is not None:  # a list of nested component specs, e.g. a detector fallback chain
             if not isinstance(value, list):
                 raise ConfigError(file, where, f"expected a list of {item_ref.kind} specs, got {value!r}")
@@ -374,6 +456,26 @@ class Components:
     def create(self, kind: str, name: str, **kwargs: Any) -> Any:
         """Build a component from Python: ``components.create("attention", "cbam", channels=48)``."""
         return self.build(kind, {"name": name, **kwargs})
+
+
+def _check_argument_names(kind: str, name: str, spec: Mapping[str, Any], params: Mapping[str, Any],
+                          required: list[str], any_keyword: bool, provided: tuple[str, ...], file: str,
+                          key: str) -> None:
+    """Unexpected arguments (with suggestions), arguments mertk supplies, missing required ones."""
+    for arg in spec:
+        if arg == "name":
+            continue
+        where = _join(key, arg)
+        if arg not in params and not any_keyword:
+            raise ConfigError(file, where, "unexpected argument" + (
+                did_you_mean(arg, params) or f" ({kind} {name!r} takes: {', '.join(params) or 'no arguments'}); "
+                f"to swap in another {kind} without the old one's arguments, replace the whole mapping, "
+                f"e.g. --set '{key}={{name: {name}}}'"))
+        if arg in provided:
+            raise ConfigError(file, where, "is set by mertk at run time; remove it from the config")
+    for arg in required:
+        if arg not in spec and arg not in provided:
+            raise ConfigError(file, _join(key, arg), f"missing required argument of {kind} {name!r}")
 
 
 def _join(key: str, sub: str) -> str:

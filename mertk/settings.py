@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 import pydantic
@@ -28,6 +27,3 @@ class Strict(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", validate_default=True, frozen=False)
 
-
-def section_fields(model: type[pydantic.BaseModel]) -> Mapping[str, Any]:
-    return model.model_fields

@@ -19,7 +19,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from mertk.plugins import _check_hooks, load_components, plugin_manager
+from mertk.plugins import check_hooks, load_components, plugin_manager
 from mertk.registry import Components
 
 __all__ = ["components_with", "invoke", "check_attention", "check_backbone", "check_loss", "check_model"]
@@ -31,7 +31,7 @@ def components_with(*plugins: ModuleType | object, autoload: bool = False) -> Co
     pm = plugin_manager(autoload=autoload)
     for plugin in plugins:
         pm.register(plugin)
-    _check_hooks(pm)
+    check_hooks(pm)
     return load_components(pm)
 
 

@@ -33,5 +33,5 @@ def reference() -> str:
     return "\n".join(parts)
 
 
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001
+def on_page_markdown(markdown: str, page, config, files) -> str:
     return markdown.replace(MARKER, reference()) if MARKER in markdown else markdown

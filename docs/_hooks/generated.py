@@ -2,7 +2,8 @@
 component arguments (``<!-- args KIND NAME -->``) and bundled config files
 (``<!-- config-text NAME.yaml -->``).
 
-The tables are generated from :class:`mertk.config.RunConfig` and its section models at build
+The tables are generated from :func:`mertk.config.run_config_model` (core's keys and the
+sections plugins register) at build
 time (name, type, default and the field's docstring), so the page lists exactly the keys the
 validator accepts.
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
-import re
 import json
+import re
 import textwrap
 import types
 import typing
@@ -193,11 +194,12 @@ def arguments(kind: str, name: str) -> str:
 
 
 
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001
+def on_page_markdown(markdown: str, page, config, files) -> str:
     if MARKER in markdown:
-        from mertk.config import RunConfig
+        import mertk
+        from mertk.config import run_config_model
 
-        markdown = markdown.replace(MARKER, "\n".join(tables(RunConfig)))
+        markdown = markdown.replace(MARKER, "\n".join(tables(run_config_model(mertk.load_components()))))
     if BUNDLED in markdown:
         markdown = markdown.replace(BUNDLED, bundled_table())
     markdown = CONFIG_TEXT.sub(lambda m: textwrap.indent(config_text(m.group(2)), m.group(1)), markdown)

@@ -5,7 +5,8 @@ literal blocks introduced by ``::``, bare doctest lines and Sphinx roles (``:cla
 extension rewrites both while the site is built, so the source stays as it is:
 
 - ``Text::`` + indented block -> ``Text:`` + a fenced code block (language guessed);
-- ``>>>`` doctest lines -> a fenced ``pycon`` block (``# doctest:`` flags dropped);
+- ``>>>`` doctest lines -> a fenced ``pycon`` block (``# doctest:`` flags dropped), except in an
+  ``Examples:`` section, which griffe's Google parser already renders as ``pycon`` code;
 - ``:class:`~a.b.C``` -> an optional cross-reference to ``a.b.C`` (a link when that object is
   documented on the site, plain code otherwise).
 """
@@ -67,19 +68,28 @@ def literal_blocks(text: str) -> str:
 
 
 DOCTEST_FLAG = re.compile(r"\s*# doctest:.*$")
+EXAMPLES_SECTION = re.compile(r"(\s*)Examples?:\s*$")
 
 
 def doctest_blocks(text: str) -> str:
-    """Fence each run of ``>>>`` lines (with their ``...`` continuations and output) as ``pycon``."""
+    """Fence each run of ``>>>`` lines (with their ``...`` continuations and output) as ``pycon``,
+    outside the ``Examples:`` sections (griffe parses those itself)."""
     lines = text.split("\n")
     out: list[str] = []
     i = 0
     in_fence = False
+    examples_indent: int | None = None  # indent of the Examples: header while inside that section
     while i < len(lines):
         line = lines[i]
+        indent = len(line) - len(line.lstrip())
+        if examples_indent is not None and line.strip() and indent <= examples_indent:
+            examples_indent = None
+        header = EXAMPLES_SECTION.match(line)
+        if header and not in_fence:
+            examples_indent = len(header.group(1))
         if line.lstrip().startswith("```"):
             in_fence = not in_fence
-        if in_fence or not line.lstrip().startswith(">>>"):
+        if in_fence or examples_indent is not None or not line.lstrip().startswith(">>>"):
             out.append(line)
             i += 1
             continue

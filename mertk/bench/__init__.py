@@ -15,7 +15,7 @@ __all__ = ["BenchRun", "plan_runs", "run_all", "collect", "write_outputs"]
 _HOME = {"BenchRun": "runs", "plan_runs": "runs", "run_all": "runs", "collect": "table", "write_outputs": "table"}
 
 
-def __getattr__(name: str):  # noqa: ANN202 - imported on use, so loading the CLI stays fast
+def __getattr__(name: str):
     if name in _HOME:
         import importlib
 

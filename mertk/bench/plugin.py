@@ -6,7 +6,7 @@ from mertk.hookspecs import hookimpl
 
 
 @hookimpl
-def register_commands(cli) -> None:  # noqa: ANN001
+def register_commands(cli) -> None:
     from mertk.bench.cli import bench
 
     cli.add_command(bench)

@@ -72,7 +72,7 @@ def plan_runs(configs: Sequence[str], seeds: int, bench_dir: Path | None, overri
         if labels.count(label) > 1:
             raise MertkError(f"bench: two configs are called {label!r}; rename one file so their run folders differ")
     first = bases[0]
-    for label, base in zip(labels, bases):
+    for base in bases:
         if _data_key(base) != _data_key(first):
             raise MertkError(
                 f"bench compares configs on the same data and protocol, but {Path(base.file).name} uses dataset "

@@ -53,6 +53,16 @@ class TimmBackbone(nn.Module):
 
     Attributes:
         out_channels: Channels of the feature map (timm's ``num_features``).
+
+    Shape:
+        - Input: ``(B, in_channels, H, W)``.
+        - Output: ``(B, out_channels, h, w)``, ``h`` and ``w`` as the timm model reduces ``H`` and ``W``.
+
+    Examples:
+        >>> from mertk.builtin.backbones import TimmBackbone
+        >>> backbone = TimmBackbone(in_channels=2, model_name="test_efficientnet")  # a tiny timm model
+        >>> backbone.out_channels, backbone(torch.rand(2, 2, 32, 32)).shape
+        (256, torch.Size([2, 256, 1, 1]))
     """
 
     def __init__(self, in_channels: int, model_name: str, kwargs: dict[str, Any] | None = None) -> None:

@@ -18,6 +18,18 @@ class CrossEntropy(nn.Module):
 
     Args:
         label_smoothing: Amount of label smoothing in ``[0, 1)``.
+
+    Shape:
+        - Input: ``output.logits`` ``(B, K)``, ``target`` ``(B,)`` int64.
+        - Output: ``()``.
+
+    Examples:
+        >>> from mertk.api import ModelOutput
+        >>> from mertk.builtin.losses import CrossEntropy
+        >>> output = ModelOutput(logits=torch.randn(4, 3))
+        >>> loss = CrossEntropy(label_smoothing=0.1)(output, torch.tensor([0, 2, 1, 0]))
+        >>> loss.shape, loss.dtype
+        (torch.Size([]), torch.float32)
     """
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
@@ -36,6 +48,19 @@ class WeightedCrossEntropy(nn.Module):
         class_counts: Samples per class ``(K,)`` in the training fold (supplied by the engine);
             gives inverse-frequency weights ``n / (K * count_k)`` when ``weights`` is not given.
         weights: Explicit ``K`` class weights; overrides ``class_counts``.
+
+    Shape:
+        - Input: ``output.logits`` ``(B, K)``, ``target`` ``(B,)`` int64.
+        - Output: ``()``.
+
+    Examples:
+        >>> from mertk.api import ModelOutput
+        >>> from mertk.builtin.losses import WeightedCrossEntropy
+        >>> loss = WeightedCrossEntropy(num_classes=4, class_counts=[1, 1, 2, 4])
+        >>> loss.weights  # n / (K * count_k): 8 / (4 * count_k)
+        tensor([2.0000, 2.0000, 1.0000, 0.5000])
+        >>> loss(ModelOutput(logits=torch.randn(4, 4)), torch.tensor([0, 3, 1, 3])).shape
+        torch.Size([])
     """
 
     def __init__(self, num_classes: int | None = None, class_counts: Sequence[int] | None = None,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mertk.api import DatasetLoad, Problem, Sample
-from mertk.data.clips import MissingApex, clip_sample, count_excluded, unique_key
+from mertk.data.clips import AnnotatedClip, MissingApex, clip_sample, count_excluded, unique_key
 from mertk.data.frames import last_number
 from mertk.data.labels import class_protocol
 from mertk.data.layout import numbered_folders, resolve_root
@@ -120,13 +120,13 @@ def load_annotated(layout: SheetLayout, root: str | Path, annotation: str | Path
         clip_folder = subjects.get(number, folder / layout.subject_name(number)) / clip
         if layout.frames_subfolder and (clip_folder / layout.frames_subfolder).is_dir():
             clip_folder = clip_folder / layout.frames_subfolder
-        sample = clip_sample(
+        annotated = AnnotatedClip(
             dataset=name, subject=subject, clip=clip, key=key, label=label, emotion=emotion, folder=clip_folder,
             onset=row.cells.get(layout.onset), apex=row.cells.get(layout.apex),
-            offset=row.cells.get(layout.offset),
-            file=str(sheet), row=row.row, problems=problems, missing_apex=missing_apex,
+            offset=row.cells.get(layout.offset), file=str(sheet), row=row.row,
             meta={field: row.text(column) for field, column in layout.meta_columns},
         )
+        sample = clip_sample(annotated, problems, missing_apex=missing_apex)
         if sample is not None:
             samples.append(sample)
     return DatasetLoad(samples, problems, protocol.names, excluded)

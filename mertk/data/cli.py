@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mertk.cli import App, pass_app, set_option
+from mertk.cli_app import App, pass_app, set_option
 
 if TYPE_CHECKING:
     from mertk.api import Problem, Sample

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from mertk.api import Problem, Sample
 from mertk.data.frames import frame_number, list_frames, parse_frame_ref
 
-__all__ = ["MissingApex", "clip_sample", "count_excluded", "unique_key"]
+__all__ = ["MissingApex", "AnnotatedClip", "clip_sample", "count_excluded", "unique_key"]
 
 #: What to do when a clip has no apex annotation.
 MissingApex = Literal["spot", "midpoint"]
@@ -40,109 +41,177 @@ def unique_key(clip: str, seen: dict[tuple[str, str], int], subject: str) -> str
     return clip if count == 1 else f"{clip}.{count}"
 
 
-def clip_sample(
-    *,
-    dataset: str,
-    subject: str,
-    clip: str,
-    label: int,
-    emotion: str,
-    folder: Path,
-    onset: Any,
-    apex: Any,
-    offset: Any,
-    file: str,
-    row: int | None,
-    problems: list[Problem],
-    key: str | None = None,
-    missing_apex: MissingApex = "spot",
-    apex_annotated: bool = True,
-    meta: Mapping[str, Any] | None = None,
-    sample_id: str | None = None,
-) -> Sample | None:
-    """One sample, or ``None`` after appending a fatal problem.
+@dataclass(frozen=True)
+class AnnotatedClip:
+    """One clip as an annotation describes it, before its frames are checked.
 
-    Args:
+    Attributes:
         dataset: Source dataset name (``"casme2"``).
         subject: Subject key, unique across datasets (``"casme2/sub01"``).
-        clip: Clip name as released; ``key`` (default ``clip``) makes the id unique.
+        clip: Clip name as released; ``key`` (default ``clip``) makes the sample id unique.
+        label, emotion: Class index and the emotion as annotated.
+        folder: The clip's frame folder.
         onset, apex, offset: Annotated frame references (numbers, names or blank cells);
             ``onset=None`` means the first frame, ``offset=None`` unknown.
         file, row: Where the clip is annotated, for problem reports.
-        problems: Receives the problems found.
-        apex_annotated: ``False`` for datasets without apex annotation (no per-clip warning).
-        sample_id: The sample's id, when not ``{subject}/{key}`` (a clip given on the command line).
+        meta: Extra fields copied into ``Sample.meta``.
+        id: The sample's id when not ``{subject}/{key}`` (a clip given on the command line).
     """
-    sample_id = sample_id or f"{subject}/{key or clip}"
-    where = {"file": file, "row": row, "sample": sample_id}
 
-    def fatal(message: str, fix: str) -> None:
-        problems.append(Problem(message=message, fix=fix, **where))
+    dataset: str
+    subject: str
+    clip: str
+    label: int
+    emotion: str
+    folder: Path
+    onset: Any
+    apex: Any
+    offset: Any
+    file: str
+    row: int | None
+    key: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
 
-    def warn(message: str, fix: str = "") -> None:
-        problems.append(Problem(message=message, fix=fix, fatal=False, **where))
+    @property
+    def sample_id(self) -> str:
+        return self.id or f"{self.subject}/{self.key or self.clip}"
 
-    if not folder.is_dir():
-        fatal(f"clip folder {folder} does not exist", "restore the folder, or delete the row from the annotation")
-        return None
-    frames = list_frames(folder)
-    if not frames:
-        fatal(f"no frame images in {folder}", "restore the clip's frames")
-        return None
-    numbers = [frame_number(f.name) for f in frames]
 
-    def position(name: str, value: Any) -> int | None | str:
+class _Report:
+    """Appends the problems of one clip, each naming its annotation file, row and sample."""
+
+    def __init__(self, clip: AnnotatedClip, problems: list[Problem]) -> None:
+        self.where = {"file": clip.file, "row": clip.row, "sample": clip.sample_id}
+        self.problems = problems
+
+    def fatal(self, message: str, fix: str) -> None:
+        self.problems.append(Problem(message=message, fix=fix, **self.where))
+
+    def warn(self, message: str, fix: str = "") -> None:
+        self.problems.append(Problem(message=message, fix=fix, fatal=False, **self.where))
+
+
+@dataclass(frozen=True)
+class _Frames:
+    """A clip's frame files in order and their frame numbers."""
+
+    folder: Path
+    paths: list[Path]
+    numbers: list[int]
+
+    def position(self, name: str, value: Any, report: _Report) -> int | None | str:
+        """Position in ``paths`` of the annotated frame ``value``: ``None`` when blank, a fatal
+        message when outside the clip; a missing frame inside the clip takes the nearest one."""
         number = parse_frame_ref(value)
         if number is None:
             return None
+        numbers = self.numbers
         if not numbers[0] <= number <= numbers[-1]:
-            return f"{name} frame {number} is outside the clip's frames {numbers[0]}..{numbers[-1]} in {folder}"
+            return f"{name} frame {number} is outside the clip's frames {numbers[0]}..{numbers[-1]} in {self.folder}"
         i = bisect.bisect_left(numbers, number)
         if numbers[i] != number:
             i = min((i - 1, i), key=lambda j: abs(numbers[j] - number))
-            warn(f"{name} frame {number} is missing from {folder}; using the nearest frame {frames[i].name}",
-                 "restore the frame file if it was lost")
+            report.warn(f"{name} frame {number} is missing from {self.folder}; using the nearest frame "
+                        f"{self.paths[i].name}", "restore the frame file if it was lost")
         return i
 
-    on = position("onset", onset) if onset is not None else 0
-    if on is None:
-        fatal(f"onset frame {onset!r} is not a frame number", "correct the onset in the annotation")
+
+def _list_clip_frames(clip: AnnotatedClip, report: _Report) -> _Frames | None:
+    if not clip.folder.is_dir():
+        report.fatal(f"clip folder {clip.folder} does not exist",
+                     "restore the folder, or delete the row from the annotation")
         return None
-    ap = position("apex", apex)
-    off = position("offset", offset) if offset is not None else None
+    paths = list_frames(clip.folder)
+    if not paths:
+        report.fatal(f"no frame images in {clip.folder}", "restore the clip's frames")
+        return None
+    return _Frames(clip.folder, paths, [frame_number(f.name) for f in paths])
+
+
+def _annotated_positions(clip: AnnotatedClip, frames: _Frames,
+                         report: _Report) -> tuple[int, int | None, int | None] | None:
+    """``(onset, apex, offset)`` positions (apex and offset may be unknown), or ``None`` after a
+    fatal problem."""
+    on = frames.position("onset", clip.onset, report) if clip.onset is not None else 0
+    if on is None:
+        report.fatal(f"onset frame {clip.onset!r} is not a frame number", "correct the onset in the annotation")
+        return None
+    ap = frames.position("apex", clip.apex, report)
+    off = frames.position("offset", clip.offset, report) if clip.offset is not None else None
     for bad in (on, ap, off):
         if isinstance(bad, str):
-            fatal(bad, "correct the annotation, or restore the missing frames")
+            report.fatal(bad, "correct the annotation, or restore the missing frames")
             return None
-    if off is None and offset not in (None, "") and parse_frame_ref(offset) is None:
-        warn(f"offset {offset!r} is not a frame number; offset unknown")
-    if ap is None:
-        end = off if off is not None else len(frames) - 1
-        if missing_apex == "midpoint":
-            ap = (on + end) // 2
-        if apex_annotated:
-            fix = ("none needed: the spotter picks the apex" if missing_apex == "spot"
-                   else f"none needed: the midpoint frame {frames[ap].name} is used")
-            warn(f"apex is missing ({apex!r})", fix)
-    order = [p for p in (on, ap, off) if p is not None]
+    if off is None and clip.offset not in (None, "") and parse_frame_ref(clip.offset) is None:
+        report.warn(f"offset {clip.offset!r} is not a frame number; offset unknown")
+    return on, ap, off
+
+
+def _fill_missing_apex(clip: AnnotatedClip, frames: _Frames, on: int, off: int | None, report: _Report, *,
+                       missing_apex: MissingApex, apex_annotated: bool) -> int | None:
+    """The apex of a clip annotated without one: the midpoint, or ``None`` for the spotter."""
+    end = off if off is not None else len(frames.paths) - 1
+    ap = (on + end) // 2 if missing_apex == "midpoint" else None
+    if apex_annotated:
+        fix = ("none needed: the spotter picks the apex" if ap is None
+               else f"none needed: the midpoint frame {frames.paths[ap].name} is used")
+        report.warn(f"apex is missing ({clip.apex!r})", fix)
+    return ap
+
+
+def _check_order_and_files(clip: AnnotatedClip, frames: _Frames, positions: tuple[int, int | None, int | None],
+                           report: _Report) -> bool:
+    """Onset <= apex <= offset, and the onset and apex frames are not empty files."""
+    order = [p for p in positions if p is not None]
     if order != sorted(order):
-        fatal(f"onset, apex and offset frames are out of order ({onset}, {apex}, {offset})",
-              "correct the annotation")
-        return None
-    for name, pos in (("onset", on), ("apex", ap)):
-        if pos is not None and frames[pos].stat().st_size == 0:
-            fatal(f"{name} frame {frames[pos]} is an empty file", "restore the frame file")
-            return None
-    last = off if off is not None else len(frames) - 1
+        report.fatal(f"onset, apex and offset frames are out of order ({clip.onset}, {clip.apex}, {clip.offset})",
+                     "correct the annotation")
+        return False
+    for name, pos in (("onset", positions[0]), ("apex", positions[1])):
+        if pos is not None and frames.paths[pos].stat().st_size == 0:
+            report.fatal(f"{name} frame {frames.paths[pos]} is an empty file", "restore the frame file")
+            return False
+    return True
+
+
+def _warn_numbering_gaps(frames: _Frames, on: int, off: int | None, report: _Report) -> None:
+    numbers = frames.numbers
+    last = off if off is not None else len(numbers) - 1
     gaps = [n for a, b in zip(numbers[on:last], numbers[on + 1:last + 1]) for n in range(a + 1, b)]
     if gaps:
         shown = ", ".join(map(str, gaps[:5])) + (", ..." if len(gaps) > 5 else "")
-        warn(f"{len(gaps)} frame number(s) missing inside the clip ({shown})",
-             "none needed: positions follow the frames present")
+        report.warn(f"{len(gaps)} frame number(s) missing inside the clip ({shown})",
+                    "none needed: positions follow the frames present")
+
+
+def clip_sample(clip: AnnotatedClip, problems: list[Problem], *, missing_apex: MissingApex = "spot",
+                apex_annotated: bool = True) -> Sample | None:
+    """One sample, or ``None`` after appending a fatal problem (see the module docs).
+
+    Args:
+        clip: The clip as annotated.
+        problems: Receives the problems found.
+        missing_apex: What a blank apex becomes: ``spot`` (left to the spotter) or ``midpoint``.
+        apex_annotated: ``False`` for datasets without apex annotation (no per-clip warning).
+    """
+    report = _Report(clip, problems)
+    frames = _list_clip_frames(clip, report)
+    positions = _annotated_positions(clip, frames, report) if frames is not None else None
+    if positions is None:
+        return None
+    on, ap, off = positions
+    if ap is None:
+        ap = _fill_missing_apex(clip, frames, on, off, report, missing_apex=missing_apex,
+                                apex_annotated=apex_annotated)
+    if not _check_order_and_files(clip, frames, (on, ap, off), report):
+        return None
+    _warn_numbering_gaps(frames, on, off, report)
+    numbers = frames.numbers
     return Sample(
-        id=sample_id, subject=subject, clip=clip, dataset=dataset, label=label, emotion=emotion,
-        frames=frames, onset=on, apex=ap, offset=off,
-        meta={"file": file, "row": row, "onset_frame": numbers[on],
+        id=clip.sample_id, subject=clip.subject, clip=clip.clip, dataset=clip.dataset, label=clip.label,
+        emotion=clip.emotion, frames=frames.paths, onset=on, apex=ap, offset=off,
+        meta={"file": clip.file, "row": clip.row, "onset_frame": numbers[on],
               "apex_frame": numbers[ap] if ap is not None else None,
-              "offset_frame": numbers[off] if off is not None else None, **(meta or {})},
+              "offset_frame": numbers[off] if off is not None else None, **clip.meta},
     )

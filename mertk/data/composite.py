@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mertk.api import DatasetLoad, Problem, Sample
 from mertk.data.casme2 import CASME2_LAYOUT
-from mertk.data.clips import clip_sample
+from mertk.data.clips import AnnotatedClip, clip_sample
 from mertk.data.frames import last_number
 from mertk.data.labels import MEGC3
 from mertk.data.layout import numbered_folders, resolve_root
@@ -59,12 +59,13 @@ class Megc2019Composite:
         problems: list[Problem] = []
         for row in read_sheet(listing, LIST_COLUMNS):
             dataset, subject, clip = row.text("dataset"), row.text("subject"), row.text("clip")
-            sample = clip_sample(
+            annotated = AnnotatedClip(
                 dataset=dataset, subject=f"{dataset}/{subject}", clip=clip, label=int(row.text("label")),
                 emotion=row.text("emotion"), folder=finders[dataset].folder(subject, clip),
                 onset=row.text("onsetframe"), apex=row.text("apexframe"), offset=None,
-                file=str(listing), row=row.row, problems=problems,
+                file=str(listing), row=row.row,
             )
+            sample = clip_sample(annotated, problems)
             if sample is not None:
                 samples.append(sample)
         return DatasetLoad(samples, problems, self.class_names)

@@ -42,7 +42,8 @@ from mertk.data.annotated import load_annotated
 from mertk.data.casme2 import CASME2_LAYOUT
 from mertk.data.labels import MEGC3
 
-__all__ = ["Demo", "ClipStyle", "EMOTION_UNITS", "demo_folder", "ensure_demo", "generate_demo", "ANNOTATION_NAME", "FRAMES_FOLDER"]
+__all__ = ["Demo", "ClipStyle", "EMOTION_UNITS", "demo_folder", "ensure_demo", "generate_demo", "ANNOTATION_NAME",
+           "FRAMES_FOLDER"]
 
 VERSION = "v2"
 BLINK_RATE = 0.35  # fraction of clips with an eye blink (a classic confound in real MER data)
@@ -225,7 +226,8 @@ EMOTION_UNITS = {"surprise": ("1+2", "26"), "happiness": ("12", "6"), "disgust":
 
 
 def _displacement(units: Sequence[str], face: _Face, amplitude: float, rng: np.random.Generator) -> np.ndarray:
-    """``(2, H, W)`` apex displacement in px of the action ``units``: per region, the max of Gaussian bumps at its points.
+    """``(2, H, W)`` apex displacement in px of the action ``units``: per region, the max of Gaussian
+    bumps at its points.
 
     Each region's strength varies from clip to clip (people rarely move every AU of an
     emotion equally), so one class is not one fixed motion pattern.

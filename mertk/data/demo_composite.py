@@ -147,7 +147,7 @@ def _subject_faces(count: int, seed: int) -> list[demo._Face]:
     raise RuntimeError(f"only {len(faces)} of {count} demo faces were found")
 
 
-def _candidates(found: list[demo._Face], detector, predictor) -> Iterator[demo._Face]:  # noqa: ANN001
+def _candidates(found: list[demo._Face], detector, predictor) -> Iterator[demo._Face]:
     """The found faces, then their mirror images (landmarks found again on the flipped image)."""
     yield from found
     for face in found:

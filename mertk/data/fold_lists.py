@@ -67,7 +67,8 @@ class FoldLists:
                 label = parse_label(label_text, self.class_names)
                 path = base / path_text
                 if label is None:
-                    problems.append(Problem(message=f"label {label_text!r} is not an index into {list(self.class_names)}",
+                    problems.append(Problem(message=f"label {label_text!r} is not an index into "
+                                                    f"{list(self.class_names)}",
                                             fix="correct the label, or set dataset.class_names", sample=sample_id,
                                             **where))
                     continue

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Literal
 
 from mertk.api import DatasetLoad, Problem, Sample
-from mertk.data.clips import MissingApex, clip_sample
+from mertk.data.clips import AnnotatedClip, MissingApex, clip_sample
 from mertk.data.labels import MEGC3
 from mertk.data.sheets import SheetRow, read_sheet
 from mertk.errors import MertkError
@@ -125,11 +125,13 @@ class Manifest:
         sample_id = f"{dataset}/{subject}/{name}"
         where = {"file": str(self.path), "row": row.row, "sample": sample_id}
         if not (name and subject and dataset):
-            problems.append(Problem(message="sample, subject and dataset must all be given", fix="fill the row", **where))
+            problems.append(Problem(message="sample, subject and dataset must all be given", fix="fill the row",
+                                    **where))
             return None
         label = parse_label(row.text("label"), self.class_names)
         if label is None:
-            problems.append(Problem(message=f"label {row.text('label')!r} is not one of {list(self.class_names)} nor an "
+            problems.append(Problem(message=f"label {row.text('label')!r} is not one of "
+                                            f"{list(self.class_names)} nor an "
                                     "index into them", fix="correct the label, or set dataset.class_names", **where))
             return None
         paths = {c: base / row.text(c) for c in ("frames", "flow", "face", "landmarks") if row.text(c)}
@@ -149,12 +151,12 @@ class Manifest:
             problems.append(Problem(message="neither a frames folder nor a flow image is given",
                                     fix="fill the 'frames' (with 'onset') or the 'flow' column", **where))
             return None
-        sample = clip_sample(
+        annotated = AnnotatedClip(
             dataset=dataset, subject=f"{dataset}/{subject}", clip=name, label=label, emotion=self.class_names[label],
             folder=paths["frames"], onset=row.cells.get("onset"), apex=row.cells.get("apex"),
-            offset=row.cells.get("offset"), file=str(self.path), row=row.row, problems=problems,
-            missing_apex=self.missing_apex, meta=meta,
+            offset=row.cells.get("offset"), file=str(self.path), row=row.row, meta=meta,
         )
+        sample = clip_sample(annotated, problems, missing_apex=self.missing_apex)
         if sample is not None and "face" in paths:
             from dataclasses import replace
 

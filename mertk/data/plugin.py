@@ -18,13 +18,13 @@ DATASETS = {
 
 
 @hookimpl
-def register_datasets(register) -> None:  # noqa: ANN001
+def register_datasets(register) -> None:
     for name, target in DATASETS.items():
         register(name, target)
 
 
 @hookimpl
-def register_commands(cli) -> None:  # noqa: ANN001
+def register_commands(cli) -> None:
     from mertk.data.cli import datasets
 
     cli.add_command(datasets)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from mertk.api import DatasetLoad, Problem, Sample
-from mertk.data.clips import MissingApex, clip_sample, count_excluded
+from mertk.data.clips import AnnotatedClip, MissingApex, clip_sample, count_excluded
 from mertk.data.frames import frame_number
 from mertk.data.labels import class_protocol
 from mertk.data.layout import numbered_folders, resolve_root
@@ -83,15 +83,15 @@ class Smic:
                     count_excluded(excluded, f"class folder {class_folder!r} is outside class protocol {self.classes}")
                     continue
                 clip = smic_clip_name(clip_folder.name)
-                sample = clip_sample(
+                annotated = AnnotatedClip(
                     dataset=name, subject=subject, clip=clip, label=label, emotion=class_folder.lower(),
                     folder=clip_folder, onset=None, apex=None, offset=None, file=str(clip_folder), row=None,
-                    problems=problems, missing_apex=self.missing_apex, apex_annotated=False,
                 )
+                sample = clip_sample(annotated, problems, missing_apex=self.missing_apex, apex_annotated=False)
                 if sample is not None:
                     last = len(sample.frames) - 1  # the release keeps onset..offset frames only
-                    samples.append(replace(sample, offset=last, meta={**sample.meta,
-                                                                      "offset_frame": frame_number(sample.frames[last])}))
+                    meta = {**sample.meta, "offset_frame": frame_number(sample.frames[last])}
+                    samples.append(replace(sample, offset=last, meta=meta))
         if samples:
             how = "left to the spotter" if self.missing_apex == "spot" else "set to the middle frame"
             problems.append(Problem(str(folder), f"SMIC has no apex annotation: the apex of {len(samples)} "

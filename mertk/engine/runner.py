@@ -16,11 +16,21 @@ from typing import Any
 import torch
 
 from mertk.api import Fold, Problem, Sample
-from mertk.config import LoadedConfig
+from mertk.config import LOSS_TERM, LoadedConfig
 from mertk.engine.report import summary_table, write_report
 from mertk.engine.rundir import RunFolder, environment_info
-from mertk.engine.trainer import (EpochStats, autocast_dtype, build_loss, build_model, normalize_views, predict,
-                                  seed_everything, select_device, set_threads, train_model)
+from mertk.engine.trainer import (
+    EpochStats,
+    autocast_dtype,
+    build_loss,
+    build_model,
+    normalize_views,
+    predict,
+    seed_everything,
+    select_device,
+    set_threads,
+    train_model,
+)
 from mertk.errors import MertkError
 from mertk.progress import progress_bar
 from mertk.registry import Components
@@ -39,6 +49,8 @@ class ExperimentData:
         problems: Every data problem met (skipped samples and warnings).
         records: Per sample, how preprocessing handled it (face detector used, onset, apex and
             where the apex came from); see :class:`mertk.preprocess.pipeline.Prepared`.
+        excluded: Annotation rows left out on purpose (not problems), by reason; see
+            :class:`mertk.api.DatasetLoad`.
     """
 
     samples: list[Sample]
@@ -47,7 +59,6 @@ class ExperimentData:
     problems: list[Problem]
     records: list[dict[str, Any]] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
-    """Annotation rows left out on purpose (not problems), by reason; see :class:`mertk.api.DatasetLoad`."""
 
 
 def load_data(loaded: LoadedConfig, components: Components) -> ExperimentData:
@@ -143,9 +154,9 @@ def _check_folds(folds: Sequence[Fold], n: int, protocol: Any) -> None:
 def _settings_summary(loaded: LoadedConfig) -> str:
     cfg = loaded.config
     t = cfg.train
+    terms = [LOSS_TERM.split({"name": s} if isinstance(s, str) else s) for s in cfg.loss]
     return (f"Model `{cfg.model if isinstance(cfg.model, str) else cfg.model.get('name')}`; losses: "
-            + ", ".join(f"{(s if isinstance(s, str) else s['name'])} x {s.get('weight', 1) if isinstance(s, Mapping) else 1}"
-                        for s in cfg.loss)
+            + ", ".join(f"{spec['name']} x {options['weight']:g}" for spec, options in terms)
             + f". {t.epochs} epochs, batch {t.batch_size}, {t.optimizer.name} lr {t.optimizer.lr}, "
             f"weight decay {t.optimizer.weight_decay}, schedule {t.scheduler.name}, seed {cfg.seed}.")
 
@@ -282,7 +293,7 @@ def _run_folds(loaded: LoadedConfig, components: Components, data: ExperimentDat
             continue
         model, record = run_fold(loaded, components, data, inputs, labels, fold, index, total=len(folds))
         if loaded.config.output.checkpoints:
-            from mertk.inference.artifact import save_weights
+            from mertk.artifact import save_weights
 
             checkpoint = folder.path / "checkpoints" / f"fold-{index:03d}.safetensors"
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -325,8 +336,8 @@ def _score(records: Sequence[Mapping[str, Any]], data: ExperimentData, folds: in
 def _export(loaded: LoadedConfig, components: Components, data: ExperimentData, inputs: Mapping[str, torch.Tensor],
             labels: torch.Tensor, folder: RunFolder) -> None:
     """Train one model on every sample (same recipe) and save it to ``model/`` for ``mertk predict``
-    (:func:`mertk.inference.artifact.save_artifact`: weights.safetensors + model.json)."""
-    from mertk.inference.artifact import save_artifact
+    (:func:`mertk.artifact.save_artifact`: weights.safetensors + model.json)."""
+    from mertk.artifact import save_artifact
 
     target = folder.path / "model" / "weights.safetensors"
     if target.exists():

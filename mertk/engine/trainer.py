@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mertk.api import ModelOutput
-from mertk.config import LOSS_RESERVED
+from mertk.config import LOSS_TERM
 from mertk.cpus import CpuBudget, available_cpus
 from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSettings
 from mertk.registry import Components
@@ -104,9 +104,8 @@ def build_loss(specs: Sequence[Mapping[str, Any]], components: Components, *, nu
     """
     terms = []
     for i, spec in enumerate(specs):
-        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-        weight = float(spec.get("weight", 1.0))
-        spec = {k: v for k, v in spec.items() if k not in LOSS_RESERVED}
+        spec, options = LOSS_TERM.split({"name": spec} if isinstance(spec, str) else spec)
+        weight = float(options["weight"])
         params = components["loss"].get(spec["name"]).parameters
         run_time = {"num_classes": num_classes, "class_counts": list(class_counts)}
         provided = {k: v for k, v in run_time.items() if k in params}

@@ -6,7 +6,7 @@ from mertk.hookspecs import hookimpl
 
 
 @hookimpl
-def register_protocols(register) -> None:  # noqa: ANN001
+def register_protocols(register) -> None:
     register("loso", "mertk.evaluation.protocols:LeaveOneSubjectOut")
     register("lodo", "mertk.evaluation.protocols:LeaveOneDatasetOut")
     register("kfold", "mertk.evaluation.protocols:StratifiedKFold")

@@ -1,7 +1,7 @@
 """``mertk predict MODEL INPUT...`` and ``mertk explain MODEL INPUT...``.
 
 MODEL is a model folder written by ``mertk run`` (``RUN_DIR/model``, see
-:mod:`mertk.inference.artifact`). INPUT is a folder of frames, a video file or a manifest CSV
+:mod:`mertk.artifact`). INPUT is a folder of frames, a video file or a manifest CSV
 (see :mod:`mertk.inference.inputs` for the units of ``--onset``/``--apex``).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from mertk.cli import App, pass_app
+from mertk.cli_app import App, pass_app
 
 __all__ = ["predict", "explain"]
 
@@ -28,7 +28,7 @@ _device = click.option("--device", default="auto", show_default=True,
                        help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
 
 
-def _warn(problems) -> None:  # noqa: ANN001
+def _warn(problems) -> None:
     for problem in problems:
         click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
 
@@ -66,9 +66,9 @@ def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
 
     Prints, per clip: the class, the probability of every class and the onset/apex used.
     """
-    from mertk.inference.artifact import load_artifact
-    from mertk.inference.inputs import clip_samples
+    from mertk.artifact import load_artifact
     from mertk.files import write_text_atomic
+    from mertk.inference.inputs import clip_samples
     from mertk.inference.predict import format_predictions, predict_clips
 
     artifact = load_artifact(model, app.components)
@@ -106,7 +106,7 @@ def explain(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
     Writes, per clip, {clip}-gradcam-{view}.png, {clip}-attention-{view}.png and a titled
     summary sheet {clip}-explain.png into --output.
     """
-    from mertk.inference.artifact import load_artifact
+    from mertk.artifact import load_artifact
     from mertk.inference.explain import explain_clips, write_explanations
     from mertk.inference.inputs import clip_samples
 

@@ -5,13 +5,16 @@ Grad-CAM (Selvaraju et al. 2017), as in the Dual-ATME paper's figures: for a tar
 entries that are part of the autograd graph), ``cam = ReLU(sum_k mean_hw(d y_c / d A_k) * A_k)``,
 a ``(B, h, w)`` map. Maps named ``*_attention`` (e.g. CBAM's spatial weights) are shown as they
 are. Every map lives in the coordinates of the view it was computed from; the view's ROI
-selector tells how that view was cut from the aligned face:
+selector tells how that view was cut from the aligned face through its optional
+``origin(landmarks, shape)`` method (:class:`mertk.api.RoiSelector`), a list of view rectangles
+and the face rectangles they were resampled from. Each piece of the map is resized back into its
+face rectangle, and nothing is drawn outside them (the branch never saw those pixels):
 
-* ``full-face``: the view is the whole aligned face, so the map is resized onto it;
+* ``full-face``: one piece, the whole face, so the map is resized onto it;
 * ``hars``: the puzzle's horizontal strips are the region boxes (eyes with brows, mouth, ...)
-  found from the clip's landmarks, so each strip of the map is resized back into its box
-  (nothing is drawn outside the boxes: the branch never saw those pixels);
-* any other selector: the map is overlaid on the view image itself, and the file says so.
+  found from the clip's landmarks; the boxes are outlined;
+* a selector without ``origin``: the map is overlaid on the view image itself, and the file
+  says so.
 
 A model tells which view each map comes from with a ``map_views`` attribute ``{map name: view
 name}``; without it, a map named like a view (or ``<view>_attention``) is taken to be from that
@@ -29,10 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from mertk.api import Sample
+from mertk.api import Box, Sample
+from mertk.artifact import Artifact
 from mertk.errors import MertkError
-from mertk.inference.artifact import Artifact
-from mertk.preprocess.roi import FullFace, Hars, region_box, resize
+from mertk.preprocess.roi import resize
 from mertk.registry import Components
 
 __all__ = ["grad_cam", "map_views", "to_face", "Explanation", "explain_clips", "write_explanations"]
@@ -80,32 +83,41 @@ def map_views(model: nn.Module, map_names: Sequence[str], view_names: Sequence[s
     return out
 
 
-def to_face(heat: torch.Tensor, selector: object, landmarks: torch.Tensor,
-            size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+def to_face(heat: torch.Tensor, selector: object, landmarks: torch.Tensor, size: int,
+            view_shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Map a ``(h, w)`` map of a view back onto the ``size x size`` aligned face.
+
+    Uses only the selector's optional ``origin(landmarks, shape)`` (see
+    :class:`mertk.api.RoiSelector`): the map is resized to the view's ``view_shape = (S, S)``,
+    and each piece of the view is resampled into its rectangle of the face.
 
     Returns:
         ``(heat (size, size), covered (size, size) bool)``: ``covered`` marks the face pixels
-        the view was made from; ``None`` when the selector's geometry is not known.
+        the view was made from; ``None`` when the selector has no ``origin``.
     """
-    heat = heat.float()
-    if isinstance(selector, FullFace):
-        return resize(heat[None], size, size)[0], torch.ones(size, size, dtype=torch.bool)
-    if isinstance(selector, Hars):
-        s, k = selector.size, len(selector.regions)
-        view = resize(heat[None], s, s)[0]
-        heights = [s // k] * (k - 1) + [s - (s // k) * (k - 1)]
-        canvas = torch.zeros(size, size)
-        covered = torch.zeros(size, size, dtype=torch.bool)
-        row = 0
-        for region, height in zip(selector.regions, heights):
-            top, bottom, left, right = region_box(landmarks, region, (size, size), selector.margin)
-            patch = resize(view[None, row:row + height], bottom - top, right - left)[0]
-            canvas[top:bottom, left:right] = torch.maximum(canvas[top:bottom, left:right], patch)
-            covered[top:bottom, left:right] = True
-            row += height
-        return canvas, covered
-    return None
+    origin = getattr(selector, "origin", None)
+    if not callable(origin):
+        return None
+    view = resize(heat.float()[None], *view_shape)[0]
+    canvas = torch.zeros(size, size)
+    covered = torch.zeros(size, size, dtype=torch.bool)
+    for piece in origin(landmarks, (size, size)):
+        v_top, v_bottom, v_left, v_right = piece.view_box
+        top, bottom, left, right = piece.image_box
+        patch = resize(view[None, v_top:v_bottom, v_left:v_right], bottom - top, right - left)[0]
+        canvas[top:bottom, left:right] = torch.maximum(canvas[top:bottom, left:right], patch)
+        covered[top:bottom, left:right] = True
+    return canvas, covered
+
+
+def region_outlines(selector: object, landmarks: torch.Tensor, size: int) -> list[tuple[str, Box]]:
+    """``[(region, (top, bottom, left, right))]`` of the face rectangles a view was made from,
+    to outline on the face; empty when the selector has no ``origin`` or reads the whole face."""
+    origin = getattr(selector, "origin", None)
+    if not callable(origin):
+        return []
+    whole = (0, size, 0, size)
+    return [(p.region, p.image_box) for p in origin(landmarks, (size, size)) if p.image_box != whole]
 
 
 @dataclass
@@ -121,7 +133,8 @@ class Explanation:
             covered (A, A) bool)`` on the aligned face.
         on_view: Same keys -> ``(heat (S, S), view image (C, S, S))`` for views whose geometry
             is unknown.
-        boxes: View -> ``[(region, (top, bottom, left, right))]`` of a HARS view on the face.
+        boxes: View -> ``[(region, (top, bottom, left, right))]``: the face rectangles a view
+            was cut from (see :func:`region_outlines`), outlined on the face.
         views: View name -> ``(C, S, S)`` model input in ``[0, 1]`` (what the model saw).
         record: The preprocessing record (``onset``, ``apex``, ``apex_source``, ...).
         landmarks: ``(68, 2)`` landmarks on the aligned face.
@@ -191,15 +204,14 @@ def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
         for map_name, view in origin.items():
             key = f"{'attention' if map_name.endswith('_attention') else 'gradcam'}:{view}"
             heat = maps[map_name][i].cpu()
-            placed = to_face(heat, selectors[view], landmarks, size)
+            view_image = prepared.views[view][i]
+            placed = to_face(heat, selectors[view], landmarks, size, tuple(view_image.shape[-2:]))
             if placed is None:
-                view_image = prepared.views[view][i]
                 ex.on_view[key] = (resize(heat[None].float(), *view_image.shape[-2:])[0], view_image)
             else:
                 ex.on_face[key] = placed
-            if isinstance(selectors[view], Hars):
-                ex.boxes[view] = [(r, region_box(landmarks, r, (size, size), selectors[view].margin))
-                                  for r in selectors[view].regions]
+            if outlines := region_outlines(selectors[view], landmarks, size):
+                ex.boxes[view] = outlines
         out.append(ex)
     return out
 
@@ -284,7 +296,7 @@ def _panels(ex: Explanation) -> list[tuple[str, str, np.ndarray]]:
         # together): their own minimum to maximum, with the range in the title
         low = float(values[mask].min()) if kind == "attention" and mask.any() else 0.0
         image = _upscale(overlay(face, values, mask, low=low))
-        for region, (top, bottom, left, right) in ex.boxes.get(view, []):
+        for _region, (top, bottom, left, right) in ex.boxes.get(view, []):
             cv2.rectangle(image, (left * SCALE, top * SCALE), (right * SCALE - 1, bottom * SCALE - 1),
                           (255, 255, 255), 1)
         if kind == "gradcam":
@@ -305,7 +317,7 @@ def write_explanations(explanations: Sequence[Explanation], folder: str | Path) 
     """Write every clip's overlays and a titled summary sheet as PNGs into ``folder``.
 
     Files per clip: ``{clip}-gradcam-{view}.png`` and ``{clip}-attention-{view}.png`` (the map over
-    the aligned apex face, scaled to its maximum, JET colours; HARS boxes outlined in white) and
+    the aligned apex face, scaled to its maximum, JET colours; region boxes outlined in white) and
     ``{clip}-explain.png`` (the face and all maps side by side, with titles and the prediction).
     Everything is rendered first and written through a temporary folder, so a failure leaves
     no partial output. Returns the written paths.

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 
 from mertk.api import Problem, Sample
-from mertk.data.clips import clip_sample
+from mertk.data.clips import AnnotatedClip, clip_sample
 from mertk.data.frames import parse_frame_ref
 from mertk.errors import MertkError
 
@@ -53,9 +53,10 @@ def folder_sample(folder: Path, *, onset: str | int | None = None, apex: str | i
         MertkError: no frames, fewer than 2 frames, a frame reference outside the clip or out of order.
     """
     problems: list[Problem] = []
-    sample = clip_sample(dataset=DATASET, subject=SUBJECT, clip=name or folder.name, label=UNKNOWN_LABEL, emotion="",
+    clip = AnnotatedClip(dataset=DATASET, subject=SUBJECT, clip=name or folder.name, label=UNKNOWN_LABEL, emotion="",
                          folder=folder, onset=onset, apex=apex, offset=offset, file=origin or str(folder), row=None,
-                         problems=problems, sample_id=str(folder), apex_annotated=False, meta={"input": str(folder)})
+                         id=str(folder), meta={"input": str(folder)})
+    sample = clip_sample(clip, problems, apex_annotated=False)
     _fail(problems)
     assert sample is not None
     if len(sample.frames) < 2:
@@ -127,7 +128,8 @@ def manifest_samples(path: Path, warnings: list[Problem] | None = None) -> list[
             if not video.is_file():
                 raise MertkError(f"{where}: video {video} does not exist. Fix: correct the path (relative to the "
                                  "CSV's folder)")
-            samples.append(video_sample(video, name=name, **{k: None if v is None else str(v) for k, v in refs.items()}))
+            frame_refs = {k: None if v is None else str(v) for k, v in refs.items()}
+            samples.append(video_sample(video, name=name, **frame_refs))
         else:
             raise MertkError(f"{where}: the row names no clip. Fix: fill its 'frames' (a folder of frames) or "
                              "'video' column")

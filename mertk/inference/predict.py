@@ -18,8 +18,8 @@ from typing import Any, Literal
 import torch
 
 from mertk.api import Problem, Sample
+from mertk.artifact import META_NAME, Artifact
 from mertk.errors import MertkError
-from mertk.inference.artifact import META_NAME, Artifact
 from mertk.preprocess.pipeline import Prepared
 from mertk.registry import Components
 
@@ -97,7 +97,7 @@ def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
     """Class and probabilities for every clip.
 
     Args:
-        artifact: A loaded model (:func:`~mertk.inference.artifact.load_artifact`).
+        artifact: A loaded model (:func:`~mertk.artifact.load_artifact`).
         samples: Clips (:func:`~mertk.inference.inputs.clip_samples`).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
         batch_size: Clips per forward pass.

@@ -31,6 +31,13 @@ def alignment_matrix(landmarks: torch.Tensor, size: int, margin: float = 0.15, r
 
     Returns:
         ``(2, 3)`` float32 matrix ``M`` with ``aligned = M @ [x, y, 1]``.
+
+    Examples:
+        >>> from mertk.preprocess.align import alignment_matrix
+        >>> from mertk.preprocess.template import template_landmarks
+        >>> matrix = alignment_matrix(template_landmarks(64), size=28)
+        >>> matrix.shape, matrix.dtype
+        (torch.Size([2, 3]), torch.float32)
     """
     lm = landmarks.to(torch.float64)
     if rotate:
@@ -59,6 +66,13 @@ def warp_frames(frames: torch.Tensor, matrix: torch.Tensor, size: int) -> torch.
 
     Returns:
         ``(T, C, S, S)`` aligned frames; outside the source the border pixels are repeated.
+
+    Examples:
+        >>> from mertk.preprocess.align import alignment_matrix, warp_frames
+        >>> from mertk.preprocess.template import template_landmarks
+        >>> matrix = alignment_matrix(template_landmarks(64), size=28)
+        >>> warp_frames(torch.rand(5, 1, 64, 64), matrix, size=28).shape
+        torch.Size([5, 1, 28, 28])
     """
     matrix = matrix.to(frames)
     scale = float(torch.linalg.det(matrix[:, :2]).abs().sqrt())
@@ -72,6 +86,18 @@ def warp_frames(frames: torch.Tensor, matrix: torch.Tensor, size: int) -> torch.
 
 
 def transform_points(points: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """Apply a ``(2, 3)`` matrix to ``(N, 2)`` points."""
+    """Apply a ``(2, 3)`` matrix to ``(N, 2)`` points.
+
+    Shape:
+        - Input: ``points`` ``(N, 2)``, ``matrix`` ``(2, 3)``.
+        - Output: ``(N, 2)``, in the dtype of ``points``.
+
+    Examples:
+        >>> from mertk.preprocess.align import transform_points
+        >>> shift = torch.tensor([[1.0, 0.0, 3.0], [0.0, 1.0, -2.0]])
+        >>> transform_points(torch.tensor([[0.0, 0.0], [10.0, 20.0]]), shift)
+        tensor([[ 3., -2.],
+                [13., 18.]])
+    """
     matrix = matrix.to(points)
     return points @ matrix[:, :2].T + matrix[:, 2]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mertk.cli import App, pass_app, set_option
+from mertk.cli_app import App, pass_app, set_option
 
 
 @click.command()

@@ -86,7 +86,18 @@ def read_landmarks(path: Path) -> np.ndarray:
 
 def scale_points(points: torch.Tensor, source: tuple[int, int], target: tuple[int, int]) -> torch.Tensor:
     """Map ``(N, 2)`` ``(x, y)`` pixel points of a ``source = (H, W)`` image into the same image
-    resized to ``target = (H', W')`` (pixel-centre convention) -> ``(N, 2)`` float32."""
+    resized to ``target = (H', W')`` (pixel-centre convention) -> ``(N, 2)`` float32.
+
+    Shape:
+        - Input: ``points`` ``(N, 2)``.
+        - Output: ``(N, 2)`` float32.
+
+    Examples:
+        >>> from mertk.preprocess.crops import scale_points
+        >>> scale_points(torch.tensor([[0.0, 0.0], [9.0, 19.0]]), source=(20, 10), target=(40, 20))
+        tensor([[ 0.5000,  0.5000],
+                [18.5000, 38.5000]])
+    """
     scale = torch.tensor([target[1] / source[1], target[0] / source[0]], dtype=torch.float32)
     return (points.float() + 0.5) * scale - 0.5
 

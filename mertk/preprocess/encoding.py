@@ -26,6 +26,11 @@ def flow_channels(flow: torch.Tensor, channels: Sequence[str]) -> torch.Tensor:
 
     Returns:
         ``(N, len(channels), H, W)`` float32.
+
+    Examples:
+        >>> from mertk.preprocess.encoding import flow_channels
+        >>> flow_channels(torch.rand(2, 2, 8, 8), ["u", "v", "strain"]).shape
+        torch.Size([2, 3, 8, 8])
     """
     u, v = flow[:, :1], flow[:, 1:2]
     out = []
@@ -47,7 +52,18 @@ def flow_channels(flow: torch.Tensor, channels: Sequence[str]) -> torch.Tensor:
 
 def normalize(image: torch.Tensor, mode: str) -> torch.Tensor:
     """Scale ``(N, C, H, W)`` channels to ``[0, 1]``: per image (``minmax``), over the batch
-    (``global``) or not at all (``none``). A constant channel becomes 0."""
+    (``global``) or not at all (``none``). A constant channel becomes 0.
+
+    Shape:
+        - Input: ``(N, C, H, W)``.
+        - Output: ``(N, C, H, W)``.
+
+    Examples:
+        >>> from mertk.preprocess.encoding import normalize
+        >>> image = normalize(torch.randn(2, 3, 8, 8), "minmax")
+        >>> image.shape, image.amin(dim=(2, 3)).eq(0).all().item()  # each channel's minimum is 0
+        (torch.Size([2, 3, 8, 8]), True)
+    """
     if mode == "none":
         return image
     dims = (2, 3) if mode == "minmax" else (0, 2, 3)
@@ -56,5 +72,16 @@ def normalize(image: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 def encode(flow: torch.Tensor, channels: Sequence[str], mode: str = "minmax") -> torch.Tensor:
-    """``(N, 2, H, W)`` flow -> ``(N, C, H, W)`` encoded image (see module docs)."""
+    """``(N, 2, H, W)`` flow -> ``(N, C, H, W)`` encoded image (see module docs).
+
+    Shape:
+        - Input: ``flow`` ``(N, 2, H, W)``.
+        - Output: ``(N, len(channels), H, W)`` float32.
+
+    Examples:
+        >>> from mertk.preprocess.encoding import encode
+        >>> image = encode(torch.randn(2, 2, 8, 8), ["u", "v", "strain", "magnitude"], mode="global")
+        >>> image.shape, image.dtype
+        (torch.Size([2, 4, 8, 8]), torch.float32)
+    """
     return normalize(flow_channels(flow, channels), mode)

@@ -18,6 +18,6 @@ class ClipError(MertkError):
         self.problem = Problem(file=str(file), message=message, fix=fix, sample=sample)
         super().__init__(str(self.problem))
 
-    def __reduce__(self):  # noqa: ANN204 - survive the trip back from a worker process
+    def __reduce__(self):
         p = self.problem
         return ClipError, (p.file, p.sample, p.message, p.fix)

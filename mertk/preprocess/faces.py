@@ -132,6 +132,12 @@ class WholeFrame:
 
     Args:
         inset: Fraction of the width/height removed on each side.
+
+    Examples:
+        >>> import numpy as np
+        >>> from mertk.preprocess.faces import WholeFrame
+        >>> WholeFrame(inset=0.25)(np.zeros((48, 64), np.uint8))
+        [FaceBox(left=16.0, top=12.0, right=47.0, bottom=35.0, score=0.0, method='whole-frame')]
     """
 
     def __init__(self, inset: float = 0.0) -> None:
@@ -159,6 +165,13 @@ class FallbackChain:
         chain: Detector specs tried in order, each a name or ``{name: ..., **arguments}`` of
             ``dlib-hog``, ``dlib-cnn``, ``opencv`` or ``whole-frame``. Default: HOG, HOG with
             one upsampling, CNN, whole frame (so a face box is always found).
+
+    Examples:
+        >>> import numpy as np
+        >>> from mertk.preprocess.faces import FallbackChain
+        >>> chain = FallbackChain(["dlib-hog", "whole-frame"])  # detectors are built when first needed
+        >>> [box.method for box in chain(np.zeros((48, 64), np.uint8))]  # no face in a blank image
+        ['whole-frame']
     """
 
     def __init__(self, chain: list[Annotated[str | dict[str, Any], Ref("face_detector")]] = DEFAULT_CHAIN) -> None:

@@ -17,7 +17,18 @@ __all__ = ["OpenCVFlow", "TVL1", "Farneback", "DIS"]
 
 
 class OpenCVFlow:
-    """Base: runs :meth:`pair` on each ``(H, W)`` float32 pair of the batch."""
+    """Base: runs :meth:`pair` on each ``(H, W)`` float32 pair of the batch.
+
+    Shape:
+        - Input: ``first``, ``second`` ``(B, 1, H, W)`` float frames in ``[0, 1]``.
+        - Output: ``(B, 2, H, W)`` float32 flow ``(u, v)`` in pixels, on the device of ``first``.
+
+    Examples:
+        >>> from mertk.preprocess.flow import Farneback
+        >>> flow = Farneback()(torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32))
+        >>> flow.shape, flow.dtype
+        (torch.Size([2, 2, 32, 32]), torch.float32)
+    """
 
     def __call__(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """``(B, 1, H, W)``, ``(B, 1, H, W)`` in ``[0, 1]`` -> ``(B, 2, H, W)`` flow in pixels."""
@@ -49,6 +60,11 @@ class TVL1(OpenCVFlow):
         outer_iterations: Outer iterations (each starts with a median filter of the flow).
         scale_step: Pyramid downscaling factor.
         median_filtering: Median filter size applied to the flow.
+
+    Examples:
+        >>> from mertk.preprocess.flow import TVL1
+        >>> TVL1(nscales=1, warps=1)(torch.rand(1, 1, 24, 24), torch.rand(1, 1, 24, 24)).shape
+        torch.Size([1, 2, 24, 24])
     """
 
     def __init__(self, tau: float = 0.25, lambda_: float = 0.15, theta: float = 0.3, nscales: int = 5,
@@ -95,6 +111,11 @@ class DIS(OpenCVFlow):
 
     Args:
         preset: ``ultrafast``, ``fast`` or ``medium``.
+
+    Examples:
+        >>> from mertk.preprocess.flow import DIS
+        >>> DIS("ultrafast")(torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)).shape
+        torch.Size([2, 2, 32, 32])
     """
 
     def __init__(self, preset: Literal["ultrafast", "fast", "medium"] = "medium") -> None:

@@ -12,7 +12,7 @@ P = "mertk.preprocess"
 
 
 @hookimpl
-def register_face_detectors(register):  # noqa: ANN001, ANN201
+def register_face_detectors(register):
     register("dlib-hog", f"{P}.faces:DlibHog")
     register("dlib-cnn", f"{P}.faces:DlibCnn")
     register("opencv", f"{P}.faces:OpenCVFace")
@@ -22,18 +22,18 @@ def register_face_detectors(register):  # noqa: ANN001, ANN201
 
 
 @hookimpl
-def register_landmark_detectors(register):  # noqa: ANN001, ANN201
+def register_landmark_detectors(register):
     register("dlib-68", f"{P}.faces:DlibLandmarks68")
 
 
 @hookimpl
-def register_spotters(register):  # noqa: ANN001, ANN201
+def register_spotters(register):
     register("max-motion", f"{P}.spotting:MaxMotion")
     register("middle", f"{P}.spotting:Middle")
 
 
 @hookimpl
-def register_flow_extractors(register):  # noqa: ANN001, ANN201
+def register_flow_extractors(register):
     register("tvl1", f"{P}.flow:TVL1")
     register("farneback", f"{P}.flow:Farneback")
     register("dis", f"{P}.flow:DIS")
@@ -41,13 +41,20 @@ def register_flow_extractors(register):  # noqa: ANN001, ANN201
 
 
 @hookimpl
-def register_roi_selectors(register):  # noqa: ANN001, ANN201
+def register_roi_selectors(register):
     register("full-face", f"{P}.roi:FullFace")
     register("hars", f"{P}.roi:Hars")
 
 
 @hookimpl
-def register_commands(cli):  # noqa: ANN001, ANN201
+def register_config_sections(register):
+    from mertk.preprocess.settings import PreprocessSettings
+
+    register("preprocess", PreprocessSettings)
+
+
+@hookimpl
+def register_commands(cli):
     from mertk.preprocess.cli import preprocess
 
     cli.add_command(preprocess)

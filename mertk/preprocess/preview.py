@@ -20,7 +20,14 @@ __all__ = ["flow_to_rgb", "write_previews"]
 
 
 def flow_to_rgb(flow: torch.Tensor) -> np.ndarray:
-    """``(2, H, W)`` flow -> ``(H, W, 3)`` ``uint8`` RGB: hue = direction, value = magnitude / max."""
+    """``(2, H, W)`` flow -> ``(H, W, 3)`` ``uint8`` RGB: hue = direction, value = magnitude / max.
+
+    Examples:
+        >>> from mertk.preprocess.preview import flow_to_rgb
+        >>> rgb = flow_to_rgb(torch.randn(2, 24, 32))
+        >>> rgb.shape, rgb.dtype
+        ((24, 32, 3), dtype('uint8'))
+    """
     u, v = flow[0].numpy().astype(np.float32), flow[1].numpy().astype(np.float32)
     magnitude, angle = cv2.cartToPolar(u, v, angleInDegrees=True)
     hsv = np.zeros((*u.shape, 3), np.uint8)

@@ -23,6 +23,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from mertk.api import ViewPiece
+
 __all__ = ["REGIONS", "resize", "region_box", "FullFace", "Hars"]
 
 Region = Literal["eyes", "mouth", "nose", "face"]
@@ -36,12 +38,23 @@ REGIONS: dict[str, list[int]] = {
 
 
 def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``(C, H, W)`` -> ``(C, height, width)``, bilinear with anti-aliasing."""
+    """``(C, H, W)`` -> ``(C, height, width)``, bilinear with anti-aliasing.
+
+    Shape:
+        - Input: ``(C, H, W)``.
+        - Output: ``(C, height, width)``.
+
+    Examples:
+        >>> from mertk.preprocess.roi import resize
+        >>> resize(torch.rand(3, 128, 96), 28, 14).shape
+        torch.Size([3, 28, 14])
+    """
     return F.interpolate(image[None], size=(height, width), mode="bilinear", antialias=True,
                          align_corners=False)[0]
 
 
-def region_box(landmarks: torch.Tensor, region: str, shape: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
+def region_box(landmarks: torch.Tensor, region: str, shape: tuple[int, int],
+               margin: float) -> tuple[int, int, int, int]:
     """Integer ``(top, bottom, left, right)`` (end exclusive) of a region, grown by ``margin`` of
     its size on each side and clipped to an image of ``shape = (H, W)``; at least 2 x 2 pixels."""
     h, w = shape
@@ -63,7 +76,14 @@ class FullFace:
     Args:
         size: Output side ``S``.
 
-    Call: ``(image (C, H, W), landmarks (68, 2)) -> (C, S, S)``; landmarks are not used.
+    Shape:
+        - Input: ``image`` ``(C, H, W)``, ``landmarks`` ``(68, 2)`` (not used).
+        - Output: ``(C, S, S)``.
+
+    Examples:
+        >>> from mertk.preprocess.roi import FullFace
+        >>> FullFace(size=28)(torch.rand(3, 64, 64), torch.zeros(68, 2)).shape
+        torch.Size([3, 28, 28])
     """
 
     def __init__(self, size: int = 28) -> None:
@@ -71,6 +91,10 @@ class FullFace:
 
     def __call__(self, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         return resize(image, self.size, self.size)
+
+    def origin(self, landmarks: torch.Tensor, shape: tuple[int, int]) -> list[ViewPiece]:
+        """One piece: the whole ``S x S`` view comes from the whole ``(H, W)`` image."""
+        return [ViewPiece("face", (0, self.size, 0, self.size), (0, shape[0], 0, shape[1]))]
 
 
 class Hars:
@@ -82,8 +106,17 @@ class Hars:
         size: Output side ``S``.
         margin: Border added around each region box, as a fraction of its width/height.
 
-    Call: ``(image (C, H, W), landmarks (68, 2)) -> (C, S, S)``; strip ``i`` is
-    ``S // len(regions)`` rows high (the last one takes the remainder).
+    Shape:
+        - Input: ``image`` ``(C, H, W)``, ``landmarks`` ``(68, 2)`` in the pixels of ``image``.
+        - Output: ``(C, S, S)``; strip ``i`` is ``S // len(regions)`` rows high (the last one
+          takes the remainder).
+
+    Examples:
+        >>> from mertk.preprocess.roi import Hars
+        >>> from mertk.preprocess.template import template_landmarks
+        >>> hars = Hars(regions=["eyes", "nose", "mouth"], size=28)
+        >>> hars(torch.rand(3, 64, 64), template_landmarks(64)).shape  # strips of 9, 9 and 10 rows
+        torch.Size([3, 28, 28])
     """
 
     def __init__(self, regions: list[Region] = ["eyes", "mouth"], size: int = 28, margin: float = 0.1) -> None:  # noqa: B006
@@ -94,10 +127,19 @@ class Hars:
         self.regions, self.size, self.margin = list(regions), size, margin
 
     def __call__(self, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        strips = []
+        for piece in self.origin(landmarks, tuple(image.shape[-2:])):
+            top, bottom, left, right = piece.image_box
+            strips.append(resize(image[:, top:bottom, left:right], piece.view_box[1] - piece.view_box[0], self.size))
+        return torch.cat(strips, 1)
+
+    def origin(self, landmarks: torch.Tensor, shape: tuple[int, int]) -> list[ViewPiece]:
+        """One piece per region: a full-width strip of the view and the region's box in the image."""
         k = len(self.regions)
         heights = [self.size // k] * (k - 1) + [self.size - (self.size // k) * (k - 1)]
-        strips = []
+        pieces, row = [], 0
         for region, height in zip(self.regions, heights):
-            top, bottom, left, right = region_box(landmarks, region, image.shape[-2:], self.margin)
-            strips.append(resize(image[:, top:bottom, left:right], height, self.size))
-        return torch.cat(strips, 1)
+            box = region_box(landmarks, region, shape, self.margin)
+            pieces.append(ViewPiece(region, (row, row + height, 0, self.size), box))
+            row += height
+        return pieces

@@ -26,6 +26,16 @@ class MaxMotion:
     Args:
         sigma: Gaussian blur sigma in pixels before the flow (suppresses sensor noise).
         compensate_shift: Remove each frame's global translation against the onset first.
+
+    Shape:
+        - Input: ``frames`` ``(T, 1, H, W)`` aligned grey frames in ``[0, 1]``, ``onset`` position.
+        - Output: the apex position, an ``int`` in ``[0, T)``.
+
+    Examples:
+        >>> from mertk.preprocess.spotting import MaxMotion
+        >>> apex = MaxMotion()(torch.rand(6, 1, 32, 32), onset=0)
+        >>> 0 < apex < 6
+        True
     """
 
     def __init__(self, sigma: float = 1.5, compensate_shift: bool = True) -> None:
@@ -44,7 +54,13 @@ class MaxMotion:
 
 def motion_scores(frames: torch.Tensor, onset: int, sigma: float = 1.5, compensate_shift: bool = True) -> list[float]:
     """Per frame of ``(T, 1, H, W)`` frames: mean magnitude (px) of its flow from ``frames[onset]``
-    over the inner image, less the median flow vector when ``compensate_shift``."""
+    over the inner image, less the median flow vector when ``compensate_shift``.
+
+    Examples:
+        >>> from mertk.preprocess.spotting import motion_scores
+        >>> len(motion_scores(torch.rand(6, 1, 32, 32), onset=0))
+        6
+    """
     import cv2
     import numpy as np
 
@@ -65,7 +81,13 @@ def motion_scores(frames: torch.Tensor, onset: int, sigma: float = 1.5, compensa
 
 
 class Middle:
-    """The middle frame between the onset and the last frame of the clip (the offset)."""
+    """The middle frame between the onset and the last frame of the clip (the offset).
+
+    Examples:
+        >>> from mertk.preprocess.spotting import Middle
+        >>> Middle()(torch.zeros(9, 1, 8, 8), onset=2)
+        5
+    """
 
     def __call__(self, frames: torch.Tensor, onset: int) -> int:
         """``(T, 1, H, W)`` frames, onset position -> ``(onset + T - 1) // 2``."""

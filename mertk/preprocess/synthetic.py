@@ -33,8 +33,16 @@ def displacement(x: np.ndarray, y: np.ndarray, size: int, amplitude: float, phas
     return np.stack([gx, gy], -1)
 
 
-def warped_pair(size: int = 128, amplitude: float = 1.5, phase: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(first, second, flow)``: ``(H, W)`` float32 frames in ``[0, 1]`` and the ``(H, W, 2)`` true flow."""
+def warped_pair(size: int = 128, amplitude: float = 1.5,
+                phase: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(first, second, flow)``: ``(H, W)`` float32 frames in ``[0, 1]`` and the ``(H, W, 2)`` true flow.
+
+    Examples:
+        >>> from mertk.preprocess.synthetic import warped_pair
+        >>> first, second, flow = warped_pair(size=32)
+        >>> first.shape, second.shape, flow.shape, flow.dtype
+        ((32, 32), (32, 32), (32, 32, 2), dtype('float32'))
+    """
     first = face_crop(size)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     g = displacement(xs, ys, size, amplitude, phase)
@@ -46,7 +54,14 @@ def warped_pair(size: int = 128, amplitude: float = 1.5, phase: float = 0.0) -> 
 
 
 def end_point_error(flow: torch.Tensor | np.ndarray, truth: torch.Tensor | np.ndarray, border: int = 8) -> float:
-    """Mean Euclidean distance between ``(2, H, W)``/``(H, W, 2)`` flows, ignoring a ``border`` frame."""
+    """Mean Euclidean distance between ``(2, H, W)``/``(H, W, 2)`` flows, ignoring a ``border`` frame.
+
+    Examples:
+        >>> from mertk.preprocess.synthetic import end_point_error
+        >>> flow = torch.rand(2, 32, 32)
+        >>> end_point_error(flow, flow.permute(1, 2, 0))  # the same flow, channels first and last
+        0.0
+    """
     f, t = (np.asarray(a.cpu() if isinstance(a, torch.Tensor) else a, dtype=np.float64) for a in (flow, truth))
     f = f if f.shape[-1] == 2 else np.moveaxis(f, 0, -1)
     t = t if t.shape[-1] == 2 else np.moveaxis(t, 0, -1)

@@ -32,7 +32,14 @@ TEMPLATE: tuple[tuple[float, float], ...] = (
 
 def template_landmarks(size: int, margin: float = 0.15) -> torch.Tensor:
     """``(68, 2)`` template landmarks in a ``size x size`` aligned crop with ``margin``
-    (the same geometry :func:`mertk.preprocess.align.alignment_matrix` produces)."""
+    (the same geometry :func:`mertk.preprocess.align.alignment_matrix` produces).
+
+    Examples:
+        >>> from mertk.preprocess.template import template_landmarks
+        >>> points = template_landmarks(64)
+        >>> points.shape, points.dtype
+        (torch.Size([68, 2]), torch.float32)
+    """
     t = torch.tensor(TEMPLATE, dtype=torch.float32)
     return (size - 1) / 2 + (t - 0.5) * (size / (1 + 2 * margin))
 

@@ -84,6 +84,12 @@ def tvl1(first: torch.Tensor, second: torch.Tensor, *, lambda_: float = 0.15, th
 
     Returns:
         ``(B, 2, H, W)`` float32 flow ``(u, v)`` in pixels with ``second(x + u) ~= first(x)``.
+
+    Examples:
+        >>> from mertk.preprocess.tvl1 import tvl1
+        >>> flow = tvl1(torch.rand(2, 1, 24, 24), torch.rand(2, 1, 24, 24), nscales=1, warps=1, inner=2)
+        >>> flow.shape, flow.dtype
+        (torch.Size([2, 2, 24, 24]), torch.float32)
     """
     i0, i1 = first.float() * 255, second.float() * 255  # lambda_ is tuned for 0..255 grey levels
     levels = [(i0, i1)]
@@ -128,7 +134,14 @@ class TorchTVL1:
             on small images, where thread synchronisation costs more than it saves (much more on
             a busy machine); the pipeline runs clips in parallel worker processes instead.
 
-    Call: ``(first (B, 1, H, W), second (B, 1, H, W)) -> (B, 2, H, W)`` flow in pixels.
+    Shape:
+        - Input: ``first``, ``second`` ``(B, 1, H, W)`` float frames in ``[0, 1]``, same device.
+        - Output: ``(B, 2, H, W)`` float32 flow ``(u, v)`` in pixels, on that device.
+
+    Examples:
+        >>> from mertk.preprocess.tvl1 import TorchTVL1
+        >>> TorchTVL1(nscales=1, warps=1, inner=2)(torch.rand(2, 1, 24, 24), torch.rand(2, 1, 24, 24)).shape
+        torch.Size([2, 2, 24, 24])
     """
 
     #: Runs on the device of its inputs: the pipeline batches clips on the GPU for it.

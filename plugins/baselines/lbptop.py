@@ -26,7 +26,11 @@ Method = Literal["nri_uniform", "uniform", "default"]
 
 
 def code_count(method: str, points: int) -> int:
-    """Number of distinct codes of scikit-image's LBP ``method`` with ``points`` neighbours."""
+    """Number of distinct codes of scikit-image's LBP ``method`` with ``points`` neighbours.
+
+    >>> code_count("nri_uniform", 8), code_count("uniform", 8), code_count("default", 8)
+    (59, 10, 256)
+    """
     return {"nri_uniform": points * (points - 1) + 3, "uniform": points + 2, "default": 2**points}[method]
 
 
@@ -44,6 +48,14 @@ def lbp_top(volume: np.ndarray, *, points: int = 8, radius: int = 1, blocks: int
     Returns:
         ``(3 * bins, blocks, blocks)`` float32: for each cell, the XY, XT and YT histograms
         (each summing to 1), stacked along the first axis.
+
+    Examples:
+        >>> import numpy as np
+        >>> from mertk_baselines.lbptop import lbp_top
+        >>> volume = np.random.default_rng(0).integers(0, 256, (5, 12, 12), dtype=np.uint8)
+        >>> histograms = lbp_top(volume, blocks=2)
+        >>> histograms.shape, histograms.dtype
+        ((177, 2, 2), dtype('float32'))
     """
     from skimage.feature import local_binary_pattern
 
@@ -85,8 +97,16 @@ class LbpTop:
         radius: LBP radius in pixels and frames.
         method: scikit-image LBP variant.
 
-    Call: ``(frames (T, 1, H, W) in [0, 1], landmarks (68, 2)) -> (3 * bins, blocks, blocks)``;
-    landmarks are not used (the clip is already aligned and cropped to the face).
+    Shape:
+        - Input: ``frames`` ``(T, 1, H, W)`` in ``[0, 1]``, ``landmarks`` ``(68, 2)`` (not used:
+          the clip is already aligned and cropped to the face).
+        - Output: ``(3 * bins, blocks, blocks)`` float32, ``bins = code_count(method, points)``.
+
+    Examples:
+        >>> from mertk_baselines.lbptop import LbpTop
+        >>> view = LbpTop(size=16, blocks=2)(torch.rand(5, 1, 32, 32), torch.zeros(68, 2))
+        >>> view.shape, view.dtype
+        (torch.Size([177, 2, 2]), torch.float32)
     """
 
     source = "frames"

@@ -14,19 +14,19 @@ P = "mertk_baselines"
 
 
 @hookimpl
-def register_backbones(register):  # noqa: ANN001, ANN201
+def register_backbones(register):
     register("conv-pool", f"{P}.two_stream:ConvPoolStream",
              description="Conv -> ReLU -> 2x2 max-pool stages (Off-ApexNet's stream; 1x28x28 -> 16x7x7).")
 
 
 @hookimpl
-def register_roi_selectors(register):  # noqa: ANN001, ANN201
+def register_roi_selectors(register):
     register("lbp-top", f"{P}.lbptop:LbpTop",
              description="LBP-TOP histograms of the aligned onset..offset clip, per cell of a spatial grid.")
 
 
 @hookimpl
-def register_models(register):  # noqa: ANN001, ANN201
+def register_models(register):
     register("ststnet", f"{P}.ststnet:STSTNet",
              description="STSTNet: shallow triple-stream CNN (3/5/8 filters) on the u/v/strain flow image.")
     register("off-apexnet", f"{P}.two_stream:OffApexNet",
@@ -40,5 +40,5 @@ def register_models(register):  # noqa: ANN001, ANN201
 
 
 @hookimpl
-def mertk_config_dirs() -> list[str]:
-    return [str(Path(__file__).parent / "configs")]
+def register_config_dirs(register):
+    register(Path(__file__).parent / "configs")

@@ -30,9 +30,16 @@ class STSTNet(nn.Module):
             ``"per-channel"``: stream ``i`` sees channel ``i`` only (needs ``C == len(widths)``).
         dropout: Dropout after pooling (the authors' code: 0.5).
 
-    Forward:
-        ``{view: (B, C, S, S)}`` -> :class:`~mertk.api.ModelOutput` with ``logits (B, K)``,
-        ``features {"fused": (B, D)}`` and ``maps {"fused": (B, sum(widths), h, w)}``.
+    Shape:
+        - Input: ``{view: (B, C, S, S)}``.
+        - Output: :class:`~mertk.api.ModelOutput` with ``logits (B, K)``, ``features
+          {"fused": (B, D)}`` and ``maps {"fused": (B, sum(widths), h, w)}``.
+
+    Examples:
+        >>> from mertk_baselines.ststnet import STSTNet
+        >>> out = STSTNet(num_classes=3, in_channels=3)({"face": torch.rand(2, 3, 28, 28)})
+        >>> out.logits.shape, out.features["fused"].shape, out.maps["fused"].shape
+        (torch.Size([2, 3]), torch.Size([2, 400]), torch.Size([2, 16, 5, 5]))
     """
 
     def __init__(self, num_classes: int, in_channels: int, view: str = "face",

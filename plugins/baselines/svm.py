@@ -36,12 +36,21 @@ class LinearSVM(nn.Module):
         class_weight: ``balanced`` weighs classes by inverse training-fold frequency.
         max_iter: Iterations of the liblinear solver.
 
-    Forward:
-        ``{view: (B, ...)}`` -> :class:`~mertk.api.ModelOutput` with ``logits (B, K)`` (signed
-        distances to the hyperplanes) and ``features {"input": (B, D)}``.
+    Shape:
+        - Input: ``{view: (B, ...)}``, flattened to ``(B, D)``.
+        - Output: :class:`~mertk.api.ModelOutput` with ``logits (B, K)`` (signed distances to
+          the hyperplanes) and ``features {"input": (B, D)}``.
+
+    Examples:
+        >>> from mertk_baselines.svm import LinearSVM
+        >>> svm = LinearSVM(num_classes=3, in_channels=1, view="lbp-top")
+        >>> views, labels = {"lbp-top": torch.rand(12, 1, 4, 4)}, torch.arange(12) % 3
+        >>> svm.fit(views, labels)
+        >>> svm(views).logits.shape, svm.weight.shape, svm.bias.shape
+        (torch.Size([12, 3]), torch.Size([3, 16]), torch.Size([3]))
     """
 
-    def __init__(self, num_classes: int, in_channels: int, view: str = "lbp-top", C: float = 1.0,  # noqa: N803
+    def __init__(self, num_classes: int, in_channels: int, view: str = "lbp-top", C: float = 1.0,
                  class_weight: str | None = "balanced", max_iter: int = 10000) -> None:
         super().__init__()
         self.views = (view,)

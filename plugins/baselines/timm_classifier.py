@@ -22,9 +22,17 @@ class TimmClassifier(nn.Module):
         view: Name of the input view.
         drop_rate: Dropout before timm's classifier.
 
-    Forward:
-        ``{view: (B, C, S, S)}`` -> :class:`~mertk.api.ModelOutput` with ``logits (B, K)``,
-        ``features {"pooled": (B, D)}`` and ``maps {"last": (B, D, h, w)}``.
+    Shape:
+        - Input: ``{view: (B, C, S, S)}``.
+        - Output: :class:`~mertk.api.ModelOutput` with ``logits (B, K)``, ``features
+          {"pooled": (B, D)}`` and ``maps {"last": (B, D, h, w)}``.
+
+    Examples:
+        >>> from mertk_baselines.timm_classifier import TimmClassifier
+        >>> net = TimmClassifier(num_classes=3, in_channels=2, model_name="test_efficientnet")  # tiny
+        >>> out = net({"face": torch.rand(2, 2, 32, 32)})
+        >>> out.logits.shape, out.features["pooled"].shape, out.maps["last"].shape
+        (torch.Size([2, 3]), torch.Size([2, 256]), torch.Size([2, 256, 1, 1]))
     """
 
     def __init__(self, num_classes: int, in_channels: int, model_name: str = "resnet18", view: str = "face",

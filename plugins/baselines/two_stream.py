@@ -34,6 +34,15 @@ class ConvPoolStream(nn.Module):
 
     Attributes:
         out_channels: ``widths[-1]``.
+
+    Shape:
+        - Input: ``(B, in_channels, H, W)``.
+        - Output: ``(B, out_channels, H // 2**n, W // 2**n)``, ``n = len(widths)``.
+
+    Examples:
+        >>> from mertk_baselines.two_stream import ConvPoolStream
+        >>> ConvPoolStream(in_channels=1)(torch.rand(2, 1, 28, 28)).shape
+        torch.Size([2, 16, 7, 7])
     """
 
     def __init__(self, in_channels: int, widths: tuple[int, ...] = (6, 16), kernel: int = 5) -> None:
@@ -63,9 +72,17 @@ class TwoStreamNet(nn.Module):
         hidden: Width of the fusion layer.
         dropout: Dropout before the last layer.
 
-    Forward:
-        ``{view: (B, C, S, S)}`` -> :class:`~mertk.api.ModelOutput` with ``logits (B, K)``,
-        ``features {"u": (B, D), "v": (B, D)}`` and ``maps {"u": ..., "v": ...}`` ``(B, C', h, w)``.
+    Shape:
+        - Input: ``{view: (B, C, S, S)}``.
+        - Output: :class:`~mertk.api.ModelOutput` with ``logits (B, K)``, ``features {"u": (B, D),
+          "v": (B, D)}`` and ``maps {"u": ..., "v": ...}`` ``(B, C', h, w)``.
+
+    Examples:
+        >>> from mertk_baselines.two_stream import ConvPoolStream, TwoStreamNet
+        >>> net = TwoStreamNet(num_classes=3, in_channels=3, backbone=ConvPoolStream, hidden=32)
+        >>> out = net({"face": torch.rand(2, 3, 28, 28)})
+        >>> out.logits.shape, out.features["u"].shape, out.maps["v"].shape
+        (torch.Size([2, 3]), torch.Size([2, 784]), torch.Size([2, 16, 7, 7]))
     """
 
     def __init__(self, num_classes: int, in_channels: int, backbone: Backbone, view: str = "face",
@@ -94,6 +111,12 @@ class OffApexNet(TwoStreamNet):
 
     Same arguments as :class:`TwoStreamNet`; the default stream is ``conv-pool`` (5x5 convs with
     6 and 16 filters, each followed by 2x2 max-pooling).
+
+    Examples:
+        >>> import mertk
+        >>> net = mertk.load_components().create("model", "off-apexnet", num_classes=3, in_channels=3)
+        >>> net({"face": torch.rand(2, 3, 28, 28)}).logits.shape
+        torch.Size([2, 3])
     """
 
     def __init__(self, num_classes: int, in_channels: int, backbone: Backbone = "conv-pool", view: str = "face",
@@ -106,6 +129,13 @@ class DualInception(TwoStreamNet):
 
     Same arguments as :class:`TwoStreamNet`; the default stream is ``inception`` (two Inception
     blocks with 2x2 pooling, registered by the Dual-ATME plug-in set).
+
+    Examples:
+        >>> import mertk
+        >>> net = mertk.load_components().create("model", "dual-inception", num_classes=3, in_channels=3)
+        >>> out = net({"face": torch.rand(2, 3, 28, 28)})
+        >>> out.logits.shape, out.maps["u"].shape
+        (torch.Size([2, 3]), torch.Size([2, 48, 7, 7]))
     """
 
     def __init__(self, num_classes: int, in_channels: int, backbone: Backbone = "inception", view: str = "face",

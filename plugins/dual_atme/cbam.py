@@ -23,6 +23,18 @@ class CBAM(nn.Module):
         channels: Input channels (supplied by the model).
         reduction: Channel reduction ratio of the MLP (hidden size at least 1).
         kernel_size: Side of the spatial-attention convolution (paper: 3).
+
+    Shape:
+        - Input: ``(B, C, H, W)``, ``C = channels``.
+        - Output: ``(B, C, H, W)``; :attr:`spatial_map` ``(B, 1, H, W)``.
+
+    Examples:
+        >>> from mertk_dual_atme.cbam import CBAM
+        >>> cbam = CBAM(channels=8, reduction=4)
+        >>> cbam(torch.rand(2, 8, 7, 7)).shape
+        torch.Size([2, 8, 7, 7])
+        >>> cbam.spatial_map.shape
+        torch.Size([2, 1, 7, 7])
     """
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 3) -> None:

@@ -31,6 +31,21 @@ class Conv2d(nn.Conv2d):
     with stride 1 and no padding is a batched matrix product; any other is computed by
     ``F.conv2d`` on a channels-last copy of the input, and its output is copied back to
     channels-first order. Values agree with ``nn.Conv2d`` up to the summation order.
+
+    Shape:
+        - Input: ``(B, in_channels, H, W)``.
+        - Output: ``(B, out_channels, H', W')``, sized as by ``nn.Conv2d``, contiguous channels-first.
+
+    Examples:
+        >>> from mertk_dual_atme.conv import Conv2d
+        >>> conv = Conv2d(4, 6, 3, padding=1, groups=2)
+        >>> y = conv(torch.rand(2, 4, 7, 7))
+        >>> y.shape, y.is_contiguous()
+        (torch.Size([2, 6, 7, 7]), True)
+        >>> Conv2d(4, 6, 1)(torch.rand(2, 4, 7, 7)).shape  # 1x1: a batched matrix product
+        torch.Size([2, 6, 7, 7])
+        >>> list(conv.state_dict()) == list(torch.nn.Conv2d(4, 6, 3, padding=1, groups=2).state_dict())
+        True
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

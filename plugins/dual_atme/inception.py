@@ -40,6 +40,17 @@ class InceptionBlock(nn.Module):
         width: Output channels of each path.
         reduce: Channels of the 1x1 reductions before the 3x3 and 5x5 convolutions.
         groups: Number of independent blocks computed together.
+
+    Shape:
+        - Input: ``(B, groups * in_channels, H, W)``.
+        - Output: ``(B, groups * 4 * width, H, W)``.
+
+    Examples:
+        >>> from mertk_dual_atme.inception import InceptionBlock
+        >>> InceptionBlock(3, width=6)(torch.rand(2, 3, 14, 14)).shape
+        torch.Size([2, 24, 14, 14])
+        >>> InceptionBlock(3, width=6, groups=2)(torch.rand(2, 6, 14, 14)).shape
+        torch.Size([2, 48, 14, 14])
     """
 
     def __init__(self, in_channels: int, width: int, reduce: int = 6, groups: int = 1) -> None:
@@ -78,6 +89,19 @@ class InceptionBranch(nn.Module):
 
     Attributes:
         out_channels: ``4 * widths[-1]`` (of each group).
+
+    Shape:
+        - Input: ``(B, groups * in_channels, H, W)``.
+        - Output: ``(B, groups * out_channels, H // 2**n, W // 2**n)``, ``n = len(widths)``.
+
+    Examples:
+        >>> from mertk_dual_atme.inception import InceptionBranch
+        >>> branch = InceptionBranch(in_channels=3)
+        >>> branch.out_channels, branch(torch.rand(2, 3, 28, 28)).shape
+        (48, torch.Size([2, 48, 7, 7]))
+        >>> pair = InceptionBranch.stack([branch, InceptionBranch(in_channels=3)])  # both in one
+        >>> pair(torch.rand(2, 6, 28, 28)).shape
+        torch.Size([2, 96, 7, 7])
     """
 
     def __init__(self, in_channels: int, widths: tuple[int, ...] = (6, 12), reduce: int = 6,

@@ -18,7 +18,17 @@ class FocalLoss(nn.Module):
         gamma: Focusing exponent; ``0`` gives (alpha-weighted) cross-entropy.
         alpha: One weight for every class (paper: 1), or one weight per class.
 
-    Forward: ``output.logits`` ``(B, K)``, ``target`` ``(B,)`` int64 -> scalar.
+    Shape:
+        - Input: ``output.logits`` ``(B, K)``, ``target`` ``(B,)`` int64.
+        - Output: ``()``, the mean over the batch.
+
+    Examples:
+        >>> from mertk.api import ModelOutput
+        >>> from mertk_dual_atme.losses import FocalLoss
+        >>> output = ModelOutput(logits=torch.randn(4, 3))
+        >>> loss = FocalLoss(gamma=2.0, alpha=[1.0, 2.0, 1.0])(output, torch.tensor([0, 2, 1, 0]))
+        >>> loss.shape, loss.dtype
+        (torch.Size([]), torch.float32)
     """
 
     def __init__(self, gamma: float = 2.0, alpha: float | list[float] = 1.0) -> None:
@@ -38,7 +48,18 @@ class SimilarityLoss(nn.Module):
     Args:
         features: Names of the two ``(B, D)`` entries of ``output.features`` to pull together.
 
-    Forward: ``output.features[a]``, ``output.features[b]`` ``(B, D)`` -> scalar in ``[0, 2]``.
+    Shape:
+        - Input: ``output.features[a]``, ``output.features[b]`` ``(B, D)`` (``(B, ...)`` is
+          flattened to ``(B, D)``); ``target`` is not used.
+        - Output: ``()``, in ``[0, 2]``.
+
+    Examples:
+        >>> from mertk.api import ModelOutput
+        >>> from mertk_dual_atme.losses import SimilarityLoss
+        >>> features = {"upper": torch.rand(4, 16), "lower": torch.rand(4, 16)}
+        >>> output = ModelOutput(logits=torch.zeros(4, 3), features=features)
+        >>> SimilarityLoss(features=("upper", "lower"))(output, torch.zeros(4, dtype=torch.long)).shape
+        torch.Size([])
     """
 
     def __init__(self, features: tuple[str, str] = ("upper", "lower")) -> None:

@@ -51,13 +51,25 @@ class DualATME(nn.Module):
             (``benchmarks/train.py``). Other backbones, or a single branch, are computed one by
             one whatever this says.
 
-    Forward:
-        ``views``: ``{views[0]: (B, C, S, S), views[1]: (B, C, S', S')}``.
-        Returns :class:`~mertk.api.ModelOutput` with ``logits`` ``(B, K)``, ``features``
-        ``{"upper": (B, D1), "lower": (B, D2)}`` (flattened branch maps after attention, for
-        the similarity loss) and ``maps`` ``{"upper": (B, C', h, w), "lower": ...}`` (last
-        convolutional maps, for Grad-CAM) plus ``"upper_attention"`` / ``"lower_attention"``
-        ``(B, 1, h, w)`` when the attention module exposes a ``spatial_map``.
+    Shape:
+        - Input: ``views``, ``{views[0]: (B, C, S, S), views[1]: (B, C, S', S')}``.
+        - Output: :class:`~mertk.api.ModelOutput` with ``logits`` ``(B, K)``, ``features``
+          ``{"upper": (B, D1), "lower": (B, D2)}`` (flattened branch maps after attention, for
+          the similarity loss) and ``maps`` ``{"upper": (B, C', h, w), "lower": ...}`` (last
+          convolutional maps, for Grad-CAM) plus ``"upper_attention"`` / ``"lower_attention"``
+          ``(B, 1, h, w)`` when the attention module exposes a ``spatial_map``.
+
+    Examples:
+        >>> from mertk_dual_atme.cbam import CBAM
+        >>> from mertk_dual_atme.inception import InceptionBranch
+        >>> from mertk_dual_atme.model import DualATME
+        >>> model = DualATME(num_classes=3, in_channels=3, backbone=InceptionBranch, attention=CBAM,
+        ...                  hidden=16)
+        >>> out = model({"face": torch.rand(2, 3, 28, 28), "hars": torch.rand(2, 3, 28, 28)})
+        >>> out.logits.shape, out.features["upper"].shape, out.features["lower"].shape
+        (torch.Size([2, 3]), torch.Size([2, 2352]), torch.Size([2, 2352]))
+        >>> {name: tuple(m.shape) for name, m in out.maps.items()}
+        {'upper_attention': (2, 1, 7, 7), 'upper': (2, 48, 7, 7), 'lower': (2, 48, 7, 7)}
     """
 
     def __init__(

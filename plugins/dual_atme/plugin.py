@@ -12,19 +12,19 @@ from mertk import hookimpl
 
 
 @hookimpl
-def register_backbones(register):  # noqa: ANN001, ANN201
+def register_backbones(register):
     register("inception", "mertk_dual_atme.inception:InceptionBranch",
              description="Dual-ATME Inception branch: two Inception blocks with 2x2 pooling (3x28x28 -> 48x7x7).")
 
 
 @hookimpl
-def register_attentions(register):  # noqa: ANN001, ANN201
+def register_attentions(register):
     register("cbam", "mertk_dual_atme.cbam:CBAM",
              description="CBAM channel + spatial attention (Dual-ATME's AARS).")
 
 
 @hookimpl
-def register_losses(register):  # noqa: ANN001, ANN201
+def register_losses(register):
     register("focal", "mertk_dual_atme.losses:FocalLoss",
              description="Focal loss on the logits (gamma, alpha).")
     register("similarity", "mertk_dual_atme.losses:SimilarityLoss",
@@ -32,11 +32,11 @@ def register_losses(register):  # noqa: ANN001, ANN201
 
 
 @hookimpl
-def register_models(register):  # noqa: ANN001, ANN201
+def register_models(register):
     register("dual-atme", "mertk_dual_atme.model:DualATME",
              description="Dual-ATME: whole-face and HARS branches, attention, fused classifier.")
 
 
 @hookimpl
-def mertk_config_dirs() -> list[str]:
-    return [str(Path(__file__).parent / "configs")]
+def register_config_dirs(register):
+    register(Path(__file__).parent / "configs")

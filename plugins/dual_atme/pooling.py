@@ -27,7 +27,7 @@ class _ChannelsLastMaxPool(torch.autograd.Function):
     """``F.max_pool2d`` of a channels-first ``(B, C, H, W)`` tensor, computed in channels-last order."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, kernel: int, stride: int, padding: int):  # noqa: ANN205
+    def forward(ctx, x: torch.Tensor, kernel: int, stride: int, padding: int):
         x_last = x.contiguous(memory_format=_CHANNELS_LAST)
         y, indices = torch.ops.aten.max_pool2d_with_indices(x_last, [kernel] * 2, [stride] * 2, [padding] * 2)
         ctx.save_for_backward(x_last, indices)
@@ -35,7 +35,7 @@ class _ChannelsLastMaxPool(torch.autograd.Function):
         return y.contiguous()
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # noqa: ANN205
+    def backward(ctx, grad: torch.Tensor):
         x_last, indices = ctx.saved_tensors
         kernel, stride, padding = ctx.geometry
         grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
@@ -57,6 +57,19 @@ def max_pool2d(x: torch.Tensor, kernel: int, stride: int, padding: int = 0) -> t
 
     Ties go where ``F.max_pool2d`` sends them (the first maximum of each window in row-major
     order). Inputs that are not contiguous channels-first CPU tensors go to ``F.max_pool2d``.
+
+    Shape:
+        - Input: ``(B, C, H, W)``.
+        - Output: ``(B, C, H', W')``, ``H' = (H + 2 * padding - kernel) // stride + 1``, likewise ``W'``.
+
+    Examples:
+        >>> from mertk_dual_atme.pooling import max_pool2d
+        >>> x = torch.rand(2, 3, 7, 7, requires_grad=True)
+        >>> y = max_pool2d(x, 2, 2)
+        >>> y.shape
+        torch.Size([2, 3, 3, 3])
+        >>> torch.equal(y, torch.nn.functional.max_pool2d(x, 2, 2))
+        True
     """
     if x.device.type != "cpu" or x.ndim != 4 or not x.is_contiguous():
         return F.max_pool2d(x, kernel, stride, padding)
@@ -74,6 +87,17 @@ class MaxPool(nn.Module):
         kernel_size: Side of the square window.
         stride: Step (default: ``kernel_size``).
         padding: Implicit ``-inf`` border on each side.
+
+    Shape:
+        - Input: ``(B, C, H, W)``.
+        - Output: ``(B, C, H', W')``, as ``nn.MaxPool2d(kernel_size, stride, padding)``.
+
+    Examples:
+        >>> from mertk_dual_atme.pooling import MaxPool
+        >>> MaxPool(2)(torch.rand(2, 3, 7, 7)).shape
+        torch.Size([2, 3, 3, 3])
+        >>> MaxPool(3, stride=1, padding=1)(torch.rand(2, 3, 7, 7)).shape
+        torch.Size([2, 3, 7, 7])
     """
 
     def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0) -> None:

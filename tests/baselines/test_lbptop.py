@@ -110,7 +110,7 @@ class FrameMeans:
 
 class FrameMeansPlugin:
     @mertk.hookimpl
-    def register_roi_selectors(self, register):  # noqa: ANN001, ANN201
+    def register_roi_selectors(self, register):
         register("frame-means", FrameMeans)
 
 

@@ -9,6 +9,8 @@ import yaml
 
 from mertk import ConfigError
 from mertk.config import apply_overrides, deep_merge, find_config, load_config, validate_config
+from mertk.engine.settings import OutputSettings, TrainSettings
+from mertk.preprocess.settings import PreprocessSettings
 from mertk.registry import Components, Ref
 
 
@@ -43,6 +45,9 @@ def components() -> Components:
     c["loss"].register("similarity", lambda: None, plugin="t")
     c["loss"].register("cross-entropy", lambda: None, plugin="t")
     c["protocol"].register("loso", lambda: None, plugin="t")
+    c.register_section("preprocess", PreprocessSettings, plugin="t")
+    c.register_section("train", TrainSettings, plugin="t")
+    c.register_section("output", OutputSettings, plugin="t")
     for kind, name in [("face_detector", "dlib-auto"), ("landmark_detector", "dlib-68"), ("spotter", "max-motion"),
                        ("flow_extractor", "tvl1")]:
         c[kind].register(name, _noop, plugin="t")
@@ -213,3 +218,63 @@ def test_a_missing_extends_target_names_the_config_that_extends_it(components, t
         load_config(tmp_path / "child.yaml", components)
     assert str(exc.value).startswith(f"child.yaml: extends: 'bsae.yaml': not found next to it ({tmp_path / 'bsae.yaml'})")
     assert "no bundled config of that name" in str(exc.value)
+
+
+TYPO_CHECK = """
+import sys
+import mertk
+from mertk.config import load_config
+for override in sys.argv[1:]:
+    try:
+        load_config("dual-atme.yaml", mertk.load_components(), [override])
+    except mertk.ConfigError as exc:
+        print(exc)
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "cv2", "dlib", "kornia", "timm"})
+print("heavy:", heavy)
+"""
+
+
+def test_typos_in_names_and_arguments_are_found_without_importing_torch() -> None:
+    """A typo is reported from the factories' source (mertk.signatures), before torch, OpenCV or
+    dlib load: the slow part of `mertk config check` is then never paid for a typo."""
+    import subprocess
+    import sys
+
+    typos = ["model.attention.reductoin=8", "model.backbone.widht=3", "loss.0.gama=1",
+             "preprocess.flow.name=tvl2", "preprocess.views.hars.regoins=[eyes]"]
+    proc = subprocess.run([sys.executable, "-c", TYPO_CHECK, *typos], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:-1] == [  # each typo came from a --set option, so the message names that option
+        f"--set {typos[0]}: model.attention.reductoin: unexpected argument (did you mean 'reduction'?)",
+        f"--set {typos[1]}: model.backbone.widht: unexpected argument (did you mean 'widths'?)",
+        f"--set {typos[2]}: loss.0.gama: unexpected argument (did you mean 'gamma'?)",
+        f"--set {typos[3]}: preprocess.flow.name: unknown flow_extractor 'tvl2' (did you mean 'tvl1'?); "
+        "installed: dis, farneback, torch-tvl1, tvl1",
+        f"--set {typos[4]}: preprocess.views.hars.regoins: unexpected argument (did you mean 'regions' or "
+        "'margin'?)",
+    ]
+    assert lines[-1] == "heavy: []"
+
+
+def test_outline_read_from_source_matches_the_imported_signature() -> None:
+    """For every lazily registered built-in and Dual-ATME factory whose source says, the names,
+    required flags and nested kinds read without importing equal those of the imported factory."""
+    import mertk
+    from mertk.signatures import read_outline
+
+    components = mertk.load_components(autoload=False)
+    checked = 0
+    for info in components.list():
+        if callable(info.target):
+            continue
+        static = read_outline(info.target)
+        if static is None:
+            continue
+        _ = info.factory  # import it: the outline now comes from the signature
+        imported = info.outline
+        assert {n: (p.required, p.ref, p.many) for n, p in static.parameters.items()} == \
+            {n: (p.required, p.ref, p.many) for n, p in imported.parameters.items()}, info
+        assert static.any_keyword == imported.any_keyword, info
+        checked += 1
+    assert checked >= 20

@@ -34,7 +34,7 @@ def site(tmp_path_factory) -> Path:
 def test_every_hook_is_documented(site):
     html = (site / "plugins" / "hooks" / "index.html").read_text()
     hooks = [n for n in dir(mertk.hookspecs) if n.startswith(("register_", "mertk_"))]
-    assert len(hooks) == len(KINDS) + 2
+    assert len(hooks) == len(KINDS) + 4  # + commands, config sections, config dirs, the deprecated alias
     for hook in hooks:
         assert f'id="mertk.hookspecs.{hook}"' in html, f"hook {hook} missing from the hook reference"
         assert getattr(mertk.hookspecs, hook).__doc__, f"hook {hook} has no docstring"
@@ -44,6 +44,16 @@ def test_every_kind_has_a_contract(site):
     text = (ROOT / "docs" / "plugins" / "contracts.md").read_text()
     for kind in KINDS:
         assert f"| `{kind}` |" in text, f"component kind {kind} has no row in the contracts table"
+
+
+def test_shape_and_examples_sections_render(site):
+    """A docstring's Shape: section is a titled box and its Examples: are highlighted code, not raw text."""
+    html = (site / "methods" / "dual-atme" / "index.html").read_text()
+    cbam = html[html.index('id="mertk_dual_atme.cbam.CBAM"'):html.index('id="mertk_dual_atme.losses.FocalLoss"')]
+    assert '<details class="shape" open>\n  <summary>Shape</summary>' in cbam
+    assert "<li>Input: <code>(B, C, H, W)</code>" in cbam
+    assert '<span class="doc-section-title">Examples:</span>' in cbam
+    assert '<span class="gp">&gt;&gt;&gt; </span>' in cbam
 
 
 def _check_site():
@@ -157,7 +167,8 @@ def test_directory_arguments_are_generated(site):
 
 
 def test_every_config_key_is_documented(site):
-    from mertk.config import RunConfig
+    import mertk
+    from mertk.config import run_config_model
 
     html = (site / "configs" / "index.html").read_text()
 
@@ -168,7 +179,7 @@ def test_every_config_key_is_documented(site):
             if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
                 yield from keys(annotation, f"{prefix}{name}.")
 
-    all_keys = list(keys(RunConfig))
+    all_keys = list(keys(run_config_model(mertk.load_components())))
     assert "preprocess.align.size" in all_keys and "train.optimizer.lr" in all_keys
     missing = [k for k in all_keys if f"<code>{k}</code>" not in html]
     assert not missing, f"config keys missing from the Configs page: {missing}"
@@ -188,7 +199,7 @@ def test_reference_pages_render_their_objects(site):
         "reference/preprocess": ["mertk.preprocess.pipeline.prepare", "mertk.preprocess.pipeline.Prepared"],
         "reference/engine": ["mertk.engine.runner.run_experiment"],
         "reference/data": ["mertk.evaluation.metrics.evaluate", "mertk.evaluation.protocols.LeaveOneSubjectOut"],
-        "reference/inference": ["mertk.inference.artifact.load_artifact", "mertk.inference.predict.predict_clips"],
+        "reference/inference": ["mertk.artifact.load_artifact", "mertk.inference.predict.predict_clips"],
         "methods/dual-atme": ["mertk_dual_atme.model.DualATME"],
     }
     for page, ids in expected.items():
@@ -198,11 +209,13 @@ def test_reference_pages_render_their_objects(site):
 
 
 def test_docstrings_render_without_rest_leftovers(site):
-    """reST literal blocks (``Text::``) and Sphinx roles are turned into Markdown by the griffe extension."""
+    """reST literal blocks (``Text::``), doctest lines and Sphinx roles are turned into Markdown by the griffe
+    extension."""
     for page in site.rglob("*.html"):
         html = page.read_text(errors="replace")
         assert "::</p>" not in html, f"{page.relative_to(site)}: a reST '::' block rendered as text"
         assert ":class:<code>" not in html and ":func:<code>" not in html, f"{page.relative_to(site)}: a Sphinx role"
+        assert "```" not in html, f"{page.relative_to(site)}: a code fence rendered as text"
 
 
 def test_images_are_small():

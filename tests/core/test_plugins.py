@@ -8,6 +8,7 @@ import types
 import pytest
 
 import mertk
+import mertk.settings
 from mertk import PluginError
 from mertk.hookspecs import hookimpl
 from mertk.plugins import HOOK_FOR_KIND, load_components, plugin_infos, plugin_manager
@@ -48,8 +49,8 @@ def test_register_commands_and_config_dirs_hooks(tmp_path):
                 click.echo("pong")
 
         @hookimpl
-        def mertk_config_dirs(self):
-            return [str(tmp_path)]
+        def register_config_dirs(self, register):
+            register(tmp_path)
 
     pm = plugin_manager(autoload=False)
     pm.register(Plugin())
@@ -61,6 +62,60 @@ def test_register_commands_and_config_dirs_hooks(tmp_path):
     cli = click.Group()
     pm.hook.register_commands(cli=cli)
     assert "ping" in cli.commands
+
+
+def test_deprecated_config_dirs_hook_still_works_and_warns(tmp_path):
+    (tmp_path / "old.yaml").write_text("name: old-style\n")
+
+    class OldPlugin:
+        @hookimpl
+        def mertk_config_dirs(self):
+            return [str(tmp_path)]
+
+    pm = plugin_manager(autoload=False)
+    with pytest.warns(DeprecationWarning, match="register_config_dirs"):
+        pm.register(OldPlugin())
+    from mertk.config import bundled_configs
+
+    assert bundled_configs(load_components(pm))["old.yaml"] == tmp_path / "old.yaml"
+
+
+class _Extra(mertk.settings.Strict):
+    workers: int = 1
+    """How many."""
+
+
+def test_plugin_config_section_is_validated_and_filled_in(tmp_path):
+    class Plugin:
+        @hookimpl
+        def register_config_sections(self, register):
+            register("extra", _Extra)
+
+    components = components_with(Plugin())
+    from mertk.config import validate_config
+
+    data = {"dataset": "demo", "model": "ststnet"}
+    assert validate_config(data, components).extra.workers == 1
+    assert validate_config({**data, "extra": {"workers": 3}}, components).extra.workers == 3
+    with pytest.raises(mertk.ConfigError, match=r"extra.wrokers: unknown key \(did you mean 'workers'\?\)"):
+        validate_config({**data, "extra": {"wrokers": 3}}, components)
+    without = mertk.load_components(autoload=False)
+    with pytest.raises(mertk.ConfigError, match="extra: unknown key"):
+        validate_config({**data, "extra": {"workers": 3}}, without)
+
+
+@pytest.mark.parametrize("key, message", [("train", "registered by both 'mertk.engine.plugin' and"),
+                                          ("model", "one of the run config's own keys")])
+def test_config_section_clashes_name_the_plugins(key, message):
+    class Plugin:
+        @hookimpl
+        def register_config_sections(self, register):
+            register(key, _Extra)
+
+    with pytest.raises(PluginError, match=message):
+        from mertk.config import run_config_model
+
+        run_config_model(components_with(Plugin()))
 
 
 def test_fresh_manager_each_time():

@@ -81,7 +81,7 @@ def test_bad_factory_rejected():
 
 def test_lazy_factory_error_names_plugin(components):
     with pytest.raises(PluginError, match="plugin 'p2': attention 'gate-lazy' points to"):
-        components["attention"].get("gate-lazy").factory
+        _ = components["attention"].get("gate-lazy").factory
 
 
 def test_lazy_factory_imports_on_use():
@@ -152,7 +152,7 @@ def test_underscore_parameters_are_not_config_settable():
 
 def test_list_of_nested_specs_is_validated_item_by_item(components):
     class Chain:
-        def __init__(self, members: list[Annotated[object, Ref("attention", provided=("channels",))]] = ["gate"]):
+        def __init__(self, members: list[Annotated[object, Ref("attention", provided=("channels",))]] = ["gate"]):  # noqa: B006
             self.members = members
 
     components["model"].register("chain", Chain, plugin="p")

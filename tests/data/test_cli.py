@@ -80,7 +80,7 @@ def test_inspect_lists_every_planted_defect(planted) -> None:
     assert "FATAL" not in line_for(5) and "FATAL" not in line_for(3)
     assert "FATAL" in line_for(6) and "empty file" in line_for(6)
     assert "FATAL" in line_for(7) and "outside the clip" in line_for(7)
-    assert not [x for x in lines if f"row 8 " in x or f"row 2 " in x]
+    assert not [x for x in lines if "row 8 " in x or "row 2 " in x]
     assert "problems: 3 fatal (sample unusable), 3 warnings" in out
     assert "1  emotion 'others' is outside class protocol megc3" in out
     assert "casme2/sub01" in out and "a run would stop on these" in out

@@ -6,8 +6,17 @@ import pytest
 import torch
 
 from mertk.engine.settings import TrainSettings
-from mertk.engine.trainer import (Trainer, build_loss, build_model, make_optimizer, make_scheduler, normalize_views,
-                                  predict, select_device, train_model)
+from mertk.engine.trainer import (
+    Trainer,
+    build_loss,
+    build_model,
+    make_optimizer,
+    make_scheduler,
+    normalize_views,
+    predict,
+    select_device,
+    train_model,
+)
 
 from .conftest import synthetic_data
 

@@ -37,7 +37,7 @@ class TinyRun:
     config: Path
 
 
-def write_manifest(path: Path, samples, class_names) -> list[dict[str, str]]:  # noqa: ANN001
+def write_manifest(path: Path, samples, class_names) -> list[dict[str, str]]:
     """A manifest CSV of demo samples (frames folders with annotated frame numbers)."""
     rows = [{"sample": s.clip, "subject": s.subject.split("/")[1], "dataset": "demo", "label": class_names[s.label],
              "frames": str(s.frames[0].parent), "onset": str(s.meta["onset_frame"]),

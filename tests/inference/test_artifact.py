@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from mertk.artifact import FORMAT_VERSION, META_NAME, WEIGHTS_NAME, load_artifact, save_artifact
 from mertk.errors import MertkError
-from mertk.inference.artifact import FORMAT_VERSION, META_NAME, WEIGHTS_NAME, load_artifact, save_artifact
 
 CLASSES = ("negative", "positive", "surprise")
 SHAPES = {"face": (3, 28, 28), "hars": (3, 28, 28)}

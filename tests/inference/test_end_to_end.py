@@ -10,9 +10,9 @@ import cv2
 import pytest
 import torch
 
+from mertk.artifact import load_artifact, save_artifact
 from mertk.config import load_config
 from mertk.engine.trainer import build_model
-from mertk.inference.artifact import load_artifact, save_artifact
 from mertk.inference.explain import explain_clips, write_explanations
 from mertk.inference.inputs import folder_sample
 from mertk.testing import invoke

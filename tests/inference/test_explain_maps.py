@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mertk.api import ModelOutput
-from mertk.inference.explain import grad_cam, map_views, overlay, to_face
+from mertk.api import ModelOutput, ViewPiece
+from mertk.inference.explain import grad_cam, map_views, overlay, region_outlines, to_face
 from mertk.preprocess.roi import FullFace, Hars, region_box
 from mertk.preprocess.template import template_landmarks
 
@@ -20,7 +20,7 @@ class LinearOnMaps(nn.Module):
         self.conv = nn.Conv2d(3, 4, 3, padding=1, stride=2)
         self.fc = nn.Linear(4 * 5 * 5, 3)
 
-    def forward(self, views):  # noqa: ANN001, ANN201
+    def forward(self, views):
         a = torch.relu(self.conv(views["face"]))
         return ModelOutput(self.fc(a.flatten(1)), maps={"face": a, "face_attention": torch.sigmoid(a[:, :1]).detach()})
 
@@ -44,7 +44,7 @@ def test_grad_cam_matches_the_hand_computation() -> None:
 def test_full_face_maps_cover_the_whole_face() -> None:
     heat = torch.zeros(7, 7)
     heat[0, 6] = 1.0  # top right cell
-    placed, covered = to_face(heat, FullFace(28), template_landmarks(128), 128)
+    placed, covered = to_face(heat, FullFace(28), template_landmarks(128), 128, (28, 28))
     assert covered.all() and placed.shape == (128, 128)
     y, x = divmod(int(placed.argmax()), 128)
     assert y < 128 / 7 and x > 128 * 6 / 7
@@ -58,13 +58,35 @@ def test_hars_strips_go_back_into_their_region_boxes() -> None:
     for row, inside, outside in ((0, eyes, mouth), (6, mouth, eyes)):  # upper strip = eyes, lower = mouth
         heat = torch.zeros(7, 7)
         heat[row] = 1.0
-        placed, covered = to_face(heat, selector, landmarks, 128)
+        placed, covered = to_face(heat, selector, landmarks, 128, (28, 28))
         top, bottom, left, right = inside
         assert placed[top:bottom, left:right].sum() > 0.9 * placed.sum()
         top, bottom, left, right = outside
         assert placed[top:bottom, left:right].max() < 0.2 * placed.max()
         assert covered.sum() == (eyes[1] - eyes[0]) * (eyes[3] - eyes[2]) + (mouth[1] - mouth[0]) * (mouth[3] - mouth[2])
-    assert to_face(torch.zeros(7, 7), object(), landmarks, 128) is None  # unknown geometry
+    assert to_face(torch.zeros(7, 7), object(), landmarks, 128, (28, 28)) is None  # unknown geometry
+
+
+class LeftCheek:
+    """A third-party selector: the view is the left half of the face, squeezed to S x S."""
+
+    size = 20
+
+    def __call__(self, image, landmarks):
+        raise AssertionError("explain must not call the selector")
+
+    def origin(self, landmarks, shape):
+        return [ViewPiece("left", (0, self.size, 0, self.size), (0, shape[0], 0, shape[1] // 2))]
+
+
+def test_a_third_party_selector_places_its_maps_through_origin_alone() -> None:
+    heat = torch.zeros(5, 5)
+    heat[:, -1] = 1.0  # right edge of the view = middle of the face
+    placed, covered = to_face(heat, LeftCheek(), template_landmarks(128), 128, (20, 20))
+    assert covered[:, :64].all() and not covered[:, 64:].any()
+    assert placed[:, 64:].max() == 0 and int(placed.sum(0).argmax()) in range(52, 64)
+    assert region_outlines(LeftCheek(), template_landmarks(128), 128) == [("left", (0, 128, 0, 64))]
+    assert region_outlines(FullFace(28), template_landmarks(128), 128) == []  # the whole face: nothing to outline
 
 
 def test_overlay_only_colours_covered_pixels() -> None:
@@ -77,11 +99,11 @@ def test_overlay_only_colours_covered_pixels() -> None:
     assert (image[2:] == 128).all() and not (image[:2] == 128).all()
 
 
-def test_unknown_class_is_refused_with_suggestions(tmp_path, small_model, components) -> None:  # noqa: ANN001
+def test_unknown_class_is_refused_with_suggestions(tmp_path, small_model, components) -> None:
     import pytest
 
+    from mertk.artifact import load_artifact, save_artifact
     from mertk.errors import MertkError
-    from mertk.inference.artifact import load_artifact, save_artifact
     from mertk.inference.explain import explain_clips
 
     model, config = small_model
@@ -91,7 +113,7 @@ def test_unknown_class_is_refused_with_suggestions(tmp_path, small_model, compon
         explain_clips(load_artifact(folder, components), [], components, target_class="surprize")
 
 
-def test_maps_of_unknown_geometry_are_drawn_on_the_view_itself(tmp_path) -> None:  # noqa: ANN001
+def test_maps_of_unknown_geometry_are_drawn_on_the_view_itself(tmp_path) -> None:
     import cv2
 
     from mertk.api import Sample

@@ -12,7 +12,7 @@ from mertk.errors import MertkError
 from mertk.inference.inputs import clip_samples
 
 
-def _frames(folder: Path, numbers, size: int = 32) -> Path:  # noqa: ANN001
+def _frames(folder: Path, numbers, size: int = 32) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for n in numbers:
         cv2.imwrite(str(folder / f"img{n}.jpg"), np.full((size, size, 3), n * 10 % 255, np.uint8))

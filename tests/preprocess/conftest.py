@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make the helpers importable
 
-from preprocess_clips import clip_frames, sample, write_folder  # noqa: E402
+from preprocess_clips import clip_frames, sample, write_folder
 
-from mertk.api import Sample  # noqa: E402
+from mertk.api import Sample
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from preprocess_clips import clip_frames, face_image, sample, write_folder, write_video
+from preprocess_clips import clip_frames, sample, write_folder, write_video
 
 import mertk
 from mertk.errors import MertkError

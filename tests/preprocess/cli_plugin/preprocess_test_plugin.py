@@ -36,16 +36,16 @@ class ClipFolders:
         return DatasetLoad(samples, problems, self.class_names)
 
 
-def stub_model(num_classes: int, in_channels: int):  # noqa: ANN201 - never built by these tests
+def stub_model(num_classes: int, in_channels: int):
     """Stands in for a model so that the run config validates."""
     raise NotImplementedError
 
 
 @mertk.hookimpl
-def register_datasets(register):  # noqa: ANN001, ANN201
+def register_datasets(register):
     register("clip-folders", ClipFolders)
 
 
 @mertk.hookimpl
-def register_models(register):  # noqa: ANN001, ANN201
+def register_models(register):
     register("stub-model", stub_model)

@@ -1,0 +1,53 @@
+"""What every ``mertk`` command shares: the :class:`App` context object and common options.
+
+Command modules (core's, the built-in plugins' and third-party ones) import this module;
+:mod:`mertk.cli` only assembles the commands into one group, so no command module imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+__all__ = ["App", "pass_app", "set_option"]
+
+
+@dataclass
+class App:
+    """What every command gets as ``ctx.obj``: plugin options and lazily loaded components."""
+
+    plugin_paths: tuple[str, ...] = ()
+    debug: bool = False
+    autoload: bool | None = None
+    _pm: object = field(default=None, repr=False)
+
+    @functools.cached_property
+    def plugin_manager(self):
+        if self._pm is None:
+            from mertk.plugins import plugin_manager
+
+            self._pm = plugin_manager(extra=self.plugin_paths, autoload=self.autoload)
+        return self._pm
+
+    @functools.cached_property
+    def components(self):
+        from mertk.plugins import load_components
+
+        return load_components(self.plugin_manager)
+
+    def config(self, name: str | Path, overrides: Sequence[str] = ()):
+        """Find, read and validate a run config (bundled names work too)."""
+        from mertk.config import load_config
+
+        return load_config(name, self.components, overrides)
+
+
+pass_app = click.make_pass_decorator(App)
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+    help="Override a config value, e.g. --set train.epochs=5 (repeatable).",
+)

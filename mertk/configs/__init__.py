@@ -1,1 +1,0 @@
-"""Bundled run configs (`mertk config show NAME`)."""
