@@ -5,13 +5,16 @@ Layout (written by :func:`save_artifact`, by default at the end of ``mertk run``
 
     model/weights.safetensors   the state dict (tensors only; safetensors cannot hold code)
     model/model.json            format, versions, resolved config, class names, view shapes,
-                                input normalisation and the SHA-256 of weights.safetensors
+                                input normalisation, the SHA-256 of weights.safetensors and the
+                                SHA-256 of the description (config, class names, views,
+                                normalisation)
 
 Loading (:func:`load_artifact`) reads nothing but JSON and safetensors: the model is rebuilt
 from its registry name and arguments in the saved config (never from an import path) and the
 weights are loaded into it with a strict key/shape check. A format version other than
-:data:`FORMAT_VERSION`, a weights file whose hash differs from the recorded one, or a weights
-file that is not safetensors is refused with a :class:`~mertk.errors.MertkError` naming the file
+:data:`FORMAT_VERSION`, a weights file whose hash differs from the recorded one, a ``model.json``
+edited after export (description hash; older exports have none), or a weights file that is not
+safetensors is refused with a :class:`~mertk.errors.MertkError` naming the file
 and the fix. The folder is written to a temporary sibling and renamed when complete, so an
 interrupted export never leaves half a model.
 """
@@ -83,6 +86,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: The fields of ``model.json`` that say what the weights are; ``description_sha256`` covers them.
+DESCRIBED = ("class_names", "views", "normalize", "config")
+
+
+def _description_digest(meta: Mapping[str, Any]) -> str:
+    """SHA-256 of the fields that describe the weights (:data:`DESCRIBED`), in canonical JSON."""
+    text = json.dumps({k: meta.get(k) for k in DESCRIBED}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def save_weights(model: nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> None:
     """Write ``model.state_dict()`` (or a state dict) to ``path`` as safetensors (CPU, contiguous
     tensors), through a temporary sibling renamed when complete."""
@@ -134,6 +147,7 @@ def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: 
             "config": resolved,
             "info": dict(info or {}),
         }
+        meta["description_sha256"] = _description_digest(meta)
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", dir=path.parent))
@@ -176,6 +190,11 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     if missing:
         raise _refuse(file, f"the model description lacks {', '.join(missing)}",
                       "export the model again with `mertk run`")
+    if "description_sha256" in meta and meta["description_sha256"] != _description_digest(meta):
+        raise _refuse(file, "was edited after export: its config, class names, views or normalisation no longer "
+                      "match the SHA-256 recorded with the weights",
+                      "restore the original model.json (copy the whole model folder), or export the model again "
+                      "with `mertk run`")
     return meta
 
 
@@ -230,7 +249,8 @@ def load_artifact(path: str | Path, components: Components) -> Artifact:
         first = str(exc).splitlines()[0:3]
         raise _refuse(folder / WEIGHTS_NAME, "the weights do not fit the model its config builds ("
                       + " ".join(s.strip() for s in first) + ")",
-                      "the installed model plugin differs from the one that trained it; install that version, "
+                      "model.json is as exported, so the installed model plugin builds another network "
+                      "than the one that trained the weights; install the plugin version that trained it, "
                       "or export the model again") from None
     return Artifact(path=folder, model=model, class_names=class_names, preprocess=preprocess, view_shapes=shapes,
                     normalize_mean=float(meta["normalize"]["mean"]), normalize_std=float(meta["normalize"]["std"]),

@@ -170,7 +170,11 @@ def _resolve_extends(path: Path, components: Components | None, seen: tuple[Path
     if not isinstance(parent, str):
         raise ConfigError(path.name, "extends", f"expected a config file name, got {parent!r}")
     local = path.parent / parent
-    parent_path = local if local.exists() else find_config(parent, components)
+    try:
+        parent_path = local if local.exists() else find_config(parent, components)
+    except ConfigError as exc:
+        raise ConfigError(path.name, "extends",
+                          f"{parent!r}: not found next to it ({local}); {exc.message}") from None
     if parent_path.resolve() in seen:
         raise ConfigError(path.name, "extends", f"{parent!r} extends itself (a cycle)")
     base = _resolve_extends(parent_path, components, seen + (path.resolve(),))
@@ -322,5 +326,18 @@ def load_config(name: str | Path, components: Components, overrides: Iterable[st
     path = find_config(name, components)
     data = apply_overrides(_resolve_extends(path, components), overrides)
     data = expand_env(data, file=path.name)
-    config = validate_config(data, components, file=path.name)
+    try:
+        config = validate_config(data, components, file=path.name)
+    except ConfigError as exc:
+        raise _blame_override(exc, overrides) from None
     return LoadedConfig(config, str(path), data)
+
+
+def _blame_override(error: ConfigError, overrides: Iterable[str]) -> ConfigError:
+    """The error as the ``--set`` option's when that option set the offending key (or a mapping
+    above it); otherwise unchanged."""
+    for text in reversed(list(overrides)):
+        key = ".".join(parse_override(text)[0])
+        if error.key == key or error.key.startswith(key + "."):
+            return ConfigError(f"--set {text}", error.key, error.message)
+    return error

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class MertkError(Exception):
@@ -25,6 +25,32 @@ class ConfigError(MertkError):
     def __init__(self, file: str, key: str, message: str) -> None:
         self.file, self.key, self.message = file, key, message
         super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
+
+
+class ArgumentError(MertkError):
+    """A component's ``check_arguments`` refuses an argument value (see the component contracts).
+
+    Attributes:
+        argument: Name of the argument, dotted below it where that helps (``"kwargs.drop_rat"``).
+        message: What is wrong and how to fix it.
+    """
+
+    def __init__(self, argument: str, message: str) -> None:
+        self.argument, self.message = argument, message
+        super().__init__(f"{argument}: {message}")
+
+
+class DataError(MertkError):
+    """Bad input data stopped the work (``on_error: stop``); the message lists every problem.
+
+    Attributes:
+        problems: Every :class:`mertk.api.Problem` met, fatal ones and warnings, so that the
+            caller can write them all (``problems.csv``) before it stops.
+    """
+
+    def __init__(self, message: str, problems: Sequence[object] = ()) -> None:
+        self.problems = list(problems)
+        super().__init__(message)
 
 
 class PluginError(MertkError):

@@ -28,7 +28,7 @@ from typing import Any
 
 import pydantic
 
-from mertk.errors import ConfigError, MertkError, PluginError, did_you_mean
+from mertk.errors import ArgumentError, ConfigError, MertkError, PluginError, did_you_mean
 from mertk.signatures import Outline, read_outline
 from mertk.signatures import Parameter as OutlineParameter
 
@@ -358,6 +358,7 @@ class Components:
         for arg, value in spec.items():
             if arg != "name":
                 out[arg] = self._check_value(hints.get(arg), value, file, _join(key, arg))
+        self._check_arguments(info, out, file, key)
         return out
 
     def check_names(self, kind: str, spec: Any, *, file: str = "<config>", key: str = "",
@@ -388,6 +389,19 @@ class Components:
                                      provided=param.ref.provided)
             elif not param.many:
                 self.check_names(param.ref.kind, value, file=file, key=where, provided=param.ref.provided)
+
+    @staticmethod
+    def _check_arguments(info: ComponentInfo, spec: Mapping[str, Any], file: str, key: str) -> None:
+        """Run the factory's optional ``check_arguments(**arguments)`` (checks a signature cannot
+        express, such as arguments passed on to another library); its :class:`ArgumentError`
+        becomes a :class:`ConfigError` at the argument's key."""
+        check = getattr(info.factory, "check_arguments", None)
+        if not callable(check):
+            return
+        try:
+            check(**{k: v for k, v in spec.items() if k != "name"})
+        except ArgumentError as exc:
+            raise ConfigError(file, _join(key, exc.argument), exc.message) from None
 
     def _check_value(self, annotation: Any, value: Any, file: str, where: str) -> Any:
         ref = _ref_of(annotation)

@@ -1,5 +1,6 @@
-"""MkDocs hook: generated tables (``<!-- config-keys -->``, ``<!-- bundled-configs -->``) and
-component arguments (``<!-- args KIND NAME -->``).
+"""MkDocs hook: generated tables (``<!-- config-keys -->``, ``<!-- bundled-configs -->``),
+component arguments (``<!-- args KIND NAME -->``) and bundled config files
+(``<!-- config-text NAME.yaml -->``).
 
 The tables are generated from :func:`mertk.config.run_config_model` (core's keys and the
 sections plugins register) at build
@@ -158,6 +159,17 @@ def bundled_table() -> str:
     return "\n".join(rows)
 
 
+CONFIG_TEXT = re.compile(r"^( *)<!-- config-text ([\w.-]+\.yaml) -->", re.MULTILINE)
+
+
+def config_text(name: str) -> str:
+    """A bundled config's file, as ``mertk config show NAME`` prints it, in a YAML block."""
+    from mertk.config import bundled_configs
+
+    path = bundled_configs(_components())[name]
+    return f"```yaml title=\"{name}\"\n{path.read_text(encoding='utf-8').rstrip()}\n```"
+
+
 ARGS = re.compile(r"<!-- args ([\w_]+) ([\w.-]+) -->")
 
 
@@ -190,4 +202,5 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         markdown = markdown.replace(MARKER, "\n".join(tables(run_config_model(mertk.load_components()))))
     if BUNDLED in markdown:
         markdown = markdown.replace(BUNDLED, bundled_table())
+    markdown = CONFIG_TEXT.sub(lambda m: textwrap.indent(config_text(m.group(2)), m.group(1)), markdown)
     return ARGS.sub(lambda m: arguments(m.group(1), m.group(2)), markdown)

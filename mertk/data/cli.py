@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import click
 
 from mertk.cli_app import App, pass_app, set_option
+
+if TYPE_CHECKING:
+    from mertk.api import Problem, Sample
+    from mertk.config import LoadedConfig
 
 __all__ = ["datasets"]
 
@@ -30,19 +35,24 @@ def list_datasets(app: App) -> None:
 @datasets.command("inspect")
 @click.argument("config")
 @set_option
+@click.option("--deep", is_flag=True, help="Decode every frame of every clip, not only the frames preprocessing "
+              "reads (onset, apex, offset; all of a clip whose apex is spotted).")
 @pass_app
-def inspect_dataset(app: App, config: str, overrides: tuple[str, ...]) -> None:
+def inspect_dataset(app: App, config: str, overrides: tuple[str, ...], deep: bool) -> None:
     """Load CONFIG's dataset and report counts per class, subject and source, and every problem.
 
-    Exits 0 whatever the data's problems (they are listed with file and row); only a bad
-    config, or a dataset root or annotation that cannot be read at all, exits 1.
+    The frames each sample's preprocessing will read are decoded (every frame with --deep), so
+    a missing, empty or truncated image is found here, not hours into a run. Exits 0 whatever
+    the data's problems (they are listed with file and row); only a bad config, or a dataset
+    root or annotation that cannot be read at all, exits 1.
     """
     loaded = app.config(config, overrides)
     spec = loaded.config.dataset
     dataset = app.components.build("dataset", spec, file=loaded.file, key="dataset")
     load = dataset.load()
     names = load.class_names or tuple(dataset.class_names)
-    samples = load.samples
+    samples, unreadable = _decode_check(app, loaded, load.samples, deep)
+    load.problems.extend(unreadable)
     click.echo(f"dataset {spec['name']}: {len(samples)} usable samples, {len({s.subject for s in samples})} "
                f"subjects, {len(names)} classes")
     _table("per class", Counter(names[s.label] if 0 <= s.label < len(names) else str(s.label) for s in samples),
@@ -61,6 +71,36 @@ def inspect_dataset(app: App, config: str, overrides: tuple[str, ...]) -> None:
     if fatal:
         click.echo(f"with on_error: {loaded.config.on_error}, a run would "
                    + ("stop on these." if loaded.config.on_error == "stop" else "skip these samples."))
+    if not samples:
+        click.echo("no usable samples: a run would stop. Check the dataset's arguments (root, path, classes) "
+                   "and the problems above.")
+
+
+def _decode_check(app: App, loaded: LoadedConfig, samples: list[Sample],
+                  deep: bool) -> tuple[list[Sample], list[Problem]]:
+    """Decode the frames each sample's preprocessing reads (all with ``deep``), on a few threads.
+
+    Returns the samples whose files all decode, and the problems found (in sample order).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mertk.api import view_source
+    from mertk.cpus import available_cpus
+    from mertk.preprocess.frames import decode_problems
+    from mertk.progress import progress_bar
+
+    views = loaded.config.preprocess.views
+    whole_clip = any(view_source(app.components.build("roi_selector", spec, file=loaded.file,
+                                                      key=f"preprocess.views.{name}")) == "frames"
+                     for name, spec in views.items())
+    with ThreadPoolExecutor(max(1, available_cpus().count)) as pool, \
+            progress_bar(total=len(samples), desc="decoding frames", unit="clip", leave=False) as bar:
+        found = []
+        for problems in pool.map(lambda s: decode_problems(s, whole_clip=whole_clip, deep=deep), samples):
+            found.append(problems)
+            bar.update()
+    kept = [s for s, problems in zip(samples, found) if not any(p.fatal for p in problems)]
+    return kept, [p for problems in found for p in problems]
 
 
 def _table(title: str, counts: Counter, order: tuple[str, ...] = ()) -> None:

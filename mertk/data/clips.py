@@ -55,6 +55,7 @@ class AnnotatedClip:
             ``onset=None`` means the first frame, ``offset=None`` unknown.
         file, row: Where the clip is annotated, for problem reports.
         meta: Extra fields copied into ``Sample.meta``.
+        id: The sample's id when not ``{subject}/{key}`` (a clip given on the command line).
     """
 
     dataset: str
@@ -70,10 +71,11 @@ class AnnotatedClip:
     row: int | None
     key: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
 
     @property
     def sample_id(self) -> str:
-        return f"{self.subject}/{self.key or self.clip}"
+        return self.id or f"{self.subject}/{self.key or self.clip}"
 
 
 class _Report:

@@ -76,7 +76,8 @@ class Manifest:
 
     def load(self) -> DatasetLoad:
         base = Path(self.root).expanduser() if self.root else self.path.parent
-        rows = read_sheet(self.path, ("sample", "subject", "dataset", "label"))
+        rows = read_sheet(self.path, ("sample", "subject", "dataset", "label"),
+                          named_by="the dataset's 'path' argument")
         samples: list[Sample] = []
         problems: list[Problem] = []
         seen: set[str] = set()
@@ -90,6 +91,9 @@ class Manifest:
                 continue
             seen.add(sample.id)
             samples.append(sample)
+        if not rows:
+            problems.append(Problem(str(self.path), "the manifest lists no samples (a header and no rows)",
+                                    "add one row per sample", fatal=False))
         return DatasetLoad(samples, problems, self.class_names)
 
     @staticmethod

@@ -44,7 +44,7 @@ def normalise_column(name: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name or "").lower())
 
 
-def _raw_rows(path: Path) -> Iterator[list[Any]]:
+def _raw_rows(path: Path, named_by: str) -> Iterator[list[Any]]:
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as handle:
             yield from csv.reader(handle)
@@ -55,7 +55,7 @@ def _raw_rows(path: Path) -> Iterator[list[Any]]:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # zip/xml errors of a damaged or mislabelled file
         raise MertkError(f"{path}: cannot read the annotation sheet ({exc}). Fix: re-export it as .xlsx "
-                         "or .csv, or point the dataset's 'annotation' argument to the right file") from None
+                         f"or .csv, or point {named_by} to the right file") from None
     try:
         for values in book.worksheets[0].iter_rows(values_only=True):
             yield list(values)
@@ -63,23 +63,24 @@ def _raw_rows(path: Path) -> Iterator[list[Any]]:
         book.close()
 
 
-def read_sheet(path: Path, required: Sequence[str], *, header_row: int | None = None) -> list[SheetRow]:
+def read_sheet(path: Path, required: Sequence[str], *, header_row: int | None = None,
+               named_by: str = "the dataset's 'annotation' argument") -> list[SheetRow]:
     """Read the data rows below the header of ``path``'s first sheet.
 
     Args:
         path: ``.xlsx`` or ``.csv`` file.
         required: Normalised column names that identify the header row.
         header_row: 1-based header row, when it is known; otherwise searched for.
+        named_by: What names ``path``, for the fix in error messages (the adapter argument).
 
     Raises:
         MertkError: the file is missing or unreadable, or no row has the required columns.
     """
     if not path.is_file():
-        raise MertkError(f"{path}: annotation file not found. Fix: set the dataset's 'annotation' argument "
-                         "to the sheet's path")
+        raise MertkError(f"{path}: annotation file not found. Fix: set {named_by} to the sheet's path")
     header: list[str] | None = None
     rows: list[SheetRow] = []
-    for number, values in enumerate(_raw_rows(path), start=1):
+    for number, values in enumerate(_raw_rows(path, named_by), start=1):
         if header is None:
             names = [normalise_column(v) for v in values]
             is_header = number == header_row if header_row else all(c in names for c in required)
@@ -93,7 +94,7 @@ def read_sheet(path: Path, required: Sequence[str], *, header_row: int | None = 
             rows.append(SheetRow(number, cells))
     if header is None:
         raise MertkError(f"{path}: no header row with the columns {', '.join(required)} (compared without case "
-                         "and spaces). Fix: point 'annotation' to the dataset's original sheet")
+                         f"and spaces). Fix: point {named_by} to the dataset's original sheet")
     missing = [c for c in required if c not in header]
     if missing:
         raise MertkError(f"{path}: the header has no column {', '.join(missing)}. Fix: use the original sheet")

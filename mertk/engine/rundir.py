@@ -97,9 +97,10 @@ class RunFolder:
                          ([sample, *("" if record.get(c) is None else record[c] for c in columns)]
                           for sample, record in zip(ids, records)))
 
-    def log(self, line: str) -> None:
-        """Print a progress line and append it to ``run.log``."""
-        print(line, file=sys.stderr, flush=True)
+    def log(self, line: str, *, echo: bool = True) -> None:
+        """Append a line to ``run.log``, and print it (to stderr) unless ``echo`` is false."""
+        if echo:
+            print(line, file=sys.stderr, flush=True)
         with open(self.path / "run.log", "a", encoding="utf-8") as f:
             f.write(line + "\n")
 

@@ -27,10 +27,10 @@ from mertk.engine.trainer import (
     autocast_dtype,
     build_loss,
     build_model,
-    configure_threads,
     predict,
     seed_everything,
     select_device,
+    set_threads,
     train_model,
 )
 from mertk.errors import MertkError
@@ -51,6 +51,8 @@ class ExperimentData:
         problems: Every data problem met (skipped samples and warnings).
         records: Per sample, how preprocessing handled it (face detector used, onset, apex and
             where the apex came from); see :class:`mertk.preprocess.pipeline.Prepared`.
+        excluded: Annotation rows left out on purpose (not problems), by reason; see
+            :class:`mertk.api.DatasetLoad`.
     """
 
     samples: list[Sample]
@@ -58,24 +60,36 @@ class ExperimentData:
     class_names: tuple[str, ...]
     problems: list[Problem]
     records: list[dict[str, Any]] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
 
 
 def load_data(loaded: LoadedConfig, components: Components, *, executor: Any = None) -> ExperimentData:
-    """Build the dataset, load it, apply ``on_error`` and preprocess the kept samples (the uncached
-    clips on ``executor`` when it is not a ``local`` one, see :func:`mertk.preprocess.pipeline.prepare`)."""
-    from mertk.data import apply_on_error
+    """Build the dataset, load it, preprocess the usable samples (the uncached clips on ``executor``
+    when it is not a ``local`` one, see :func:`mertk.preprocess.pipeline.prepare`) and apply
+    ``on_error``.
+
+    Every sample is loaded and preprocessed before ``on_error: stop`` stops, so the error lists
+    every bad sample at once (and the good ones are cached).
+
+    Raises:
+        DataError: with ``on_error: stop``, when a sample cannot be used; its ``problems`` holds
+            every problem met.
+    """
+    from mertk.data.problems import stop_on_fatal
     from mertk.preprocess.pipeline import prepare
 
     cfg, file = loaded.config, Path(loaded.file).name
     dataset = components.build("dataset", cfg.dataset, file=file, key="dataset")
-    load = apply_on_error(dataset.load(), cfg.on_error)
+    load = dataset.load()
     class_names = tuple(load.class_names or dataset.class_names)
-    prepared = prepare(load.samples, cfg.preprocess, components, on_error=cfg.on_error, config_file=file,
+    prepared = prepare(load.samples, cfg.preprocess, components, on_error="skip", config_file=file,
                        executor=executor)
+    problems = [*load.problems, *prepared.problems]
+    stop_on_fatal(problems, cfg.on_error)
     by_id = {s.id: s for s in load.samples}
     samples = [by_id[i] for i in prepared.sample_ids]
-    return ExperimentData(samples, dict(prepared.views), class_names, [*load.problems, *prepared.problems],
-                          list(prepared.records))
+    return ExperimentData(samples, dict(prepared.views), class_names, problems, list(prepared.records),
+                          dict(load.excluded))
 
 
 def train_and_test(loaded: LoadedConfig, components: Components, data: ExperimentData,
@@ -244,28 +258,52 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
     else:
         folder = RunFolder.create(cfg.output.dir, cfg.name, run_dir)
     folder.save_config(loaded.data)
-    threads = configure_threads(cfg.train.threads)
+    threads = set_threads(cfg.train.threads)
     device = select_device(cfg.train.device)
     arithmetic = "bf16 autocast" if autocast_dtype(cfg.train.precision, device) else "fp32"
-    folder.save_environment({**environment_info(device, threads, arithmetic), "executor": executor})
+    folder.save_environment({**environment_info(device, threads.count, arithmetic),
+                             "threads_reason": threads.reason, "executor": executor})
     folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} "
-               f"(device {device}, {threads} threads, {arithmetic}; executor {executor})")
+               f"(device {device}, {threads.count} threads: {threads.reason}; {arithmetic}; executor {executor})")
     return folder, device
 
 
 def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: RunFolder,
                           executor: Any = None) -> ExperimentData:
     """Load and preprocess the data (uncached clips on ``executor``, unless it is ``local``); write
-    problems.csv and preprocessing.csv; refuse no samples."""
-    data = load_data(loaded, components, executor=executor)
+    problems.csv and preprocessing.csv; refuse no samples.
+
+    An error that stops the run here is written to ``run.log`` too, with every data problem in
+    ``problems.csv``.
+    """
+    try:
+        data = load_data(loaded, components, executor=executor)
+    except MertkError as exc:
+        folder.save_problems(getattr(exc, "problems", []))
+        folder.log(f"stopped: {exc}", echo=False)  # the command line prints it
+        raise
     folder.save_problems(data.problems)
     folder.save_preprocessing([s.id for s in data.samples], data.records)
     skipped = sum(p.fatal for p in data.problems)
     folder.log(f"data: {len(data.samples)} samples, {len(data.class_names)} classes"
                + (f", {skipped} skipped (problems.csv)" if skipped else ""))
     if not data.samples:
-        raise MertkError(f"{loaded.file}: no usable samples; see {folder.path / 'problems.csv'}")
+        error = MertkError(f"{loaded.file}: no usable samples; " + _why_no_samples(data, folder))
+        folder.log(f"stopped: {error}", echo=False)
+        raise error
     return data
+
+
+def _why_no_samples(data: ExperimentData, folder: RunFolder) -> str:
+    """Where to look when no sample is left: the skipped samples, the rows left out, or neither."""
+    skipped = sum(p.fatal for p in data.problems)
+    if skipped:
+        return f"all {skipped} were skipped for the problems listed in {folder.path / 'problems.csv'}"
+    if data.excluded:
+        reasons = "; ".join(f"{n} x {reason}" for reason, n in sorted(data.excluded.items()))
+        return f"every annotated row is outside the class protocol or left out on purpose ({reasons}). Fix: " \
+               "check the dataset's classes argument"
+    return "the dataset lists no samples. Fix: check the dataset's arguments (root, path) and its annotation file"
 
 
 def _finished_fold(folder: RunFolder, index: int, fold: Fold, data: ExperimentData) -> dict[str, Any] | None:

@@ -31,8 +31,9 @@ class TrainSettings(Strict):
     device: Literal["auto", "cpu", "cuda"] | str = "auto"
     deterministic: bool = True
     threads: int = 0
-    """torch intra-op threads of the mertk process (0: one per available core); worker processes of
-    the executor use its own ``threads``."""
+    """torch intra-op threads of the mertk process; 0: the cores this process may use (the smallest
+    of ``OMP_NUM_THREADS``, the cgroup CPU quota and the CPU affinity; the run log says which).
+    Worker processes of the executor use its own ``threads``."""
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
     """Arithmetic of forward passes: ``fp32``; ``bf16`` (autocast mixed precision, weights and
     optimizer stay float32); ``auto``: bf16 on CUDA and on CPUs with bf16 units (AMX or

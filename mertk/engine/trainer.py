@@ -20,11 +20,12 @@ from torch import nn
 
 from mertk.api import ModelOutput
 from mertk.config import LOSS_TERM
+from mertk.cpus import CpuBudget, available_cpus
 from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSettings
-from mertk.execution.cpus import default_threads
 from mertk.registry import Components
 
-__all__ = ["select_device", "seed_everything", "configure_threads", "LossSum", "build_loss", "build_model",
+__all__ = ["select_device", "seed_everything", "configure_threads", "thread_budget", "set_threads",
+           "LossSum", "build_loss", "build_model",
            "normalize_views", "cpu_has_bf16", "autocast_dtype", "make_optimizer", "make_scheduler", "Trainer",
            "train_model", "predict", "EpochStats"]
 
@@ -51,12 +52,27 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def configure_threads(threads: int = 0) -> int:
-    """Use ``threads`` intra-op threads (0: one per available CPU core, within the CPU affinity and
-    a container's CPU quota, at most ``OMP_NUM_THREADS``); returns the number set."""
-    if threads <= 0:
-        threads = default_threads(1)
-    torch.set_num_threads(threads)
-    return threads
+    """Use ``threads`` intra-op threads (0: the cores this process may use, see
+    :func:`thread_budget`); returns the number set."""
+    return set_threads(threads).count
+
+
+def thread_budget(threads: int = 0) -> CpuBudget:
+    """How many intra-op threads ``train.threads`` means here, and why.
+
+    ``threads > 0`` is taken as given; 0 is the smallest of ``OMP_NUM_THREADS``, the cgroup
+    CPU quota and the CPU affinity mask (:func:`mertk.cpus.available_cpus`).
+    """
+    if threads > 0:
+        return CpuBudget(threads, "train.threads")
+    return available_cpus()
+
+
+def set_threads(threads: int = 0) -> CpuBudget:
+    """Set torch's intra-op threads to :func:`thread_budget` ``(threads)``; returns it."""
+    budget = thread_budget(threads)
+    torch.set_num_threads(budget.count)
+    return budget
 
 
 class LossSum(nn.Module):

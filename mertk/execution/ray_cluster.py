@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import pydantic
 
 from mertk.api import TaskFailure
+from mertk.cpus import available_cpus
 from mertk.errors import MertkError
-from mertk.execution.cpus import available_cpus
 from mertk.execution.tasks import call, prepare_worker
 
 __all__ = ["RayExecutor"]
@@ -75,7 +75,8 @@ class RayExecutor:
     def _connect(self) -> Any:
         ray = _ray()
         if not ray.is_initialized():
-            where = {"address": self.address} if self.address else {"address": "local", "num_cpus": available_cpus()}
+            where = ({"address": self.address} if self.address
+                     else {"address": "local", "num_cpus": available_cpus().count})
             try:
                 ray.init(**where, include_dashboard=False, logging_level="WARNING")
             except (ConnectionError, RuntimeError) as exc:

@@ -7,6 +7,8 @@ MODEL is a model folder written by ``mertk run`` (``RUN_DIR/model``, see
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -29,6 +31,18 @@ _device = click.option("--device", default="auto", show_default=True,
 def _warn(problems) -> None:
     for problem in problems:
         click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
+
+
+@contextlib.contextmanager
+def _clip_problems(skip: str) -> Iterator[None]:
+    """Say how to go on without bad clips in this command's terms (not a run config's)."""
+    from mertk.data.problems import stop_on_fatal
+    from mertk.errors import DataError
+
+    try:
+        yield
+    except DataError as exc:
+        stop_on_fatal(exc.problems, "stop", skip=skip, more="pass --on-error skip to list them all")
 
 
 @click.command()
@@ -61,8 +75,9 @@ def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
     warnings: list = []
     samples = clip_samples(inputs, onset=onset, apex=apex, warnings=warnings)
     _warn(warnings)
-    rows, problems = predict_clips(artifact, samples, app.components, device=device, batch_size=batch_size,
-                                   on_error=on_error, progress=len(samples) > 1)
+    with _clip_problems("pass --on-error skip to predict the other clips"):
+        rows, problems = predict_clips(artifact, samples, app.components, device=device, batch_size=batch_size,
+                                       on_error=on_error, progress=len(samples) > 1)
     _warn(problems)
     fmt = fmt or ("csv" if output is not None and output.suffix.lower() == ".csv" else "json")
     text = format_predictions(rows, artifact.class_names, fmt)
@@ -99,7 +114,8 @@ def explain(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
     warnings: list = []
     samples = clip_samples(inputs, onset=onset, apex=apex, warnings=warnings)
     _warn(warnings)
-    explanations = explain_clips(artifact, samples, app.components, target_class=target_class, device=device)
+    with _clip_problems("leave these clips out of the command"):
+        explanations = explain_clips(artifact, samples, app.components, target_class=target_class, device=device)
     written = write_explanations(explanations, output)
     for ex in explanations:
         click.echo(f"{ex.sample.clip}: predicted {ex.predicted}; maps for class {ex.target}")

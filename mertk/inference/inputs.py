@@ -55,7 +55,7 @@ def folder_sample(folder: Path, *, onset: str | int | None = None, apex: str | i
     problems: list[Problem] = []
     clip = AnnotatedClip(dataset=DATASET, subject=SUBJECT, clip=name or folder.name, label=UNKNOWN_LABEL, emotion="",
                          folder=folder, onset=onset, apex=apex, offset=offset, file=origin or str(folder), row=None,
-                         key=str(folder), meta={"input": str(folder)})
+                         id=str(folder), meta={"input": str(folder)})
     sample = clip_sample(clip, problems, apex_annotated=False)
     _fail(problems)
     assert sample is not None
@@ -111,7 +111,7 @@ def manifest_samples(path: Path, warnings: list[Problem] | None = None) -> list[
     """One sample per row of a CSV with a ``frames`` or ``video`` column (see module docs)."""
     from mertk.data.sheets import read_sheet
 
-    rows = read_sheet(path, ())
+    rows = read_sheet(path, (), named_by="the command's INPUT argument")
     samples = []
     for row in rows:
         where = f"{path}, row {row.row}"

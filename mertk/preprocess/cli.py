@@ -23,7 +23,13 @@ from mertk.cli_app import App, pass_app, set_option
 @pass_app
 def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, preview_dir: Path,
                limit: int) -> None:
-    """Preprocess the dataset CONFIG names (faces, landmarks, flow, views) into the cache."""
+    """Preprocess the dataset CONFIG names (faces, landmarks, flow, views) into the cache.
+
+    Every clip is processed; with ``on_error: stop`` the command then exits 1 listing every
+    sample that cannot be used (at load time or in preprocessing), with ``skip`` it lists them
+    as skipped.
+    """
+    from mertk.data.problems import stop_on_fatal
     from mertk.execution import open_executor
     from mertk.preprocess.pipeline import prepare
 
@@ -31,18 +37,19 @@ def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, 
     cfg, file = loaded.config, Path(loaded.file).name
     dataset = app.components.build("dataset", cfg.dataset, file=file, key="dataset")
     load = dataset.load()
-    for problem in load.problems:
-        click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
     samples = load.samples[:limit] if limit else load.samples
     with open_executor(app.components, cfg.executor, file=file) as executor:
-        prepared = prepare(samples, cfg.preprocess, app.components, on_error=cfg.on_error, config_file=file,
+        prepared = prepare(samples, cfg.preprocess, app.components, on_error="skip", config_file=file,
                            executor=executor)
-    for problem in prepared.problems:
-        click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
+    problems = [*load.problems, *prepared.problems]
+    for problem in problems:
+        click.echo(f"{'warning' if not problem.fatal else 'FATAL' if cfg.on_error == 'stop' else 'skipped'}: "
+                   f"{problem}", err=True)
+    stop_on_fatal(problems, cfg.on_error, more="all are listed above")
     methods: dict[str, int] = {}
     for record in prepared.records:
         methods[str(record["face_method"])] = methods.get(str(record["face_method"]), 0) + 1
-    skipped = sum(p.fatal for p in prepared.problems)
+    skipped = sum(p.fatal for p in problems)
     click.echo(f"{len(prepared.sample_ids)} clips prepared, {skipped} skipped; face found by: "
                + ", ".join(f"{k} {v}" for k, v in sorted(methods.items())))
     click.echo("views: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in prepared.views.items()))

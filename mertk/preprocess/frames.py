@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mertk.api import Sample
+from mertk.api import Problem, Sample
 from mertk.preprocess.errors import ClipError
 
-__all__ = ["read_image", "clip_length", "read_frames", "source_files"]
+__all__ = ["read_image", "clip_length", "read_frames", "source_files", "used_positions", "decode_problems"]
 
 
 def read_image(path: str | Path, *, colour: bool = True, sample: str = "") -> np.ndarray:
@@ -33,11 +33,10 @@ def read_image(path: str | Path, *, colour: bool = True, sample: str = "") -> np
     image = cv2.imdecode(data, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE) if data.size else None
     if image is None:
         raise ClipError(path, sample, "cannot read this frame (missing or not an image)",
-                        "restore the file, or set on_error: skip to leave the clip out")
+                        "restore the file")
     if _truncated(Path(path).suffix.lower(), data):
         raise ClipError(path, sample, "this frame is truncated (the file ends before the image does; OpenCV "
-                        "would fill the rest with grey)", "restore the file, or set on_error: skip to leave the "
-                        "clip out")
+                        "would fill the rest with grey)", "restore the file")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if colour else image
 
 
@@ -90,8 +89,7 @@ def read_frames(sample: Sample, positions: Sequence[int], *, colour: bool = True
         for p in positions:
             if not 0 <= p < len(sample.frames):
                 raise ClipError(sample.frames[0].parent, sample.id, f"frame position {p} is outside the clip "
-                                f"({len(sample.frames)} frames)", "correct the onset/apex in the annotation, or "
-                                "set on_error: skip")
+                                f"({len(sample.frames)} frames)", "correct the onset/apex in the annotation")
             out.append(read_image(sample.frames[p], colour=colour, sample=sample.id))
         return out
     if sample.video is not None:
@@ -106,7 +104,7 @@ def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[
     capture = cv2.VideoCapture(str(sample.video))
     if not capture.isOpened():
         raise ClipError(sample.video, sample.id, "cannot open the video",
-                        "check the file (a codec OpenCV reads?), or set on_error: skip")
+                        "check the file (a codec OpenCV reads?)")
     try:
         index = 0
         while wanted and index <= wanted[-1]:  # read sequentially: seeking is inexact in many codecs
@@ -121,7 +119,7 @@ def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[
     missing = [p for p in positions if p not in found]
     if missing:
         raise ClipError(sample.video, sample.id, f"frame {missing[0]} is beyond the end of the video ({index} "
-                        "frames read)", "correct the onset/apex, or set on_error: skip")
+                        "frames read)", "correct the onset/apex")
     return [found[p] for p in positions]
 
 
@@ -130,3 +128,55 @@ def source_files(sample: Sample) -> list[Path]:
     files = list(sample.frames)
     files += [p for p in (sample.video, sample.flow_image) if p is not None]
     return files
+
+
+def used_positions(sample: Sample, n: int, *, whole_clip: bool = False) -> list[int]:
+    """Positions of the frames preprocessing reads from a clip of ``n`` frames.
+
+    The onset, apex and offset; every frame when the apex is left to the spotter (it reads the
+    whole clip); onset..offset too when ``whole_clip`` (a view reads the aligned frames).
+    """
+    onset = sample.onset or 0
+    if sample.apex is None:
+        return list(range(n))
+    wanted = {onset, sample.apex} | ({sample.offset} if sample.offset is not None else set())
+    if whole_clip:
+        wanted.update(range(onset, (sample.offset if sample.offset is not None else n - 1) + 1))
+    return sorted(p for p in wanted if 0 <= p < n)
+
+
+def decode_problems(sample: Sample, *, whole_clip: bool = False, deep: bool = False) -> list[Problem]:
+    """Decode the files a sample's preprocessing will read; one problem per unreadable file.
+
+    Frames preprocessing reads (:func:`used_positions`), a precomputed flow image and a face
+    image give fatal problems: the sample cannot be used. With ``deep``, every other frame of
+    the clip is decoded too; an unreadable one there is a warning, since preprocessing does not
+    read it. Videos are read up to the last frame used (all of it with ``deep``).
+    """
+    problems: list[Problem] = []
+
+    def check(path: Path, fatal: bool) -> None:
+        try:
+            read_image(path, colour=False, sample=sample.id)
+        except ClipError as exc:
+            p = exc.problem
+            problems.append(Problem(file=p.file, message=p.message + ("" if fatal else "; preprocessing does not "
+                                    "read this frame, but it belongs to the clip"), fix=p.fix, sample=sample.id,
+                                    fatal=fatal))
+
+    for path in (sample.flow_image, sample.face_image):
+        if path is not None:
+            check(Path(path), True)
+    if sample.frames:
+        used = set(used_positions(sample, len(sample.frames), whole_clip=whole_clip))
+        for position, path in enumerate(sample.frames):
+            if position in used or deep:
+                check(path, position in used)
+    elif sample.video is not None:
+        n = clip_length(sample)
+        positions = list(range(n)) if deep else used_positions(sample, n, whole_clip=whole_clip)
+        try:
+            read_frames(sample, positions or [0], colour=False)
+        except ClipError as exc:
+            problems.append(exc.problem)
+    return problems

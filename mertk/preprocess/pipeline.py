@@ -44,8 +44,9 @@ import numpy as np
 import torch
 
 from mertk.api import Problem, Sample, TaskFailure, view_source
+from mertk.cpus import available_cpus
+from mertk.data.problems import stop_on_fatal
 from mertk.errors import MertkError, PluginError
-from mertk.execution.cpus import available_cpus
 from mertk.plugins import PluginRecipe, plugin_recipe
 from mertk.preprocess.align import alignment_matrix, transform_points, warp_frames
 from mertk.preprocess.cache import ClipCache
@@ -188,7 +189,7 @@ def _read_and_align(sample: Sample, stages: Stages) -> _Front:
     if not boxes:
         raise ClipError(where, sample.id, "no face found on the detection frame",
                         "for cropped face releases use preprocess.face_detector: whole-frame (or the default "
-                        "dlib-auto), or set on_error: skip to leave the clip out")
+                        "dlib-auto)")
     box = boxes[0]
     raw_landmarks = torch.from_numpy(np.asarray(stages.landmarks(image, box), dtype=np.float32))
     size = settings.align.size
@@ -355,8 +356,7 @@ def _read_flow_image(sample: Sample, channels: Sequence[str]) -> torch.Tensor:
     """Read a precomputed flow PNG into the configured channel order: ``(C, H, W)`` in ``[0, 1]``."""
     raw = cv2.imread(str(sample.flow_image), cv2.IMREAD_UNCHANGED)
     if raw is None:
-        raise ClipError(sample.flow_image, sample.id, "cannot read the flow image", "restore the file, or set "
-                        "on_error: skip")
+        raise ClipError(sample.flow_image, sample.id, "cannot read the flow image", "restore the file")
     scale = 65535.0 if raw.dtype == np.uint16 else 255.0
     raw = raw[..., None] if raw.ndim == 2 else cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
     stored = list(sample.meta.get("flow_channels", ["u", "v", "strain"]))
@@ -411,8 +411,9 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
         samples: Samples from a dataset adapter.
         settings: The config's ``preprocess`` section.
         components: Registries to build the stages from (``preprocess.<field>`` specs).
-        on_error: ``stop``: the first bad clip raises; ``skip``: it is left out and listed in
-            ``problems``. Clips finished before a stop stay cached.
+        on_error: ``stop``: every clip is still processed (good ones are cached), then one
+            error lists every bad clip; ``skip``: bad clips are left out and listed in
+            ``problems``.
         progress: Show a tqdm progress bar.
         config_file: Config file name for error messages.
         executor: Where uncached clips are computed: ``None`` or a ``local`` executor (one with
@@ -420,7 +421,8 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
             (``ray``): one task per clip on it.
 
     Raises:
-        MertkError: with ``on_error="stop"``, naming the sample, the file and the fix.
+        DataError: with ``on_error="stop"`` and at least one bad clip, naming each sample, file
+            and fix; its ``problems`` holds every problem met.
     """
     stages = Stages.build(settings, components, config_file)
     cache = ClipCache(settings.cache_dir, stages.specs, enabled=settings.cache)
@@ -431,10 +433,7 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
     problems: list[Problem] = []
     todo: list[int] = []
 
-    def fail(problem: Problem) -> None:
-        if on_error == "stop":
-            raise ClipError(problem.file, problem.sample or "", problem.message, problem.fix)
-        problems.append(problem)
+    fail = problems.append
 
     for i, sample in enumerate(samples):
         if sample.flow_image is not None and not sample.frames and sample.video is None:
@@ -456,7 +455,7 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
     bar = progress_bar(total=len(todo), desc="preprocess", unit="clip", disable=not progress or not todo)
     pending = [samples[i] for i in todo]
     if executor is None or getattr(executor, "local", False):
-        results = _compute(pending, stages, settings.workers or available_cpus())
+        results = _compute(pending, stages, settings.workers or available_cpus().count)
     else:
         results = _compute_on(executor, pending, settings, components, config_file)
     try:
@@ -476,6 +475,7 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
     for i in kept:
         entries[i]["record"].setdefault("landmarks_source", "detected")  # clips cached before the field existed
         problems.extend(_warnings(samples[i], entries[i]["record"]))
+    stop_on_fatal(problems, on_error)
     return _assemble([samples[i].id for i in kept], [entries[i] for i in kept], stages, problems)
 
 

@@ -58,7 +58,8 @@ class PreprocessSettings(Strict):
     cache: bool = True
     """Reuse and write the per-clip cache."""
     workers: int = 0
-    """Parallel worker processes for the CPU path (0: as many as CPU cores; 1: no workers)."""
+    """Parallel worker processes for the CPU path (0: as many as the cores this process may use, see
+    ``train.threads``; 1: no workers)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the flow is computed. ``auto``: CUDA when available and the flow extractor runs on
     its input's device (``uses_device = True``, e.g. ``torch-tvl1``), else the CPU. On ``cuda``

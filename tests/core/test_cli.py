@@ -113,7 +113,7 @@ def test_config_check_good_and_bad(env):
 def test_set_override_is_validated(env):
     result = invoke([*env, "config", "check", "good.yaml", "--set", "train.epochs=many"])
     assert result.exit_code == 1
-    assert "good.yaml: train.epochs: input should be a valid integer" in result.output
+    assert "--set train.epochs=many: train.epochs: input should be a valid integer" in result.output
 
 
 def test_config_show_prints_file_and_resolved(env, tmp_path):

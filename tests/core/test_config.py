@@ -206,6 +206,29 @@ def test_a_setting_of_a_component_left_at_its_default_adjusts_the_default(compon
     components["executor"].register("ray", lambda address=None: None, plugin="t")
     assert validate_config(apply_overrides(GOOD, ["executor.name=ray"]), components).executor == {"name": "ray"}
 
+def test_a_bad_set_value_names_the_set_option(components, tmp_path):
+    """The base file is fine; the value came from --set, so the message names that option."""
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(GOOD))
+    with pytest.raises(ConfigError) as exc:
+        load_config(tmp_path / "base.yaml", components, ["seed=2", "train.epochs=many"])
+    assert str(exc.value).startswith("--set train.epochs=many: train.epochs: input should be a valid integer")
+    with pytest.raises(ConfigError) as exc:  # a mapping set whole: the error is inside it
+        load_config(tmp_path / "base.yaml", components, ["model={name: dual-atme, hiden: 3}"])
+    assert str(exc.value).startswith("--set model={name: dual-atme, hiden: 3}: model.hiden: unexpected argument")
+    bad = {**GOOD, "train": {"epochs": "many"}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError) as exc:  # the file's own mistake still names the file
+        load_config(tmp_path / "bad.yaml", components, ["seed=2"])
+    assert str(exc.value).startswith("bad.yaml: train.epochs:")
+
+
+def test_a_missing_extends_target_names_the_config_that_extends_it(components, tmp_path):
+    (tmp_path / "child.yaml").write_text("extends: bsae.yaml\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(tmp_path / "child.yaml", components)
+    assert str(exc.value).startswith(f"child.yaml: extends: 'bsae.yaml': not found next to it ({tmp_path / 'bsae.yaml'})")
+    assert "no bundled config of that name" in str(exc.value)
+
 
 TYPO_CHECK = """
 import sys
@@ -233,15 +256,16 @@ def test_typos_in_names_and_arguments_are_found_without_importing_torch() -> Non
     proc = subprocess.run([sys.executable, "-c", TYPO_CHECK, *typos], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[:-1] == [
-        "dual-atme.yaml: model.attention.reductoin: unexpected argument (did you mean 'reduction'?)",
-        "dual-atme.yaml: model.backbone.widht: unexpected argument (did you mean 'widths'?)",
-        "dual-atme.yaml: loss.0.gama: unexpected argument (did you mean 'gamma'?)",
-        "dual-atme.yaml: preprocess.flow.name: unknown flow_extractor 'tvl2' (did you mean 'tvl1'?); "
+    assert lines[:-1] == [  # each typo came from a --set option, so the message names that option
+        f"--set {typos[0]}: model.attention.reductoin: unexpected argument (did you mean 'reduction'?)",
+        f"--set {typos[1]}: model.backbone.widht: unexpected argument (did you mean 'widths'?)",
+        f"--set {typos[2]}: loss.0.gama: unexpected argument (did you mean 'gamma'?)",
+        f"--set {typos[3]}: preprocess.flow.name: unknown flow_extractor 'tvl2' (did you mean 'tvl1'?); "
         "installed: dis, farneback, torch-tvl1, tvl1",
-        "dual-atme.yaml: preprocess.views.hars.regoins: unexpected argument (did you mean 'regions' or 'margin'?)",
-        "dual-atme.yaml: executor.wrokers: unexpected argument (did you mean 'workers'?)",
-        "dual-atme.yaml: executor.name: unknown executor 'rya' (did you mean 'ray'?); installed: local, ray",
+        f"--set {typos[4]}: preprocess.views.hars.regoins: unexpected argument (did you mean 'regions' or "
+        "'margin'?)",
+        f"--set {typos[5]}: executor.wrokers: unexpected argument (did you mean 'workers'?)",
+        f"--set {typos[6]}: executor.name: unknown executor 'rya' (did you mean 'ray'?); installed: local, ray",
     ]
     assert lines[-1] == "heavy: []"
 

@@ -248,3 +248,138 @@ def test_every_cli_command_and_option_is_documented(site):
             for opt in getattr(param, "opts", []):
                 if opt.startswith("-"):
                     assert opt in page, f"{path} {opt} is not on the command-line page"
+
+
+def _handler_options() -> dict:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    plugin = next(p for p in config["plugins"] if isinstance(p, dict) and "mkdocstrings" in p)
+    return plugin["mkdocstrings"]["handlers"]["python"]["options"]
+
+
+@pytest.mark.parametrize("path, last_words", [
+    ("mertk.evaluation.metrics.evaluate", "are sorted."),
+    ("mertk.inference.predict.predict_clips", "and the problems met."),
+    ("mertk.engine.runner.train_and_test", "``history`` and ``seconds``."),
+    ("mertk.api.FlowExtractor.__call__", "``second(x + u, y + v) ~= first(x, y)``."),
+])
+def test_a_multi_line_returns_section_is_one_value(path: str, last_words: str) -> None:
+    """Google-style Returns: sections span several lines here; the site's parser options keep them
+    one value (not one row per line, typed from the signature, with backticks cut in half)."""
+    import griffe
+
+    options = _handler_options()
+    module_name = path.partition(".")[0]
+    loader = griffe.GriffeLoader(docstring_parser=griffe.Parser(options["docstring_style"]),
+                                 docstring_options=options.get("docstring_options", {}))
+    obj = loader.load(module_name)
+    for part in path.split(".")[1:]:
+        obj = obj[part]
+    (returns,) = [s for s in obj.docstring.parse() if s.kind.value == "returns"]
+    (value,) = returns.value
+    assert value.description.rstrip().endswith(last_words) and value.description.count("``") % 2 == 0
+
+
+def _repo_settings() -> tuple[str, str]:
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # mkdocs.yml may use !ENV and python tags
+        pass
+
+    Loader.add_multi_constructor("", lambda loader, suffix, node: None)
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=Loader)
+    return config["repo_url"], config["edit_uri"]
+
+
+def test_repository_edit_and_source_links_come_from_repo_url(site):
+    """One place (mkdocs.yml's repo_url, with the branch in edit_uri) gives the header's repository
+    link, each page's edit link and the API reference's source links, at the object's lines."""
+    import re
+
+    repo_url, edit_uri = _repo_settings()
+    assert repo_url.startswith("https://") and edit_uri.startswith("edit/")
+    page = (site / "getting-started" / "index.html").read_text()
+    assert f'href="{repo_url}"' in page
+    assert f'href="{repo_url}/{edit_uri}getting-started.md"' in page
+    branch = edit_uri.split("/")[1]
+    api = (site / "reference" / "registry" / "index.html").read_text()
+    links = dict(re.findall(r'href="([^"]+)" class="doc-source-link" title="Source code of ([\w.]+)"', api))
+    by_object = {obj: href for href, obj in links.items()}
+    href = by_object["mertk.registry.Registry"]
+    match = re.fullmatch(re.escape(f"{repo_url}/blob/{branch}/mertk/registry.py") + r"#L(\d+)-L(\d+)", href)
+    assert match, href
+    lines = (ROOT / "mertk" / "registry.py").read_text().splitlines()
+    assert lines[int(match.group(1)) - 1].startswith("class Registry")
+    method = by_object["mertk.registry.Components.validate"]
+    assert lines[int(method.rsplit("#L", 1)[1].split("-")[0]) - 1].strip().startswith("def validate(")
+
+
+def test_source_links_follow_another_repository():
+    sys.path.insert(0, str(ROOT / "docs" / "_hooks"))
+    try:
+        import source_links
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_hooks"))
+    assert source_links.blob_root("https://gitlab.example/a/b/", "-/edit/dev/docs/") == \
+        "https://gitlab.example/a/b/-/blob/dev/"
+    assert source_links.blob_root("", "edit/main/docs/") is None
+    html = ('<h2 id="mertk.cpus.available_cpus" class="doc doc-heading">x'
+            '<a href="#mertk.cpus.available_cpus" class="headerlink">')
+    linked = source_links.add_links(html, "https://example.org/r/blob/main/")
+    assert 'href="https://example.org/r/blob/main/mertk/cpus.py#L' in linked
+
+
+def test_long_code_lines_wrap(site):
+    css = (site / "stylesheets" / "extra.css").read_text()
+    assert ".md-typeset pre > code { white-space: pre-wrap;" in css
+    assert 'stylesheets/extra.css' in (site / "getting-started" / "index.html").read_text()
+
+
+GETTING_STARTED = ROOT / "docs" / "_snippets" / "getting-started"
+
+
+def test_getting_started_shows_one_run_made_by_the_script():
+    """The page's printed lines, report and confusion matrix are files tools/getting_started.py
+    wrote from one run (their hashes are in its run.json); the page holds no numbers of its own."""
+    import hashlib
+    import json
+    import re
+
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    for name in ("command.txt", "output.txt", "report.md"):
+        assert f'--8<-- "getting-started/{name}"' in page
+    assert "images/getting-started-confusion.png" in page and "python tools/getting_started.py" in page
+    assert not re.search(r"\b0\.\d{3,4}\b", page), "a result number written into the page itself"
+    record = json.loads((GETTING_STARTED / "run.json").read_text())
+    files = {"command.txt": GETTING_STARTED / "command.txt", "output.txt": GETTING_STARTED / "output.txt",
+             "report.md": GETTING_STARTED / "report.md",
+             "getting-started-confusion.png": ROOT / "docs" / "images" / "getting-started-confusion.png"}
+    assert {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()} == record["sha256"]
+    assert (GETTING_STARTED / "command.txt").read_text().strip() == record["command"]
+    overall = record["overall"]
+    row = f"| overall | {overall['uf1']:.4f} | {overall['uar']:.4f} | {overall['accuracy']:.4f} | {overall['n']} |"
+    assert row in (GETTING_STARTED / "output.txt").read_text() and row in (GETTING_STARTED / "report.md").read_text()
+    report = (GETTING_STARTED / "report.md").read_text()
+    f1 = [float(m) for m in re.findall(r"^\| \w+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|$", report, re.MULTILINE)]
+    assert len(f1) == 3 and abs(sum(f1) / len(f1) - overall["uf1"]) < 1e-3  # the per-class table is this run's
+    assert "Config: `dual-atme.yaml`" in report
+    texts = [(GETTING_STARTED / n).read_text() for n in ("output.txt", "report.md")]
+    assert not [t for t in texts if re.search(r"(^|[\s`(])/(work|root|home|tmp|Users)/", t)], "absolute path"
+
+
+def test_getting_started_page_renders_the_run(site):
+    import json
+
+    html = (site / "getting-started" / "index.html").read_text()
+    uf1 = json.loads((GETTING_STARTED / "run.json").read_text())["overall"]["uf1"]
+    assert html.count(f"{uf1:.4f}") >= 4  # the printed table and the report's, overall and demo rows
+    assert (site / "images" / "getting-started-confusion.png").is_file()
+
+
+def test_datasets_page_shows_a_config_per_dataset(site):
+    html = (site / "datasets" / "index.html").read_text()
+    for name in ("dual-atme-casme2.yaml", "dual-atme-samm.yaml", "dual-atme-smic.yaml", "dual-atme-casme3.yaml",
+                 "dual-atme-megc2019.yaml"):
+        assert f'<span class="filename">{name}</span>' in html, name
+    assert "${CASME2_ROOT}" in html and "5class" in html and "7class" in html

@@ -164,3 +164,26 @@ def test_list_of_nested_specs_is_validated_item_by_item(components):
         components.validate("model", {"name": "chain", "members": ["gaet"]}, key="model")
     with pytest.raises(ConfigError, match=r"model.members: expected a list of attention specs, got 'gate'"):
         components.validate("model", {"name": "chain", "members": "gate"}, key="model")
+
+
+def test_a_factorys_check_arguments_runs_with_the_config_check(components) -> None:
+    """What a signature cannot express (arguments passed on to a library) a factory checks in its
+    optional ``check_arguments``; its ArgumentError becomes a ConfigError at the argument's key."""
+    from mertk.errors import ArgumentError
+
+    class Wrapper:
+        def __init__(self, channels: int, options: dict | None = None) -> None:
+            self.options = options
+
+        @staticmethod
+        def check_arguments(options: dict | None = None) -> None:
+            if "colour" in (options or {}):
+                raise ArgumentError("options.colour", "the library spells it 'color'")
+
+    components["attention"].register("wrapper", Wrapper, plugin="p3")
+    assert components.validate("attention", {"name": "wrapper", "options": {"color": 1}},
+                               provided=("channels",))["options"] == {"color": 1}
+    with pytest.raises(ConfigError) as exc:
+        components.validate("model", {"name": "net", "gate": {"name": "wrapper", "options": {"colour": 1}}},
+                            file="run.yaml", key="model", provided=("num_classes",))
+    assert str(exc.value) == "run.yaml: model.gate.options.colour: the library spells it 'color'"

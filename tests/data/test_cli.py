@@ -102,3 +102,59 @@ def test_datasets_lists_adapters() -> None:
         assert result.exit_code == 0
         names = [line.split()[0] for line in result.output.splitlines()]
         assert {"casme2", "samm", "smic", "casme3", "megc2019-cd", "manifest", "fold-lists", "demo"} <= set(names)
+
+
+def _truncate(path: Path) -> None:
+    """Cut a JPEG off mid-stream, as a failed copy leaves it (OpenCV still decodes it)."""
+    import cv2
+    import numpy as np
+
+    ramp = np.add.outer(np.arange(64), np.arange(64)).astype(np.uint8) * 2
+    cv2.imwrite(str(path), ramp)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _inspect_config(tmp_path: Path, dataset: str) -> Path:
+    (tmp_path / "plugin.py").write_text(PLUGIN)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"dataset: {dataset}\nmodel: inspect-test-model\nloss: [inspect-test-loss]\n")
+    return config
+
+
+def test_inspect_decodes_the_frames_each_sample_uses(tmp_path: Path, fake) -> None:
+    """A truncated SAMM apex JPEG: fatal and not counted as usable, in the samm and the
+    megc2019-cd configs; a damaged frame no stage reads is found with --deep only (a warning)."""
+    root = tmp_path / "SAMM"
+    fake.write_frames(root / "011" / "011_2_1", (f"011_{n}.jpg" for n in range(2029, 2061)))
+    fake.write_frames(root / "011" / "011_2_2", (f"011_{n}.jpg" for n in range(2069, 2120)))
+    rows = [("011", "011_2_1", 1, 2029, 2050, 2060, 32, "Micro - 1/2", "AU4", "Anger", "III", ""),
+            ("011", "011_2_2", 1, 2069, 2114, 2119, 51, "Micro - 1/2", "AU4", "Anger", "III", "")]
+    fake.write_xlsx(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", fake.SAMM_HEADER, rows, preamble=13)
+    _truncate(root / "011" / "011_2_1" / "011_2050.jpg")
+    _truncate(root / "011" / "011_2_2" / "011_2100.jpg")  # neither onset, apex nor offset
+    config = _inspect_config(tmp_path, f"{{name: samm, root: {root}}}")
+    plugin = ["--plugin", str(tmp_path / "plugin.py")]
+    out = invoke([*plugin, "datasets", "inspect", str(config)]).output
+    assert "dataset samm: 1 usable samples" in out and "problems: 1 fatal (sample unusable), 0 warnings" in out
+    assert "FATAL    " + str(root / "011" / "011_2_1" / "011_2050.jpg [samm/011/011_2_1]: ") in out
+    deep = invoke([*plugin, "datasets", "inspect", str(config), "--deep"]).output
+    assert "1 usable samples" in deep and "problems: 1 fatal (sample unusable), 1 warnings" in deep
+    assert "011_2100.jpg [samm/011/011_2_2]" in deep
+
+    megc = tmp_path / "megc"
+    roots = fake.megc_fake_trees(megc)
+    _truncate(megc / "samm" / "SAMM" / "011" / "011_2_1" / "011_2050.jpg")
+    config = _inspect_config(tmp_path, "{name: megc2019-cd, " + ", ".join(f"{k}: {v}" for k, v in roots.items())
+                             + "}")
+    out = invoke([*plugin, "datasets", "inspect", str(config)]).output
+    assert "dataset megc2019-cd: 441 usable samples" in out and "problems: 1 fatal" in out
+    assert "011_2050.jpg [samm/011/011_2_1]: " in out
+
+
+def test_inspect_warns_when_no_sample_is_left(tmp_path: Path) -> None:
+    manifest = tmp_path / "samples.csv"
+    manifest.write_text("sample,subject,dataset,label,frames,onset,apex\n")
+    config = _inspect_config(tmp_path, f"{{name: manifest, path: {manifest}}}")
+    out = invoke(["--plugin", str(tmp_path / "plugin.py"), "datasets", "inspect", str(config)]).output
+    assert "dataset manifest: 0 usable samples" in out
+    assert "the manifest lists no samples" in out and "no usable samples: a run would stop" in out

@@ -97,3 +97,16 @@ def test_fold_lists_reproduce_their_folds(tmp_path: Path) -> None:
     assert all(s.face_image is not None and s.flow_image is None for s in faces.samples)
     with pytest.raises(MertkError, match="no fold list file"):
         build("fold-lists", files=str(tmp_path / "none*.txt")).load()
+
+
+def test_manifest_errors_name_its_path_argument(tmp_path: Path) -> None:
+    """The manifest adapter's file is its 'path' argument (it has no 'annotation' argument)."""
+    with pytest.raises(MertkError, match=r"annotation file not found\. Fix: set the dataset's 'path' argument"):
+        build("manifest", path=str(tmp_path / "missing.csv")).load()
+    (tmp_path / "odd.csv").write_text("name,label\nx,1\n")
+    with pytest.raises(MertkError, match=r"no header row .* Fix: point the dataset's 'path' argument"):
+        build("manifest", path=str(tmp_path / "odd.csv")).load()
+    (tmp_path / "empty.csv").write_text("sample,subject,dataset,label,flow\n")
+    load = build("manifest", path=str(tmp_path / "empty.csv")).load()
+    (problem,) = load.problems
+    assert load.samples == [] and not problem.fatal and "lists no samples" in problem.message

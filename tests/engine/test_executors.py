@@ -75,24 +75,16 @@ def faulty_config(tmp_path: Path, components: mertk.Components, executor: dict, 
 # ------------------------------------------------------------------ cores, threads, plugins in workers
 
 
-def test_cores_follow_the_container_quota_and_threads_omp_num_threads(tmp_path: Path, monkeypatch) -> None:
+def test_workers_divide_the_cores_this_process_may_use(monkeypatch) -> None:
+    """Quota, affinity and OMP_NUM_THREADS are read by mertk.cpus (tests/core/test_cpus.py); each
+    worker of a pool gets its share of that count."""
+    from mertk.cpus import CpuBudget
     from mertk.execution import cpus
 
-    (tmp_path / "cpu.max").write_text("150000 100000\n")  # cgroup v2: 1.5 cores
-    assert cpus._cgroup_quota(tmp_path) == 1.5
-    (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert cpus._cgroup_quota(tmp_path) is None
-    (tmp_path / "cpu.max").unlink()
-    (tmp_path / "cpu").mkdir()
-    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")  # cgroup v1: 3 cores
-    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    assert cpus._cgroup_quota(tmp_path) == 3.0
-    monkeypatch.setattr(cpus, "_cgroup_quota", lambda root=None: 3.0)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert cpus.available_cpus() == 3 and cpus.default_threads(2) == 1 and cpus.default_threads(1) == 3
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    assert cpus.default_threads(1) == 2 and cpus.default_threads(4) == 1
+    monkeypatch.setattr(cpus, "available_cpus", lambda: CpuBudget(3, "cgroup quota"))
+    assert cpus.default_threads(1) == 3 and cpus.default_threads(2) == 1 and cpus.default_threads(4) == 1
+    monkeypatch.setattr(cpus, "available_cpus", lambda: CpuBudget(8, "affinity"))
+    assert cpus.default_threads(2) == 4 and cpus.default_threads(3) == 2
 
 
 def test_workers_load_the_same_plugins_or_say_why_they_cannot(faulty_components) -> None:

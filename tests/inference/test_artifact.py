@@ -86,11 +86,32 @@ def test_pickled_weights_are_refused_even_with_a_matching_hash(saved: Path, comp
         load_artifact(saved, components)
 
 
-def test_weights_that_do_not_fit_the_config_are_refused(saved: Path, components) -> None:
-    meta = json.loads((saved / META_NAME).read_text())
-    meta["config"]["model"]["hidden"] = 8
-    (saved / META_NAME).write_text(json.dumps(meta))
-    with pytest.raises(MertkError, match=r"the weights do not fit the model its config builds"):
+def test_an_edited_model_json_is_named_as_such(saved: Path, components) -> None:
+    """Editing model.json (here the model's width, which the weights no longer fit; or the class
+    order, which they would silently fit) is reported as an edit, not blamed on the plugin."""
+    for edit in (lambda m: m["config"]["model"].update(hidden=8), lambda m: m["class_names"].reverse()):
+        meta = json.loads((saved / META_NAME).read_text())
+        original = json.dumps(meta)
+        edit(meta)
+        (saved / META_NAME).write_text(json.dumps(meta))
+        with pytest.raises(MertkError, match=r"model\.json: was edited after export.*Fix: restore the original "
+                                             r"model\.json") as exc:
+            load_artifact(saved, components)
+        assert "plugin" not in str(exc.value)
+        (saved / META_NAME).write_text(original)
+
+
+def test_weights_that_do_not_fit_an_unedited_config_blame_the_installed_plugin(saved: Path, components) -> None:
+    """model.json as exported, but the model its config builds has other parameters (as after
+    installing another version of the model's plugin): simulated by weights of another width."""
+    from safetensors.torch import load_file, save_file
+
+    weights = saved / WEIGHTS_NAME
+    state = load_file(str(weights))
+    save_file({k: (v[:-1].clone() if v.ndim == 2 else v) for k, v in state.items()}, str(weights))
+    _rewrite_meta(saved, weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest())
+    with pytest.raises(MertkError, match=r"the weights do not fit the model its config builds.*model\.json is as "
+                                         r"exported, so the installed model plugin builds another network"):
         load_artifact(saved, components)
 
 

@@ -55,7 +55,10 @@ def test_fold_model_artifact_reproduces_the_runs_own_predictions(tiny_run, compo
     assert [r["clip"] for r in rows] == [i.rsplit("/", 1)[1] for i in fold["test_ids"]]
     got = torch.tensor([[r["probabilities"][c] for c in ("negative", "positive", "surprise")] for r in rows])
     torch.testing.assert_close(got, torch.tensor(fold["probs"]), atol=1e-5, rtol=0)
-    assert [r["class"] for r in rows] == [("negative", "positive", "surprise")[y] for y in fold["y_pred"]]
+    # the class is the run's prediction; where two classes tie within float32 rounding, either of them
+    expected = torch.tensor(fold["probs"])
+    chosen = torch.tensor([("negative", "positive", "surprise").index(r["class"]) for r in rows])
+    assert (expected.gather(1, chosen[:, None])[:, 0] >= expected.max(1).values - 1e-5).all()
     assert all(r["apex_source"] == "given" and r["apex"] == int(by_id[i]["apex"])
                for r, i in zip(rows, fold["test_ids"]))
 
@@ -157,9 +160,12 @@ def test_explain_cli_writes_pngs_and_predict_stops_on_a_clip_without_face(tiny_r
     failed = invoke(["predict", str(hog), row["frames"], str(blank), "-o", str(out)])
     assert failed.exit_code == 1
     assert "no face found" in failed.output and str(blank / "img1.jpg") in failed.output and "Fix:" in failed.output
+    assert f"[{blank}]" in failed.output and "predict//" not in failed.output  # the clip as it was given
+    assert "pass --on-error skip" in failed.output and "on_error" not in failed.output
     assert not out.exists() and not list(tmp_path.glob(".never*"))
     skipped = invoke(["predict", str(hog), row["frames"], str(blank), "-o", str(out), "--on-error", "skip"])
     assert skipped.exit_code == 0, skipped.output
     (kept,) = json.loads(out.read_text())
     assert kept["clip"] == row["sample"] and kept["face_method"] == "dlib-hog"
     assert "skipped" in skipped.output and "no face found" in skipped.output
+    assert "on_error" not in skipped.output and "--on-error" not in skipped.output  # skip is already set

@@ -34,6 +34,7 @@ def test_frames_folder_uses_frame_numbers_in_natural_order(tmp_path: Path) -> No
     assert (sample.onset, sample.apex, sample.clip) == (1, 3, "EP01")
     (default,) = clip_samples([folder])
     assert (default.onset, default.apex) == (0, None)  # first frame; the spotter picks the apex
+    assert sample.id == str(folder)  # problems name the clip as it was given, not "predict//abs/path"
 
 
 def test_frame_reference_outside_the_folder_names_the_folder(tmp_path: Path) -> None:

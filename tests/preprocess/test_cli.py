@@ -74,3 +74,21 @@ def test_preprocess_on_ray_fills_the_same_cache(ray_local, tmp_path, frames5):
         a, b = torch.load(path, weights_only=True), torch.load(tmp_path / "ray" / name, weights_only=True)
         assert a["record"] == b["record"] and torch.equal(a["landmarks"], b["landmarks"])
         assert torch.equal(a["face"], b["face"]) and torch.allclose(a["flow"], b["flow"], atol=1e-4)
+
+def test_stop_lists_load_time_and_preprocessing_problems_together(tmp_path, frames5):
+    """A row that is fatal at load time stops `mertk preprocess` too, and is listed with the clips
+    that fail in preprocessing; the good clip is cached before the stop."""
+    write_folder(tmp_path / "clips" / "good", frames5, ".jpg")
+    (tmp_path / "clips" / "lost").mkdir()
+    config = _config(tmp_path, face_detector="dlib-hog")
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(config)])
+    assert result.exit_code == 1, result.output
+    assert "1 sample(s) cannot be used" in result.output and "[t/s1/lost]: no frame images" in result.output
+    write_folder(tmp_path / "clips" / "blank", [np.full((120, 120, 3), 90, np.uint8)] * 3, ".png")
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(config)])
+    assert result.exit_code == 1 and "2 sample(s) cannot be used" in result.output
+    assert "[t/s1/lost]: no frame images" in result.output and "[t/s1/blank]: no face found" in result.output
+    assert len(list((tmp_path / "cache").rglob("*.pt"))) == 1
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(config), "--set", "on_error=skip"])
+    assert result.exit_code == 0, result.output
+    assert "1 clips prepared, 2 skipped" in result.output

@@ -42,7 +42,7 @@ def test_video_frames_by_index(tmp_path):
 
 def test_position_outside_the_clip_names_sample_and_fix(tmp_path):
     paths = write_folder(tmp_path / "c", clip_frames(3, 1), ".png")
-    with pytest.raises(MertkError, match=r"t/s/c.*outside the clip.*on_error: skip"):
+    with pytest.raises(MertkError, match=r"t/s/c.*outside the clip.*Fix: correct the onset/apex"):
         read_frames(sample("t/s/c", frames=paths), [5])
     with pytest.raises(MertkError, match=r"beyond the end"):
         read_frames(sample("t/s/v", video=write_video(tmp_path / "v.avi", clip_frames(3, 1))), [7])

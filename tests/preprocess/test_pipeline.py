@@ -77,7 +77,8 @@ def test_no_face_stops_with_a_fix_or_is_skipped(tmp_path, components, folder_sam
     blank = write_folder(tmp_path / "blank", [np.full((200, 200, 3), 128, np.uint8)] * 3, ".png")
     bad = sample("test/s1/blank", frames=blank, apex=1)
     hog = settings(tmp_path, face_detector="dlib-hog")
-    with pytest.raises(MertkError, match=r"blank/img1\.png \[test/s1/blank\]: no face found.*whole-frame.*on_error: skip"):
+    with pytest.raises(MertkError,
+                       match=r"(?s)blank/img1\.png \[test/s1/blank\]: no face found.*whole-frame.*on_error: skip"):
         prepare([folder_sample, bad], hog, components, progress=False)
     out = prepare([bad, folder_sample], hog, components, on_error="skip", progress=False)
     assert out.sample_ids == ["test/s1/clipA"] and out.views["hars"].shape[0] == 1
@@ -166,3 +167,23 @@ def test_corrupt_frame_names_file_and_sample_or_is_skipped(tmp_path, components,
     assert out.sample_ids == ["test/s1/clipA"]
     (problem,) = [p for p in out.problems if p.fatal]
     assert problem.sample == "test/s2/broken" and problem.file.endswith("img3.jpg")
+
+
+def test_stop_processes_every_clip_then_lists_every_bad_one(tmp_path, components, folder_sample):
+    """Two bad clips around a good one: 'stop' names both (not only the first) and the good clip
+    was still processed and cached, so fixing the data and rerunning loses nothing."""
+    from mertk.errors import DataError
+
+    grey = [np.full((200, 200, 3), 128, np.uint8)] * 3
+    blank = sample("test/s1/blank", frames=write_folder(tmp_path / "blank", grey, ".png"), apex=1)
+    paths = write_folder(tmp_path / "bad", clip_frames(5, 2), ".jpg")
+    paths[2].write_bytes(paths[2].read_bytes()[:200])
+    broken = sample("test/s2/broken", frames=paths)
+    config = settings(tmp_path, face_detector="dlib-hog")
+    with pytest.raises(DataError) as exc:
+        prepare([blank, folder_sample, broken], config, components, progress=False)
+    message = str(exc.value)
+    assert message.startswith("2 sample(s) cannot be used")
+    assert "[test/s1/blank]: no face found" in message and "img3.jpg [test/s2/broken]" in message
+    assert {p.sample for p in exc.value.problems if p.fatal} == {"test/s1/blank", "test/s2/broken"}
+    assert len(list((tmp_path / "cache").rglob("*.pt"))) == 1  # the good clip, done before the stop

@@ -1,6 +1,7 @@
 """A throwaway plugin for the ``mertk preprocess`` tests: a dataset of clip folders, a stub model.
 
-``clip-folders`` reads every sub-folder of ``root`` as one clip (onset first frame, apex third).
+``clip-folders`` reads every sub-folder of ``root`` as one clip (onset first frame, apex third); a
+folder without frames is a fatal problem at load time.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mertk
-from mertk.api import DatasetLoad, Sample
+from mertk.api import DatasetLoad, Problem, Sample
 
 
 class ClipFolders:
@@ -22,10 +23,17 @@ class ClipFolders:
     def load(self) -> DatasetLoad:
         from mertk.data.frames import list_frames
 
-        samples = [Sample(id=f"t/s1/{d.name}", subject="t/s1", clip=d.name, dataset="t", label=0,
-                          frames=list_frames(d), onset=0, apex=2)
-                   for d in sorted(self.root.iterdir()) if d.is_dir()]
-        return DatasetLoad(samples, [], self.class_names)
+        samples, problems = [], []
+        for d in sorted(self.root.iterdir()):
+            if not d.is_dir():
+                continue
+            if not list_frames(d):  # found at load time, as the real adapters do
+                problems.append(Problem(str(d), "no frame images", "restore the clip's frames",
+                                        sample=f"t/s1/{d.name}"))
+                continue
+            samples.append(Sample(id=f"t/s1/{d.name}", subject="t/s1", clip=d.name, dataset="t", label=0,
+                                  frames=list_frames(d), onset=0, apex=2))
+        return DatasetLoad(samples, problems, self.class_names)
 
 
 def stub_model(num_classes: int, in_channels: int):
