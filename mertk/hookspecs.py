@@ -156,6 +156,11 @@ def register_config_sections(register: Register) -> None:
     ``dataset``, ``on_error``, ``protocol``, ``model``, ``loss``) cannot be taken, and a key
     registered by two plugins is an error naming both. The engine registers ``train`` and
     ``output``, preprocessing registers ``preprocess``.
+
+    A rule that involves other keys goes in a method ``check_run(config, components, file)``
+    of the section: it is called once the whole config and its component specs are valid, and
+    raises :class:`mertk.errors.ConfigError` (``train`` refuses an explicit ``stack_folds`` for a
+    model that cannot be stacked).
     """
 
 
