@@ -69,7 +69,8 @@ def fork_default_generator(device: torch.device) -> torch.Generator:
     return generator
 
 
-def stack_size(setting: str | int, device: torch.device, pending: int, *, memory_limit: int | None = None) -> int:
+def stack_size(setting: str | int, device: torch.device, pending: int, *,
+               memory_limit: int | None = None) -> int:
     """Folds per stack for ``train.stack_folds``: 1 means one fold after another.
 
     Args:
@@ -203,7 +204,8 @@ class _Stack:
         trainable = [name for name, p in first.named_parameters() if p.requires_grad]
         others = [name for name in _named_tensors(first) if name not in trainable]
         per_model = [_named_tensors(m) for m in models]
-        self.trainable = {name: _stack_in_place([t[name] for t in per_model]).requires_grad_() for name in trainable}
+        self.trainable = {name: _stack_in_place([t[name] for t in per_model]).requires_grad_()
+                          for name in trainable}
         self.constants = {name: _stack_in_place([t[name] for t in per_model]) for name in others}
         self.fold_params = [[dict(m.named_parameters())[name] for name in trainable] for m in models]
         self.loss_tensors = {name: torch.stack([_named_tensors(loss)[name].detach() for loss in losses])
@@ -223,7 +225,8 @@ class _Stack:
         return functional_call(self.loss, loss_tensors, (output, target)), output.logits
 
     def step(self, folds: Sequence[int], index: torch.Tensor, views: Views, labels: torch.Tensor,
-             generators: Sequence[torch.Generator], dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+             generators: Sequence[torch.Generator],
+             dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward of ``folds`` (positions in the stack) on their batches.
 
         Args:
@@ -236,17 +239,18 @@ class _Stack:
         """
         whole = len(folds) == len(self.fold_params)
         rows = None if whole else torch.as_tensor(folds, device=index.device)
-        trainable = self.trainable if whole else {k: v.index_select(0, rows) for k, v in self.trainable.items()}
-        constants = self.constants if whole else {k: v.index_select(0, rows) for k, v in self.constants.items()}
-        loss_tensors = self.loss_tensors if whole else {k: v.index_select(0, rows)
-                                                        for k, v in self.loss_tensors.items()}
+        def rows_of(stacked: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return stacked if whole else {k: v.index_select(0, rows) for k, v in stacked.items()}
+
+        trainable, constants, loss_tensors = rows_of(self.trainable), rows_of(self.constants), rows_of(self.loss_tensors)
         flat = index.flatten()
         batch = {name: x.index_select(0, flat).unflatten(0, index.shape) for name, x in views.items()}
         target = labels.index_select(0, flat).view(index.shape)
         self.source.generators = list(generators)
         device = index.device
         with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            value, logits = vmap(self._call, randomness="error")(trainable, constants, loss_tensors, batch, target)
+            value, logits = vmap(self._call, randomness="error")(trainable, constants, loss_tensors, batch,
+                                                                 target)
         value.sum().backward()
         if not whole:  # BatchNorm updated copies of these folds' statistics: write them back
             for name, stacked in self.constants.items():
@@ -278,8 +282,8 @@ def _epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[
             if len(order[start:start + batch_size]) >= 2]
 
 
-def train_stacked(models: Sequence[nn.Module], losses: Sequence[nn.Module], views: Views, labels: torch.Tensor,
-                  train_indices: Sequence[torch.Tensor], settings: TrainSettings, *,
+def train_stacked(models: Sequence[nn.Module], losses: Sequence[nn.Module], views: Views,
+                  labels: torch.Tensor, train_indices: Sequence[torch.Tensor], settings: TrainSettings, *,
                   generators: Sequence[torch.Generator], dropout_generators: Sequence[torch.Generator],
                   on_epoch: Callable[[list[EpochStats]], None] | None = None) -> list[list[EpochStats]]:
     """Train ``models[f]`` on the samples ``train_indices[f]``, all at once; as :func:`train_model` on each.
@@ -308,7 +312,8 @@ def train_stacked(models: Sequence[nn.Module], losses: Sequence[nn.Module], view
     device = labels.device
     dtype = autocast_dtype(settings.precision, device)
     stack = _Stack(models, losses)
-    optimizer = make_optimizer([p for params in stack.fold_params for p in params], settings.optimizer, device)
+    parameters = [p for params in stack.fold_params for p in params]
+    optimizer = make_optimizer(parameters, settings.optimizer, device)
     scheduler = make_scheduler(optimizer, settings.scheduler, settings.epochs)
     indices = [torch.as_tensor(i, dtype=torch.int64, device=device) for i in train_indices]
     histories: list[list[EpochStats]] = [[] for _ in models]
@@ -327,8 +332,8 @@ def train_stacked(models: Sequence[nn.Module], losses: Sequence[nn.Module], view
                 for size, folds in groups.items():
                     index = torch.stack([indices[f][batches[f][step].to(device)] for f in folds])
                     try:
-                        value, hits = stack.step(folds, index, views, labels, [dropout_generators[f] for f in folds],
-                                                 dtype)
+                        value, hits = stack.step(folds, index, views, labels,
+                                                 [dropout_generators[f] for f in folds], dtype)
                     except (RuntimeError, ValueError, TypeError) as exc:
                         if probed:
                             raise
