@@ -49,7 +49,7 @@ from mertk.engine.settings import TrainSettings
 from mertk.engine.trainer import EpochStats, autocast_dtype, make_optimizer, make_scheduler
 
 __all__ = ["StackingError", "FoldDropout", "fork_default_generator", "stack_size", "stack_memory_limit",
-           "measure_fold_bytes", "train_stacked"]
+           "measure_fold_bytes", "StackedTrainer", "train_stacked"]
 
 Views = Mapping[str, torch.Tensor]
 
@@ -242,7 +242,8 @@ class _Stack:
         def rows_of(stacked: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             return stacked if whole else {k: v.index_select(0, rows) for k, v in stacked.items()}
 
-        trainable, constants, loss_tensors = rows_of(self.trainable), rows_of(self.constants), rows_of(self.loss_tensors)
+        trainable, constants = rows_of(self.trainable), rows_of(self.constants)
+        loss_tensors = rows_of(self.loss_tensors)
         flat = index.flatten()
         batch = {name: x.index_select(0, flat).unflatten(0, index.shape) for name, x in views.items()}
         target = labels.index_select(0, flat).view(index.shape)
@@ -282,13 +283,13 @@ def _epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[
             if len(order[start:start + batch_size]) >= 2]
 
 
-def train_stacked(models: Sequence[nn.Module], losses: Sequence[nn.Module], views: Views,
-                  labels: torch.Tensor, train_indices: Sequence[torch.Tensor], settings: TrainSettings, *,
-                  generators: Sequence[torch.Generator], dropout_generators: Sequence[torch.Generator],
-                  on_epoch: Callable[[list[EpochStats]], None] | None = None) -> list[list[EpochStats]]:
-    """Train ``models[f]`` on the samples ``train_indices[f]``, all at once; as :func:`train_model` on each.
+class StackedTrainer:
+    """Trains ``F`` folds' models at once, one epoch of every fold per :meth:`epoch` call.
 
-    Each model is left as its last epoch made it. See the module docs for the semantics.
+    The stacked counterpart of :class:`mertk.engine.trainer.Trainer`: calling :meth:`epoch`
+    ``n`` times trains each model as ``n`` calls of its own Trainer would (see the module docs).
+    While it lives, the models' tensors are views of the stack; :meth:`release` gives them
+    their own memory again (:func:`train_stacked` does).
 
     Args:
         models: Built (materialised) models of the same shape, on the views' device.
@@ -297,10 +298,84 @@ def train_stacked(models: Sequence[nn.Module], losses: Sequence[nn.Module], view
         views: ``{name: (N, C, S, S)}`` normalised inputs of every sample, on the device.
         labels: ``(N,)`` int64 class indices on the device.
         train_indices: Each model's training samples, int64 indices into ``views``.
-        settings: Epochs, batch size, optimizer, schedule, precision (as for the Trainer).
+        settings: Epochs (the schedule's length), batch size, optimizer, schedule, precision.
         generators: Each model's batch-order generator (CPU), as given to the Trainer.
         dropout_generators: Each model's dropout generator (:func:`fork_default_generator`).
-        on_epoch: Called after every epoch with each model's statistics.
+
+    Raises:
+        StackingError: the models' parameters differ in shape.
+    """
+
+    def __init__(self, models: Sequence[nn.Module], losses: Sequence[nn.Module], views: Views,
+                 labels: torch.Tensor, train_indices: Sequence[torch.Tensor], settings: TrainSettings, *,
+                 generators: Sequence[torch.Generator], dropout_generators: Sequence[torch.Generator]) -> None:
+        self.models, self.views, self.labels, self.settings = list(models), views, labels, settings
+        self.generators, self.dropout_generators = list(generators), list(dropout_generators)
+        self.device = labels.device
+        self.dtype = autocast_dtype(settings.precision, self.device)
+        self.stack = _Stack(models, losses)
+        parameters = [p for params in self.stack.fold_params for p in params]
+        self.optimizer = make_optimizer(parameters, settings.optimizer, self.device)
+        self.scheduler = make_scheduler(self.optimizer, settings.scheduler, settings.epochs)
+        self.indices = [torch.as_tensor(i, dtype=torch.int64, device=self.device) for i in train_indices]
+        self.epochs_done = 0
+        self.probed = False
+
+    def epoch(self) -> list[EpochStats]:
+        """One pass of every fold over its own data in a new order; each fold's statistics.
+
+        Raises:
+            StackingError: the first step failed under ``vmap`` (nothing was trained).
+        """
+        device, batch_size = self.device, self.settings.batch_size
+        batches = [_epoch_batches(len(i), batch_size, g) for i, g in zip(self.indices, self.generators)]
+        total = torch.zeros(len(self.models), device=device)
+        correct = torch.zeros(len(self.models), device=device, dtype=torch.int64)
+        seen = [0] * len(self.models)
+        for step in range(max(map(len, batches), default=0)):
+            groups: dict[int, list[int]] = defaultdict(list)  # batch size -> folds with a batch that size
+            for fold, fold_batches in enumerate(batches):
+                if step < len(fold_batches):
+                    groups[len(fold_batches[step])].append(fold)
+            for size, folds in groups.items():
+                index = torch.stack([self.indices[f][batches[f][step].to(device)] for f in folds])
+                try:
+                    value, hits = self.stack.step(folds, index, self.views, self.labels,
+                                                  [self.dropout_generators[f] for f in folds], self.dtype)
+                except (RuntimeError, ValueError, TypeError) as exc:
+                    if self.probed:
+                        raise
+                    raise StackingError(f"{type(exc).__name__}: {exc}") from exc
+                self.probed = True
+                rows = torch.as_tensor(folds, device=device)
+                total.index_add_(0, rows, value.float() * size)
+                correct.index_add_(0, rows, hits)
+                for f in folds:
+                    seen[f] += size
+            self.stack.hand_gradients([f for folds in groups.values() for f in folds])
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.epochs_done += 1
+        return [EpochStats(self.epochs_done, t / max(n, 1), c / max(n, 1), lr)
+                for t, c, n in zip(total.tolist(), correct.tolist(), seen)]
+
+    def release(self) -> None:
+        """Give every model tensors of its own again (the stack's memory can then be freed)."""
+        self.stack.release(self.models)
+
+
+def train_stacked(models: Sequence[nn.Module], losses: Sequence[nn.Module], views: Views,
+                  labels: torch.Tensor, train_indices: Sequence[torch.Tensor], settings: TrainSettings, *,
+                  generators: Sequence[torch.Generator], dropout_generators: Sequence[torch.Generator],
+                  on_epoch: Callable[[list[EpochStats]], None] | None = None) -> list[list[EpochStats]]:
+    """Train ``models[f]`` on the samples ``train_indices[f]``, all at once; as :func:`train_model` on each.
+
+    Each model is left as its last epoch made it. Arguments as for :class:`StackedTrainer`;
+    ``on_epoch`` is called after every epoch with each model's statistics. See the module docs
+    for the semantics.
 
     Returns:
         Each model's :class:`EpochStats`, one per epoch.
@@ -309,53 +384,16 @@ def train_stacked(models: Sequence[nn.Module], losses: Sequence[nn.Module], view
         StackingError: the models cannot be computed stacked (the first step failed under
             ``vmap``, or their parameters differ in shape); nothing was trained.
     """
-    device = labels.device
-    dtype = autocast_dtype(settings.precision, device)
-    stack = _Stack(models, losses)
-    parameters = [p for params in stack.fold_params for p in params]
-    optimizer = make_optimizer(parameters, settings.optimizer, device)
-    scheduler = make_scheduler(optimizer, settings.scheduler, settings.epochs)
-    indices = [torch.as_tensor(i, dtype=torch.int64, device=device) for i in train_indices]
+    trainer = StackedTrainer(models, losses, views, labels, train_indices, settings, generators=generators,
+                             dropout_generators=dropout_generators)
     histories: list[list[EpochStats]] = [[] for _ in models]
-    probed = False
     try:
-        for epoch in range(1, settings.epochs + 1):
-            batches = [_epoch_batches(len(i), settings.batch_size, g) for i, g in zip(indices, generators)]
-            total = torch.zeros(len(models), device=device)
-            correct = torch.zeros(len(models), device=device, dtype=torch.int64)
-            seen = [0] * len(models)
-            for step in range(max(map(len, batches), default=0)):
-                groups: dict[int, list[int]] = defaultdict(list)
-                for fold, fold_batches in enumerate(batches):
-                    if step < len(fold_batches):
-                        groups[len(fold_batches[step])].append(fold)
-                for size, folds in groups.items():
-                    index = torch.stack([indices[f][batches[f][step].to(device)] for f in folds])
-                    try:
-                        value, hits = stack.step(folds, index, views, labels,
-                                                 [dropout_generators[f] for f in folds], dtype)
-                    except (RuntimeError, ValueError, TypeError) as exc:
-                        if probed:
-                            raise
-                        raise StackingError(f"{type(exc).__name__}: {exc}") from exc
-                    probed = True
-                    rows = torch.as_tensor(folds, device=device)
-                    total.index_add_(0, rows, value.float() * size)
-                    correct.index_add_(0, rows, hits)
-                    for f in folds:
-                        seen[f] += size
-                stack.hand_gradients([f for folds in groups.values() for f in folds])
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            lr = optimizer.param_groups[0]["lr"]
-            if scheduler is not None:
-                scheduler.step()
-            stats = [EpochStats(epoch, t / max(n, 1), c / max(n, 1), lr)
-                     for t, c, n in zip(total.tolist(), correct.tolist(), seen)]
+        for _ in range(settings.epochs):
+            stats = trainer.epoch()
             for history, s in zip(histories, stats):
                 history.append(s)
             if on_epoch is not None:
                 on_epoch(stats)
     finally:
-        stack.release(models)
+        trainer.release()
     return histories
