@@ -371,8 +371,10 @@ def _run_folds(loaded: LoadedConfig, components: Components, data: ExperimentDat
                 continue
             folder.log(f"folds {group[0][0] + 1}-{group[-1][0] + 1}/{len(folds)}: trained as one stack of "
                        f"{len(group)}")
-        for (index, fold), (model, record) in zip(group, results or [run_fold(
-                loaded, components, data, inputs, labels, group[0][1], group[0][0], total=len(folds))]):
+        if results is None:
+            index, fold = group[0]
+            results = [run_fold(loaded, components, data, inputs, labels, fold, index, total=len(folds))]
+        for (index, _), (model, record) in zip(group, results):
             records[index] = record
             _save_fold(loaded, folder, model, record, index, len(folds))
             folder.write_predictions([records[i] for i in sorted(records)], data.class_names, info)
@@ -406,8 +408,9 @@ def _stack_size(loaded: LoadedConfig, components: Components, data: ExperimentDa
         limit = stack_memory_limit(torch.cuda.mem_get_info(device)[0], fold_bytes)
     size = stack_size(setting, device, len(pending), memory_limit=limit)
     if setting == "auto":
-        folder.log(f"train.stack_folds: auto: {f'stacks of up to {size} folds' if size > 1 else 'one fold after another'}"
-                   f" on {device.type}" + (f" ({limit} fit in half the free memory)" if limit is not None else ""))
+        chosen = f"stacks of up to {size} folds" if size > 1 else "one fold after another"
+        folder.log(f"train.stack_folds: auto: {chosen} on {device.type}"
+                   + (f" ({limit} fit in half the free memory)" if limit is not None else ""))
     return size
 
 
