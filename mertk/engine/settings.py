@@ -46,10 +46,13 @@ class TrainSettings(Strict):
     stack_folds: Literal["auto", "off"] | Annotated[int, pydantic.Field(ge=1)] = "auto"
     """Train several folds' models at once, their weights stacked on a fold axis and every step
     one call for the whole stack (:mod:`mertk.engine.stacked`): the same models as one fold after
-    another. ``off``: one fold after another; a number ``k``: stacks of up to ``k`` folds (``1``
-    is ``off``); ``auto``: stacks on CUDA (as many folds as fit in half the free memory), one
-    fold after another on CPU, where stacking measured slower (``benchmarks/stacked.py``), and
-    wherever the model or a loss cannot be stacked (the run log says why)."""
+    another, each fold with its own batches, BatchNorm statistics, optimizer state and dropout
+    masks. Folds' last batches differ in size; each fold keeps its own (a single-sample one is
+    skipped, as sequentially), so its samples per epoch are unchanged. ``off``: one fold after
+    another; a number ``k``: stacks of up to ``k`` folds (``1`` is ``off``); ``auto``: stacks on
+    CUDA (as many folds as fit in half the free memory), one fold after another on CPU, where
+    stacking measured slower (``benchmarks/stacked.py``), and for a model or loss that cannot
+    be stacked (the run log says why). See docs/performance.md, Stacked folds."""
 
     def check_run(self, config: Any, components: Any, file: str) -> None:
         """An explicit ``stack_folds`` of a model or loss that cannot be stacked is an error."""
