@@ -94,12 +94,17 @@ BASELINES = [
     {"model": {"name": "dual-atme", "hidden": 16, "attention": {"name": "se"}, "attention_on": "both",
                "share_attention": True},
      "loss": [{"name": "focal", "alpha": [1, 2, 3]}, {"name": "similarity"}]},
+    {"model": {"name": "dual-atme", "hidden": 16, "backbone": {"name": "conv-pool"}, "attention": {"name": "identity"}},
+     "loss": [{"name": "weighted-cross-entropy"}]},
 ]
 
 
-@pytest.mark.parametrize("changes", BASELINES, ids=lambda c: c["model"]["name"])
+@pytest.mark.parametrize("changes", BASELINES,
+                         ids=lambda c: "-".join([c["model"]["name"], *(v["name"] for v in c["model"].values()
+                                                                       if isinstance(v, dict))]))
 def test_built_in_models_and_losses_train_stacked(make_config, changes: dict) -> None:
-    """Every built-in model and loss trains stacked, per fold as sequentially (losses per epoch)."""
+    """Every built-in model, loss, backbone and attention trains stacked, per fold as sequentially
+    (losses per epoch); the tiny config's dual-atme covers inception and cbam."""
     data = synthetic_data(subjects=3, per_subject=(5, 4, 6))
     loaded = make_config({**changes, "train": {"epochs": 2, "batch_size": 6, "precision": "fp32"}})
     components = mertk.load_components()
