@@ -38,6 +38,7 @@ __all__ = [
     "Tracker",
     "TaskFailure",
     "Executor",
+    "is_stacked",
 ]
 
 
@@ -446,6 +447,24 @@ class Executor(Protocol):
             yields a :class:`TaskFailure`.
         """
         ...
+
+
+def is_stacked(tensor: "torch.Tensor") -> bool:  # noqa: F821
+    """``True`` when ``tensor`` is one model's share of a stacked computation.
+
+    With ``train.stack_folds`` mertk trains several folds' models at once: their weights are
+    stacked on a leading fold axis and one :func:`torch.func.vmap` call runs the model's
+    ``forward`` for all of them, so inside ``forward`` every tensor is a per-fold view of a
+    stacked one. Layers that bypass torch's operators for speed (memory-format tricks, custom
+    :class:`torch.autograd.Function` without a vmap rule) ask this to take their plain torch
+    path, or a path written for the stacked layout, instead. A stackable model keeps all its
+    per-fold state in parameters and buffers, draws randomness only through ``nn.Dropout``
+    modules and runs under :func:`torch.func.vmap` (every operator it uses has a batching
+    rule, as almost all of torch's do).
+    """
+    import torch
+
+    return bool(torch._C._functorch.is_batchedtensor(tensor))
 
 
 def __getattr__(name: str) -> Any:

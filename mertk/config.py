@@ -308,6 +308,10 @@ def validate_config(data: Mapping[str, Any], components: Components, *, file: st
             value = ref.split(value)[0]
         spec = components.validate(ref.kind, value, file=file, key=key, provided=ref.provided)
         setter({**spec, **given})
+    for key in components.config_sections:  # rules of a section that involve other keys
+        check = getattr(getattr(config, key, None), "check_run", None)
+        if check is not None:
+            check(config, components, file)
     return config
 
 

@@ -185,6 +185,11 @@ def register_config_sections(register: Register) -> None:
     ``executor: {name: local, workers: 2}`` against the registered ``executor`` components, and
     ``--set executor.workers=2`` adjusts the default component. ``mertk.execution`` registers
     ``executor`` this way.
+
+    A rule that involves other keys goes in a method ``check_run(config, components, file)``
+    of the section: it is called once the whole config and its component specs are valid, and
+    raises :class:`mertk.errors.ConfigError` (``train`` refuses an explicit ``stack_folds`` for a
+    model that cannot be stacked).
     """
 
 

@@ -438,6 +438,30 @@ class Components:
             raise ConfigError(file, _join(key, "name"), f"missing: say which {kind} to use, e.g. {{name: ...}}")
         raise ConfigError(file, key, f"expected a {kind} name or a mapping with 'name', got {spec!r}")
 
+    def parts(self, kind: str, spec: Any, key: str = "") -> Iterator[tuple[str, ComponentInfo, dict[str, Any]]]:
+        """The component ``spec`` builds, then every nested component it builds: each one's dotted
+        key, registry entry and spec ``{name: ..., **arguments}``.
+
+        Nested parameters the spec leaves out count with their defaults (``dual-atme`` without
+        a ``backbone`` builds the default ``inception``). Arguments are not checked: pass a
+        spec :meth:`validate` accepted.
+        """
+        spec = self.normalise(kind, spec, "<config>", key)
+        info = self[kind].get(spec["name"])
+        yield key, info, spec
+        hints = _hints(info.factory)
+        for arg, p in info.parameters.items():
+            annotation = hints.get(arg)
+            ref = _ref_of(annotation)
+            item_ref = (_ref_of(next(iter(typing.get_args(annotation)), None))
+                        if typing.get_origin(annotation) is list else None)
+            value = spec.get(arg, None if p.default is p.empty else p.default)
+            if ref is not None and value is not None:
+                yield from self.parts(ref.kind, value, _join(key, arg))
+            elif item_ref is not None and isinstance(value, list):
+                for i, item in enumerate(value):
+                    yield from self.parts(item_ref.kind, item, _join(key, f"{arg}.{i}"))
+
     # ------------------------------------------------------------------ building
 
     def build(self, kind: str, spec: Any, *, file: str = "<config>", key: str = "", **provided: Any) -> Any:

@@ -65,6 +65,15 @@ class TimmBackbone(nn.Module):
         (256, torch.Size([2, 256, 1, 1]))
     """
 
+    @staticmethod
+    def cannot_stack(arguments: dict) -> str | None:
+        """Why it cannot be trained stacked (``train.stack_folds``) with these arguments, if so."""
+        random = sorted(k for k, v in (arguments.get("kwargs") or {}).items() if k.startswith("drop") and v)
+        if random:
+            return (f"timm's {', '.join(random)} draw from the global generator inside the network (F.dropout, "
+                    "drop path), so stacked folds cannot each get their own random draws; leave them at 0")
+        return None
+
     def __init__(self, in_channels: int, model_name: str, kwargs: dict[str, Any] | None = None) -> None:
         super().__init__()
         try:

@@ -1,6 +1,7 @@
 """Folds of one or more runs handed to the config's executor, each written as it arrives.
 
-The unit of work is one fold of one run (one seed of one config). This process, the driver,
+The unit of work is one fold of one run (one seed of one config), or one stack of folds trained
+together (``train.stack_folds``, :func:`mertk.engine.runner.run_fold_stack`). This process, the driver,
 opens each run folder, loads and preprocesses the data, splits the folds and skips those a
 resumed run finished earlier. Every remaining fold of every run goes to the executor in one
 call, with one :class:`FoldJob` per run as the shared payload: the config, how to load the
@@ -37,6 +38,7 @@ from mertk.api import Fold, Sample, TaskFailure
 from mertk.config import LoadedConfig, validate_config
 from mertk.engine import runner
 from mertk.engine.rundir import RunFolder
+from mertk.engine.stacked import StackingError
 from mertk.engine.tracking import RunTracking
 from mertk.engine.trainer import normalize_views, select_device
 from mertk.errors import MertkError, PluginError
@@ -131,22 +133,52 @@ def _build(job: FoldJob) -> _Built:
     return built
 
 
-def fold_task(jobs: Mapping[str, FoldJob],
-              task: tuple[str, int]) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
-    """Run fold ``index`` of job ``key`` (``task = (key, index)``) with :func:`mertk.engine.runner.run_fold`.
+FoldResult = tuple[dict[str, Any], "dict[str, torch.Tensor] | None"]
+
+
+def fold_task(jobs: Mapping[str, FoldJob], task: tuple[str, tuple[int, ...]]) -> list[FoldResult]:
+    """Run folds ``indices`` of job ``key`` (``task = (key, indices)``): one fold with
+    :func:`mertk.engine.runner.run_fold`, several as one stack with
+    :func:`mertk.engine.runner.run_fold_stack`.
+
+    A stack whose model cannot be computed stacked fails with the fix when ``train.stack_folds``
+    asked for it; under ``auto`` its folds train one after another, each record saying why in
+    ``stack_fallback``.
 
     Returns:
-        The fold's record, and the trained model's weights (CPU tensors) when the job keeps
-        checkpoints, else ``None``.
+        Per fold, in ``indices`` order: its record, and the trained model's weights (CPU tensors)
+        when the job keeps checkpoints, else ``None``.
     """
-    key, index = task
+    key, indices = task
     job = jobs[key]
     built = _IN_DRIVER.get(key) or _build(job)
-    on_epoch = built.epoch_logger(index) if built.epoch_logger is not None else None
-    model, record = runner.run_fold(built.loaded, built.components, built.data, built.inputs, built.labels,
-                                    built.folds[index], index, total=len(built.folds), on_epoch=on_epoch)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()} if job.checkpoints else None
-    return record, weights
+    total = len(built.folds)
+
+    def weights(model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
+        return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()} if job.checkpoints else None
+
+    fallback = None
+    if len(indices) > 1:
+        try:
+            stack = runner.run_fold_stack(built.loaded, built.components, built.data, built.inputs, built.labels,
+                                          [(i, built.folds[i]) for i in indices], total=total)
+            return [(record, weights(model)) for model, record in stack]
+        except StackingError as exc:
+            name = runner._model_name(built.loaded)
+            if built.loaded.config.train.stack_folds != "auto":
+                raise MertkError(f"{Path(built.loaded.file).name}: train.stack_folds: model {name!r} cannot be "
+                                 f"trained stacked ({exc}). Set train.stack_folds: off, or auto to train it one "
+                                 "fold after another.") from exc
+            fallback = f"model {name!r} failed stacked ({exc})"
+    results = []
+    for index in indices:
+        on_epoch = built.epoch_logger(index) if built.epoch_logger is not None else None
+        model, record = runner.run_fold(built.loaded, built.components, built.data, built.inputs, built.labels,
+                                        built.folds[index], index, total=total, on_epoch=on_epoch)
+        if fallback:
+            record["stack_fallback"] = fallback
+        results.append((record, weights(model)))
+    return results
 
 
 @dataclass
@@ -165,10 +197,17 @@ class _Run:
     prefix: str = ""
     #: Folds whose epochs were logged live, as they ran in this process.
     live: set[int] = field(default_factory=set)
+    #: Folds per task (``train.stack_folds``; 1: one fold per task).
+    stack: int = 1
 
     @property
     def todo(self) -> list[int]:
         return [i for i in range(len(self.folds)) if i not in self.records]
+
+    def groups(self) -> list[tuple[int, ...]]:
+        """The unfinished folds in tasks of :attr:`stack` folds (in fold order)."""
+        todo = self.todo
+        return [tuple(todo[i:i + self.stack]) for i in range(0, len(todo), self.stack)]
 
     def log(self, line: str) -> None:
         self.folder.log(self.prefix + line)
@@ -254,6 +293,8 @@ def _prepare(request: RunRequest, components: Components, executor: Any, prefix:
         if done is not None:
             run.records[index] = done
             run.log(f"fold {index + 1}/{len(folds)} {fold.name}: finished earlier, kept")
+    run.stack = runner._stack_size(loaded, components, data, inputs, labels, [(i, folds[i]) for i in run.todo],
+                                   folder)
     _IN_DRIVER[job.key] = _Built(loaded, components, data, inputs, labels, folds, run.epoch_logger)
     return run
 
@@ -279,7 +320,7 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
             for run in runs:
                 if not run.todo:
                     run.finish(components)
-            tasks = [(k, index) for k, run in enumerate(runs) for index in run.todo]
+            tasks = [(k, group) for k, run in enumerate(runs) for group in run.groups()]
             if tasks:
                 _execute(runs, tasks, executor, components)
         except BaseException as exc:
@@ -295,17 +336,23 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
     return [run.folder.path for run in runs]
 
 
-def _execute(runs: Sequence[_Run], tasks: Sequence[tuple[int, int]], executor: Any, components: Components) -> None:
-    """Hand ``tasks`` (run number, fold number) to the executor; write and finish runs as folds arrive."""
+def _execute(runs: Sequence[_Run], tasks: Sequence[tuple[int, tuple[int, ...]]], executor: Any,
+             components: Components) -> None:
+    """Hand ``tasks`` (run number, fold numbers) to the executor; write and finish runs as folds arrive."""
     jobs = {run.job.key: run.job for k, run in enumerate(runs) if any(t[0] == k for t in tasks)}
-    results: Iterator[tuple[int, Any]] = executor.map(fold_task, jobs, [(runs[k].job.key, i) for k, i in tasks])
+    results: Iterator[tuple[int, Any]] = executor.map(fold_task, jobs, [(runs[k].job.key, g) for k, g in tasks])
     try:
         for position, outcome in results:
-            run, index = runs[tasks[position][0]], tasks[position][1]
+            run, group = runs[tasks[position][0]], tasks[position][1]
             if isinstance(outcome, TaskFailure):
-                raise _failed(run, index, outcome)
-            record, weights = outcome
-            run.save(index, record, weights)
+                raise _failed(run, group[0], outcome)
+            if len(group) > 1:
+                first = outcome[0][0]
+                run.log(f"folds {group[0] + 1}-{group[-1] + 1}/{len(run.folds)}: trained as one stack of {len(group)}"
+                        if "stack" in first else
+                        f"train.stack_folds: auto: {first.get('stack_fallback')}; trained one fold after another")
+            for index, (record, weights) in zip(group, outcome):
+                run.save(index, record, weights)
             if not run.todo:
                 run.finish(components)
     finally:

@@ -21,6 +21,14 @@ from mertk.api import Fold, Problem, Sample
 from mertk.config import LOSS_TERM, LoadedConfig
 from mertk.engine.report import summary_table, write_report
 from mertk.engine.rundir import RunFolder, environment_info
+from mertk.engine.stackable import stacking_obstacle
+from mertk.engine.stacked import (
+    fork_default_generator,
+    measure_fold_bytes,
+    stack_memory_limit,
+    stack_size,
+    train_stacked,
+)
 from mertk.engine.tracking import RunTracking
 from mertk.engine.trainer import (
     EpochStats,
@@ -37,7 +45,8 @@ from mertk.errors import MertkError
 from mertk.progress import progress_bar
 from mertk.registry import Components
 
-__all__ = ["ExperimentData", "load_data", "run_experiment", "run_fold", "train_and_test", "split_folds", "finish_run"]
+__all__ = ["ExperimentData", "FoldSetup", "load_data", "run_experiment", "run_fold", "run_fold_stack",
+           "setup_fold", "train_and_test", "split_folds", "finish_run"]
 
 
 @dataclass
@@ -92,6 +101,43 @@ def load_data(loaded: LoadedConfig, components: Components, *, executor: Any = N
                           dict(load.excluded))
 
 
+@dataclass
+class FoldSetup:
+    """One fold ready to train: a fresh model and loss, its training samples and generators.
+
+    Attributes:
+        model: The built (materialised) model on the training device.
+        loss: The loss, with the fold's class counts.
+        train_index: ``(n,)`` int64 indices of the training samples, on the device.
+        generator: The batch-order generator (CPU).
+        dropout_generator: A fork of the device's default generator where training starts
+            (:func:`mertk.engine.stacked.fork_default_generator`), for stacked training.
+    """
+
+    model: torch.nn.Module
+    loss: torch.nn.Module
+    train_index: torch.Tensor
+    generator: torch.Generator
+    dropout_generator: torch.Generator
+
+
+def setup_fold(loaded: LoadedConfig, components: Components, data: ExperimentData,
+               inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, train: Sequence[int], *,
+               seed: int) -> FoldSetup:
+    """Seed with ``seed``, then build the model and the loss for training on ``train``."""
+    cfg, file = loaded.config, Path(loaded.file).name
+    device = labels.device
+    seed_everything(seed, cfg.train.deterministic)
+    train_index = torch.as_tensor(list(train), dtype=torch.int64, device=device)
+    k = len(data.class_names)
+    sample = {name: v.index_select(0, train_index[:2]).cpu() for name, v in inputs.items()}
+    model = build_model(cfg.model, components, num_classes=k, in_channels=next(iter(sample.values())).shape[1],
+                        sample=sample, file=file).to(device)
+    counts = torch.bincount(labels.index_select(0, train_index).cpu(), minlength=k).tolist()
+    loss = build_loss(cfg.loss, components, num_classes=k, class_counts=counts, file=file).to(device)
+    return FoldSetup(model, loss, train_index, torch.Generator().manual_seed(seed), fork_default_generator(device))
+
+
 def train_and_test(loaded: LoadedConfig, components: Components, data: ExperimentData,
                    inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, train: Sequence[int],
                    test: Sequence[int], *, seed: int, desc: str = "",
@@ -111,19 +157,12 @@ def train_and_test(loaded: LoadedConfig, components: Components, data: Experimen
         The trained model and a record with ``y_pred``, ``probs`` ``(len(test), K)``, per-epoch
         ``history`` and ``seconds``.
     """
-    cfg, file = loaded.config, Path(loaded.file).name
-    device = labels.device
-    seed_everything(seed, cfg.train.deterministic)
+    cfg = loaded.config
     start = time.perf_counter()
-    train_index = torch.as_tensor(list(train), dtype=torch.int64, device=device)
-    train_views = {k: v.index_select(0, train_index) for k, v in inputs.items()}
-    train_labels = labels.index_select(0, train_index)
-    k = len(data.class_names)
-    sample = {name: v[:2].cpu() for name, v in train_views.items()}
-    model = build_model(cfg.model, components, num_classes=k, in_channels=next(iter(sample.values())).shape[1],
-                        sample=sample, file=file).to(device)
-    counts = torch.bincount(train_labels.cpu(), minlength=k).tolist()
-    loss = build_loss(cfg.loss, components, num_classes=k, class_counts=counts, file=file).to(device)
+    fold = setup_fold(loaded, components, data, inputs, labels, train, seed=seed)
+    model = fold.model
+    train_views = {k: v.index_select(0, fold.train_index) for k, v in inputs.items()}
+    train_labels = labels.index_select(0, fold.train_index)
     bar = progress_bar(total=cfg.train.epochs, desc=desc, leave=False, unit="epoch")
 
     def show_epoch(stats: EpochStats) -> None:
@@ -132,25 +171,32 @@ def train_and_test(loaded: LoadedConfig, components: Components, data: Experimen
         if on_epoch is not None:
             on_epoch(stats)
 
-    generator = torch.Generator().manual_seed(seed)
     try:
         if hasattr(model, "fit"):  # a fitted model (e.g. a linear SVM): no optimizer, no epochs
             model.fit(train_views, train_labels)
             history = []
         else:
-            history = train_model(model, loss, train_views, train_labels, cfg.train, generator=generator,
+            history = train_model(model, fold.loss, train_views, train_labels, cfg.train, generator=fold.generator,
                                   on_epoch=show_epoch)
     finally:
         bar.close()
-    record: dict[str, Any] = {"history": [vars(h) for h in history], "train_size": len(train)}
-    if len(test):
-        test_index = torch.as_tensor(list(test), dtype=torch.int64, device=device)
-        probs = predict(model, {k_: v.index_select(0, test_index) for k_, v in inputs.items()},
-                        batch_size=max(cfg.train.batch_size, 256), precision=cfg.train.precision)
-        record["probs"] = probs.tolist()
-        record["y_pred"] = probs.argmax(1).tolist()
+    record: dict[str, Any] = {"history": [vars(h) for h in history], "train_size": len(train),
+                              **_test(loaded, model, inputs, test)}
     record["seconds"] = time.perf_counter() - start
     return model, record
+
+
+def _test(loaded: LoadedConfig, model: torch.nn.Module, inputs: Mapping[str, torch.Tensor],
+          test: Sequence[int]) -> dict[str, Any]:
+    """``probs`` and ``y_pred`` of ``model`` on the samples ``test`` (nothing when there are none)."""
+    if not len(test):
+        return {}
+    train = loaded.config.train
+    device = next(iter(inputs.values())).device
+    test_index = torch.as_tensor(list(test), dtype=torch.int64, device=device)
+    probs = predict(model, {k: v.index_select(0, test_index) for k, v in inputs.items()},
+                    batch_size=max(train.batch_size, 256), precision=train.precision)
+    return {"probs": probs.tolist(), "y_pred": probs.argmax(1).tolist()}
 
 
 def _check_folds(folds: Sequence[Fold], n: int, protocol: Any) -> None:
@@ -191,9 +237,57 @@ def run_fold(loaded: LoadedConfig, components: Components, data: ExperimentData,
     model, record = train_and_test(loaded, components, data, inputs, labels, fold.train, fold.test,
                                    seed=loaded.config.seed + index,
                                    desc=f"fold {index + 1}/{total} {fold.name}", on_epoch=on_epoch)
+    return model, _identify(record, data, labels, fold, index)
+
+
+def _identify(record: dict[str, Any], data: ExperimentData, labels: torch.Tensor, fold: Fold,
+              index: int) -> dict[str, Any]:
     record.update(index=index, name=fold.name, test_ids=[data.samples[i].id for i in fold.test],
                   y_true=[int(labels[i]) for i in fold.test])
-    return model, record
+    return record
+
+
+def run_fold_stack(loaded: LoadedConfig, components: Components, data: ExperimentData,
+                   inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, folds: Sequence[tuple[int, Fold]], *,
+                   total: int) -> list[tuple[torch.nn.Module, dict[str, Any]]]:
+    """Train several folds at once, stacked (:mod:`mertk.engine.stacked`), and test each.
+
+    ``folds`` are ``(index, fold)`` pairs; for each, the result is what :func:`run_fold` gives
+    (the same model up to floating-point summation order), with ``seconds`` the stack's time
+    shared equally and ``stack`` the indices of the folds trained together. Like a fold, a stack
+    depends only on its arguments: it is one unit of work.
+
+    Raises:
+        StackingError: the model cannot be computed stacked; nothing was trained.
+    """
+    cfg = loaded.config
+    start = time.perf_counter()
+    setups = [setup_fold(loaded, components, data, inputs, labels, fold.train, seed=cfg.seed + index)
+              for index, fold in folds]
+    first, last = folds[0][0] + 1, folds[-1][0] + 1
+    bar = progress_bar(total=cfg.train.epochs, desc=f"folds {first}-{last}/{total} stacked", leave=False,
+                       unit="epoch")
+
+    def on_epoch(stats: list[EpochStats]) -> None:
+        bar.set_postfix(loss=f"{sum(s.loss for s in stats) / len(stats):.4f}")
+        bar.update()
+
+    try:
+        histories = train_stacked([s.model for s in setups], [s.loss for s in setups], inputs, labels,
+                                  [s.train_index for s in setups], cfg.train,
+                                  generators=[s.generator for s in setups],
+                                  dropout_generators=[s.dropout_generator for s in setups], on_epoch=on_epoch)
+    finally:
+        bar.close()
+    results = []
+    for (index, fold), setup, history in zip(folds, setups, histories):
+        record = {"history": [vars(h) for h in history], "train_size": len(fold.train),
+                  **_test(loaded, setup.model, inputs, fold.test), "stack": [i for i, _ in folds]}
+        results.append((setup.model, _identify(record, data, labels, fold, index)))
+    seconds = (time.perf_counter() - start) / len(folds)
+    for _, record in results:
+        record["seconds"] = seconds
+    return results
 
 
 def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Path | None = None,
@@ -304,6 +398,37 @@ def _why_no_samples(data: ExperimentData, folder: RunFolder) -> str:
         return f"every annotated row is outside the class protocol or left out on purpose ({reasons}). Fix: " \
                "check the dataset's classes argument"
     return "the dataset lists no samples. Fix: check the dataset's arguments (root, path) and its annotation file"
+
+
+def _model_name(loaded: LoadedConfig) -> str:
+    model = loaded.config.model
+    return model if isinstance(model, str) else model.get("name", "?")
+
+
+def _stack_size(loaded: LoadedConfig, components: Components, data: ExperimentData,
+                inputs: Mapping[str, torch.Tensor], labels: torch.Tensor, pending: Sequence[tuple[int, Fold]],
+                folder: RunFolder) -> int:
+    """Folds per stack from ``train.stack_folds`` (1: one after another); logs what ``auto`` chose."""
+    setting, device = loaded.config.train.stack_folds, labels.device
+    if setting in ("off", 1) or len(pending) < 2:
+        return 1
+    reason = stacking_obstacle(loaded.config, components)
+    if reason is not None:  # an explicit number was refused when the config was checked
+        folder.log(f"train.stack_folds: auto: one fold after another; {reason}")
+        return 1
+    limit = None
+    if setting == "auto" and device.type == "cuda":
+        probe = setup_fold(loaded, components, data, inputs, labels, pending[0][1].train, seed=loaded.config.seed)
+        views = {k: v.index_select(0, probe.train_index) for k, v in inputs.items()}
+        fold_bytes = measure_fold_bytes(probe.model, probe.loss, views, labels.index_select(0, probe.train_index),
+                                        loaded.config.train)
+        limit = stack_memory_limit(torch.cuda.mem_get_info(device)[0], fold_bytes)
+    size = stack_size(setting, device, len(pending), memory_limit=limit)
+    if setting == "auto":
+        chosen = f"stacks of up to {size} folds" if size > 1 else "one fold after another"
+        folder.log(f"train.stack_folds: auto: {chosen} on {device.type}"
+                   + (f" ({limit} fit in half the free memory)" if limit is not None else ""))
+    return size
 
 
 def _finished_fold(folder: RunFolder, index: int, fold: Fold, data: ExperimentData) -> dict[str, Any] | None:

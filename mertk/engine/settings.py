@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
+
+import pydantic
 
 from mertk.settings import Strict, component
 
@@ -43,6 +45,27 @@ class TrainSettings(Strict):
     normalize_mean: float = 0.5
     normalize_std: float = 0.5
     """Inputs in [0, 1] are mapped to (x - mean) / std, as in the authors' code."""
+    stack_folds: Literal["auto", "off"] | Annotated[int, pydantic.Field(ge=1)] = "auto"
+    """Train several folds' models at once, their weights stacked on a fold axis and every step
+    one call for the whole stack (:mod:`mertk.engine.stacked`): the same models as one fold after
+    another, each fold with its own batches, BatchNorm statistics, optimizer state and dropout
+    masks. Folds' last batches differ in size; each fold keeps its own (a single-sample one is
+    skipped, as sequentially), so its samples per epoch are unchanged. ``off``: one fold after
+    another; a number ``k``: stacks of up to ``k`` folds (``1`` is ``off``); ``auto``: stacks on
+    CUDA (as many folds as fit in half the free memory), one fold after another on CPU, where
+    stacking measured slower (``benchmarks/stacked.py``), and for a model or loss that cannot
+    be stacked (the run log says why). See docs/performance.md, Stacked folds."""
+
+    def check_run(self, config: Any, components: Any, file: str) -> None:
+        """An explicit ``stack_folds`` of a model or loss that cannot be stacked is an error."""
+        from mertk.engine.stackable import stacking_obstacle
+        from mertk.errors import ConfigError
+
+        if isinstance(self.stack_folds, int) and self.stack_folds > 1:
+            reason = stacking_obstacle(config, components)
+            if reason is not None:
+                raise ConfigError(file, "train.stack_folds", f"{self.stack_folds}: {reason}. Set "
+                                  "train.stack_folds: off, or auto to train such models one fold after another")
 
 
 class OutputSettings(Strict):

@@ -35,6 +35,14 @@ class TimmClassifier(nn.Module):
         (torch.Size([2, 3]), torch.Size([2, 256]), torch.Size([2, 256, 1, 1]))
     """
 
+    @staticmethod
+    def cannot_stack(arguments: dict) -> str | None:
+        """Why it cannot be trained stacked (``train.stack_folds``) with these arguments, if so."""
+        if arguments.get("drop_rate"):
+            return ("timm applies drop_rate with F.dropout, which draws from the global generator inside the "
+                    "network, so stacked folds cannot each get their own dropout masks; use drop_rate: 0")
+        return None
+
     def __init__(self, num_classes: int, in_channels: int, model_name: str = "resnet18", view: str = "face",
                  drop_rate: float = 0.0) -> None:
         super().__init__()

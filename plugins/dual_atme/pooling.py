@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mertk.api import is_stacked
+
 __all__ = ["max_pool2d", "MaxPool"]
 
 _CHANNELS_LAST = torch.channels_last
@@ -56,7 +58,8 @@ def max_pool2d(x: torch.Tensor, kernel: int, stride: int, padding: int = 0) -> t
     """``F.max_pool2d(x, kernel, stride, padding)`` on ``(B, C, H, W)``: the same values and gradient.
 
     Ties go where ``F.max_pool2d`` sends them (the first maximum of each window in row-major
-    order). Inputs that are not contiguous channels-first CPU tensors go to ``F.max_pool2d``.
+    order). Inputs that are not contiguous channels-first CPU tensors, or are stacked
+    (:func:`mertk.api.is_stacked`), go to ``F.max_pool2d``.
 
     Shape:
         - Input: ``(B, C, H, W)``.
@@ -71,7 +74,7 @@ def max_pool2d(x: torch.Tensor, kernel: int, stride: int, padding: int = 0) -> t
         >>> torch.equal(y, torch.nn.functional.max_pool2d(x, 2, 2))
         True
     """
-    if x.device.type != "cpu" or x.ndim != 4 or not x.is_contiguous():
+    if x.device.type != "cpu" or x.ndim != 4 or is_stacked(x) or not x.is_contiguous():
         return F.max_pool2d(x, kernel, stride, padding)
     if not (x.requires_grad and torch.is_grad_enabled()):
         if (kernel, stride, padding) == (3, 1, 1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -32,12 +33,16 @@ def components() -> mertk.Components:
     return mertk.load_components()
 
 
-def synthetic_data(subjects: int = 4, per_subject: int = 6, size: int = 28) -> ExperimentData:
-    """Separable 3-class data: class k brightens channel k of both views."""
+def synthetic_data(subjects: int = 4, per_subject: int | Sequence[int] = 6, size: int = 28) -> ExperimentData:
+    """Separable 3-class data: class k brightens channel k of both views.
+
+    ``per_subject``: samples of every subject, or of each subject in turn.
+    """
     g = torch.Generator().manual_seed(0)
+    counts = [per_subject] * subjects if isinstance(per_subject, int) else list(per_subject)
     samples, tensors = [], []
-    for s in range(subjects):
-        for c in range(per_subject):
+    for s, count in enumerate(counts):
+        for c in range(count):
             label = c % 3
             dataset = "alpha" if s % 2 else "beta"
             samples.append(Sample(id=f"{dataset}/s{s}/c{c}", subject=f"{dataset}/s{s}", clip=f"c{c}",
