@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -77,3 +78,16 @@ def fake_data(monkeypatch: pytest.MonkeyPatch) -> ExperimentData:
     data = synthetic_data()
     monkeypatch.setattr(runner, "load_data", lambda loaded, components, **kwargs: data)
     return data
+
+
+def folds_of(run_dir: Path) -> dict[str, dict]:
+    """``folds/NNN.json`` by file name, less the wall-clock ``seconds`` of the fold and of each
+    epoch (the only fields that differ)."""
+    out = {}
+    for path in sorted((run_dir / "folds").glob("*.json")):
+        record = json.loads(path.read_text())
+        record.pop("seconds")
+        for epoch in record["history"]:
+            epoch.pop("seconds")
+        out[path.name] = record
+    return out

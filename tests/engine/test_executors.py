@@ -27,23 +27,12 @@ from mertk.engine import runner
 from mertk.errors import MertkError
 from mertk.testing import invoke
 
+from .conftest import folds_of
+
 PLUGIN = Path(__file__).parent / "executor_plugin" / "faulty_model.py"
 ONE_PROCESS = {"name": "local", "workers": 1, "threads": 1}
 POOL = {"name": "local", "workers": 2, "threads": 1}
 RAY = {"name": "ray", "num_cpus": 1}
-
-
-def folds_of(run_dir: Path) -> dict[str, dict]:
-    """``folds/NNN.json`` by file name, less the wall-clock ``seconds`` of the fold and of each
-    epoch (the only fields that differ)."""
-    out = {}
-    for path in sorted((run_dir / "folds").glob("*.json")):
-        record = json.loads(path.read_text())
-        record.pop("seconds")
-        for epoch in record["history"]:
-            epoch.pop("seconds")
-        out[path.name] = record
-    return out
 
 
 def weights_of(run_dir: Path) -> dict[str, dict]:

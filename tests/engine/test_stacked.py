@@ -17,7 +17,7 @@ from mertk.engine.stacked import stack_memory_limit, stack_size
 from mertk.errors import ConfigError, MertkError
 from mertk.testing import components_with, invoke
 
-from .conftest import synthetic_data
+from .conftest import folds_of, synthetic_data
 
 #: Subjects of 6, 8, 7 and 4 clips: the first three LOSO folds (subjects 1, 3, 0) train on 17, 21
 #: and 19 clips, i.e. batches of 8 + 8 + 1 (the 1 is skipped: two steps), 8 + 8 + 5 and 8 + 8 + 3.
@@ -259,14 +259,7 @@ def test_stacks_are_executor_tasks_and_a_pool_runs_them_side_by_side(make_config
                               "executor": executor, "output": {"export_model": False}})
         run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / name)
         assert (run_dir / "run.log").read_text().count("trained as one stack of 2") == 2
-        out = {}
-        for path in sorted((run_dir / "folds").glob("*.json")):
-            record = json.loads(path.read_text())
-            record.pop("seconds")
-            for epoch in record["history"]:
-                epoch.pop("seconds")
-            out[path.name] = record
-        return out
+        return folds_of(run_dir)
 
     here = folds({"name": "local", "workers": 1, "threads": 1}, "here")
     pool = folds({"name": "local", "workers": 2, "threads": 1}, "pool")
