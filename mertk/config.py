@@ -21,7 +21,7 @@ import copy
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 
@@ -37,7 +37,7 @@ __all__ = ["RunConfig", "LOSS_TERM", "LoadedConfig", "load_config", "validate_co
 
 #: A loss term: a ``loss`` component spec that may also carry ``weight`` (default 1), which the
 #: engine reads and the loss factory never sees (``LOSS_TERM.split(term)``).
-LOSS_TERM = Ref("loss", options=(("weight", 1.0),))
+LOSS_TERM = Ref("loss", options=(("weight", 1.0, Annotated[float, pydantic.Field(ge=0)]),))
 
 
 class RunConfig(Strict):
@@ -50,7 +50,7 @@ class RunConfig(Strict):
 
     name: str = "run"
     """Run name; the run folder is ``{output.dir}/{name}-{timestamp}``."""
-    seed: int = 1
+    seed: Annotated[int, pydantic.Field(ge=0)] = 1
     """Base seed; fold ``i`` trains with ``seed + i``, the exported model with ``seed + 10000``."""
     dataset: component("dataset")
     """The dataset adapter and its arguments (root folders, class protocol, ...)."""

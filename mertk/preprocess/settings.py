@@ -8,7 +8,9 @@ Stages, in order: frames -> face box (``face_detector``) -> 68 landmarks
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+import pydantic
 
 from mertk.settings import Strict, component
 
@@ -16,9 +18,9 @@ from mertk.settings import Strict, component
 class AlignSettings(Strict):
     """Face alignment and crop (kornia warp, one transform per clip)."""
 
-    size: int = 128
+    size: Annotated[int, pydantic.Field(ge=8)] = 128
     """Side of the square aligned face, in pixels."""
-    margin: float = 0.15
+    margin: Annotated[float, pydantic.Field(ge=0)] = 0.15
     """Extra border around the landmark box on each side, as a fraction of its size."""
     rotate: bool = True
     """Rotate so that the eye line is horizontal."""
@@ -27,7 +29,8 @@ class AlignSettings(Strict):
 class EncodingSettings(Strict):
     """How the flow field becomes a multi-channel image."""
 
-    channels: list[Literal["u", "v", "strain", "magnitude"]] = ["u", "v", "strain"]
+    channels: Annotated[list[Literal["u", "v", "strain", "magnitude"]], pydantic.Field(min_length=1)] = \
+        ["u", "v", "strain"]
     """Channels of the encoded image, in this order. ``strain`` is the optical strain
     ``sqrt(ux^2 + vy^2 + 0.5 * (uy + vx)^2)``; ``magnitude`` is ``sqrt(u^2 + v^2)``."""
     normalize: Literal["minmax", "global", "none"] = "minmax"
@@ -57,7 +60,7 @@ class PreprocessSettings(Strict):
     """Where preprocessed clips are cached; default ``$MERTK_CACHE`` or ``~/.cache/mertk``."""
     cache: bool = True
     """Reuse and write the per-clip cache."""
-    workers: int = 0
+    workers: Annotated[int, pydantic.Field(ge=0)] = 0
     """Parallel worker processes for the CPU path (0: as many as the cores this process may use, see
     ``train.threads``; 1: no workers)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -65,5 +68,5 @@ class PreprocessSettings(Strict):
     its input's device (``uses_device = True``, e.g. ``torch-tvl1``), else the CPU. On ``cuda``
     the workers read and align clips and the flow runs in batches of ``batch_size`` on the GPU;
     on ``cpu`` each worker computes whole clips."""
-    batch_size: int = 32
+    batch_size: Annotated[int, pydantic.Field(ge=1)] = 32
     """Frame pairs per flow call on the GPU path."""

@@ -41,8 +41,29 @@ def _refused(result, message: str) -> None:
 
 
 @pytest.mark.parametrize("text, message", [
+    ("train: {epochs: -3}", "c.yaml: train.epochs: input should be greater than or equal to 1, got -3"),
+    ("train: {batch_size: 1}", "c.yaml: train.batch_size: input should be greater than or equal to 2, got 1"),
     ("train: {batch_size: true}", "c.yaml: train.batch_size: expected a number, not true/false, got True"),
+    ("train: {optimizer: {lr: 0}}", "c.yaml: train.optimizer.lr: input should be greater than 0, got 0"),
+    ("train: {optimizer: {weight_decay: -0.1}}",
+     "c.yaml: train.optimizer.weight_decay: input should be greater than or equal to 0, got -0.1"),
     ("train: {optimizer: {lr: false}}", "c.yaml: train.optimizer.lr: expected a number, not true/false, got False"),
+    ("seed: -1", "c.yaml: seed: input should be greater than or equal to 0, got -1"),
+    ("preprocess: {align: {size: 0}}", "c.yaml: preprocess.align.size: input should be greater than or equal to 8"),
+    ("preprocess: {workers: -2}", "c.yaml: preprocess.workers: input should be greater than or equal to 0, got -2"),
+    ("preprocess: {views: {face: {name: full-face, size: 0}}}",
+     "c.yaml: preprocess.views.face.size: input should be greater than or equal to 2, got 0"),
+    ("protocol: {name: kfold, k: 1}", "c.yaml: protocol.k: input should be greater than or equal to 2, got 1"),
+    ("executor: {name: local, workers: 0}",
+     "c.yaml: executor.workers: input should be greater than or equal to 1, got 0"),
+    ("loss: [{name: cross-entropy, weight: -1}]",
+     "c.yaml: loss.0.weight: input should be greater than or equal to 0, got -1"),
+    ("loss: [{name: cross-entropy, label_smoothing: 1.5}]",
+     "c.yaml: loss.0.label_smoothing: input should be less than or equal to 1, got 1.5"),
+    ("model: {dropout: 1.0}", "c.yaml: model.dropout: input should be less than 1, got 1.0"),
+    ("model: {hidden: 0}", "c.yaml: model.hidden: input should be greater than 0, got 0"),
+    ("model: {attention: {name: cbam, reduction: 0}}",
+     "c.yaml: model.attention.reduction: input should be greater than 0, got 0"),
     ("model: {attention: {name: cbam, reduction: true}}",
      "c.yaml: model.attention.reduction: expected a number, not true/false, got True"),
 ], ids=lambda v: v.split(": ")[1] if v.startswith("c.yaml") else None)
@@ -50,7 +71,9 @@ def test_config_check_refuses_out_of_range_values_and_bools_for_numbers(tmp_path
     _refused(_check(tmp_path, text), f"Error: {message}")
 
 
-def test_set_values_are_checked_too(tmp_path):
+def test_set_values_are_range_checked_too(tmp_path):
+    _refused(_check(tmp_path, "", "--set", "train.epochs=0"),
+             "Error: --set train.epochs=0: train.epochs: input should be greater than or equal to 1, got 0")
     _refused(_check(tmp_path, "", "--set", "train.batch_size=yes"),
              "Error: --set train.batch_size=yes: train.batch_size: expected a number, not true/false, got 'yes'")
 
@@ -80,6 +103,8 @@ def register_attentions(register):
 
 
 @pytest.mark.parametrize("arguments, message", [
+    ("reduction: 0", "model.attention.reduction: input should be greater than or equal to 1, got 0"),
+    ("keep: 1.5", "model.attention.keep: input should be less than or equal to 1, got 1.5"),
     ("reduction: true", "model.attention.reduction: expected a number, not true/false, got True"),
     ("keep: false", "model.attention.keep: expected a number, not true/false, got False"),
 ])
