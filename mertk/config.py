@@ -133,7 +133,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read the file ({exc.strerror})") from None
     except NotUtf8 as exc:
-        raise ConfigError(str(path), "", f"{exc}; a config is YAML text in UTF-8") from None
+        raise ConfigError(str(path), "", f"{exc}; a config is YAML text in UTF-8: {exc.fix}") from None
     data = load_yaml(text, file=path.name)
     if data is None:
         return {}

@@ -23,16 +23,17 @@ _BOMS = (  # longest first: a UTF-32-LE mark starts with the UTF-16-LE one
 
 
 class NotUtf8(ValueError):
-    """The bytes are not UTF-8 text; the message says what they are and how to fix it.
+    """The bytes are not UTF-8 text: the message says what they are, :attr:`fix` how to convert them.
 
     Attributes:
         encoding: What the file is (``"UTF-16 (little-endian)"``, ``"binary"``) or ``None``
             when unknown.
+        fix: How to make it UTF-8 (or, for a binary file, a hint that it is the wrong file).
     """
 
-    def __init__(self, message: str, encoding: str | None = None) -> None:
+    def __init__(self, message: str, fix: str, encoding: str | None = None) -> None:
         super().__init__(message)
-        self.encoding = encoding
+        self.fix, self.encoding = fix, encoding
 
 
 def decode_utf8(data: bytes) -> str:
@@ -43,25 +44,26 @@ def decode_utf8(data: bytes) -> str:
     >>> decode_utf8("seed: 1".encode("utf-16"))
     Traceback (most recent call last):
     ...
-    mertk.textfiles.NotUtf8: the file is UTF-16 (little-endian) text, not UTF-8; save it as UTF-8 ...
+    mertk.textfiles.NotUtf8: the file is UTF-16 (little-endian) text, not UTF-8
 
     Raises:
         NotUtf8: naming the encoding it is in, where recognisable, and how to convert it.
     """
     encoding = _other_encoding(data)
     if encoding == "binary":
-        raise NotUtf8(f"the file is binary, not text (it has a zero byte at offset {data.index(0)}); is it the "
-                      "right file?", encoding)
+        raise NotUtf8(f"the file is binary, not text (it has a zero byte at offset {data.index(0)})",
+                      "check that it is the right file", encoding)
     if encoding is not None:
-        raise NotUtf8(f"the file is {encoding} text, not UTF-8; save it as UTF-8 (in Excel: 'CSV UTF-8'; in an "
-                      f"editor: encoding UTF-8; or `iconv -f {encoding.split()[0]} -t UTF-8 FILE > NEW`)", encoding)
+        raise NotUtf8(f"the file is {encoding} text, not UTF-8",
+                      f"save it as UTF-8 (Excel: 'CSV UTF-8'; an editor: encoding UTF-8; or `iconv -f "
+                      f"{encoding.split()[0]} -t UTF-8 FILE > NEW`)", encoding)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise NotUtf8(f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line} is not UTF-8; it may "
-                      "be Latin-1 or Windows-1252); save it as UTF-8, e.g. `iconv -f WINDOWS-1252 -t UTF-8 FILE > NEW`"
-                      ) from None
+                      "be Latin-1 or Windows-1252)",
+                      "save it as UTF-8, e.g. `iconv -f WINDOWS-1252 -t UTF-8 FILE > NEW`") from None
 
 
 def read_utf8(path: Path) -> str:

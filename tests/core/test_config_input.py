@@ -181,7 +181,7 @@ def test_yaml_words_in_component_arguments_follow_the_factory_signature():
 
 
 @pytest.mark.parametrize("encoding, message", [
-    ("utf-16", "is UTF-16 (little-endian) text, not UTF-8; save it as UTF-8"),
+    ("utf-16", "is UTF-16 (little-endian) text, not UTF-8; a config is YAML text in UTF-8: save it as UTF-8"),
     ("utf-16-be-bom", "is UTF-16 (big-endian) text, not UTF-8"),
     ("utf-32", "is UTF-32 (little-endian) text, not UTF-8"),
     ("latin-1", "is not UTF-8 text (byte 0xe9 on line 2 is not UTF-8"),
