@@ -206,3 +206,27 @@ def test_a_utf8_config_with_a_byte_order_mark_is_read(tmp_path):
     (tmp_path / "c.yaml").write_bytes(codecs.BOM_UTF8 + (BASE + "seed: 3\n").encode())
     result = invoke(["config", "check", str(tmp_path / "c.yaml")])
     assert result.exit_code == 0, result.output
+
+
+# ------------------------------------------------------------------ item 3: the model's views exist
+
+
+@pytest.mark.parametrize("text, options, message", [
+    ("model: {views: [face, harz]}", (),
+     "c.yaml: model.views: no view 'harz' (did you mean 'hars'?); the views preprocess.views makes: face, hars. "
+     "Fix: name one of them, or add 'harz' to preprocess.views"),
+    # the model's default views, ("face", "hars"), against views the config changed
+    ("", ("--set", "preprocess.views={face: full-face}"),
+     "c.yaml: model.views: no view 'hars'; the views preprocess.views makes: face."),
+    # a one-view model of the baselines plugin names it with `view`
+    ("model: {name: ststnet, view: flow}", ("--set", "preprocess.views={face: full-face}"),
+     "c.yaml: model.view: no view 'flow'; the views preprocess.views makes: face."),
+])
+def test_config_check_refuses_a_model_view_that_preprocessing_does_not_make(tmp_path, text, options, message):
+    _refused(_check(tmp_path, text, *options), f"Error: {message}")
+
+
+def test_a_model_reading_views_that_preprocessing_makes_passes(tmp_path):
+    result = _check(tmp_path, "preprocess: {views: {upper: full-face, lower: {name: hars}}}\n"
+                              "model: {views: [upper, lower]}\n")
+    assert result.exit_code == 0, result.output
