@@ -6,6 +6,10 @@ the file and the dotted key::
 
     dual-atme.yaml: model.attention.reductoin: unexpected argument (did you mean 'reduction'?)
 
+Files are read as the user wrote them (:mod:`mertk.yamlfile`): a key given twice is an error,
+``off``/``on``/``yes``/``no`` are the text for a string field and the boolean for a bool field, and
+a file that is not UTF-8 text is named with its encoding (:mod:`mertk.textfiles`).
+
 A config may start from another with ``extends: other.yaml`` (mappings merge key by key, other
 values and component specs naming another component are replaced), and ``--set key.path=value``
 overrides any value from the command line.
@@ -17,22 +21,23 @@ import copy
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
-import yaml
 
 from mertk.envvars import expand_env
 from mertk.errors import ConfigError, did_you_mean
 from mertk.registry import Components, Ref
 from mertk.settings import Strict, component
+from mertk.textfiles import NotUtf8, read_utf8
+from mertk.yamlfile import DuplicateKey, load_yaml
 
 __all__ = ["RunConfig", "LOSS_TERM", "LoadedConfig", "load_config", "validate_config", "run_config_model",
            "find_config", "bundled_configs", "parse_override", "apply_overrides"]
 
 #: A loss term: a ``loss`` component spec that may also carry ``weight`` (default 1), which the
 #: engine reads and the loss factory never sees (``LOSS_TERM.split(term)``).
-LOSS_TERM = Ref("loss", options=(("weight", 1.0),))
+LOSS_TERM = Ref("loss", options=(("weight", 1.0, Annotated[float, pydantic.Field(ge=0)]),))
 
 
 class RunConfig(Strict):
@@ -45,7 +50,7 @@ class RunConfig(Strict):
 
     name: str = "run"
     """Run name; the run folder is ``{output.dir}/{name}-{timestamp}``."""
-    seed: int = 1
+    seed: Annotated[int, pydantic.Field(ge=0)] = 1
     """Base seed; fold ``i`` trains with ``seed + i``, the exported model with ``seed + 10000``."""
     dataset: component("dataset")
     """The dataset adapter and its arguments (root folders, class protocol, ...)."""
@@ -124,16 +129,12 @@ def find_config(name: str | Path, components: Components | None = None) -> Path:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read the file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(path.name, "", f"{where}invalid YAML: {problem}") from None
+    except NotUtf8 as exc:
+        raise ConfigError(str(path), "", f"{exc}; a config is YAML text in UTF-8: {exc.fix}") from None
+    data = load_yaml(text, file=path.name)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -187,8 +188,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError("--set", text, "expected KEY.PATH=VALUE, e.g. --set train.epochs=5")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = load_yaml(raw, file=f"--set {text}", key=key.strip()) if raw.strip() else ""
+    except DuplicateKey:
+        raise
+    except ConfigError:  # not YAML: the text as it is
         value = raw
     return key.strip().split("."), value
 
@@ -298,12 +301,8 @@ def validate_config(data: Mapping[str, Any], components: Components, *, file: st
         spec = ref.split(value)[0] if isinstance(value, Mapping) else value
         components.check_names(ref.kind, spec, file=file, key=key, provided=ref.provided)
     for key, ref, value, setter in fields:
-        given = {k: value[k] for k, _ in ref.options if isinstance(value, Mapping) and k in value}
-        for option, default in ref.options:
-            if option in given and not isinstance(given[option], type(default)) \
-                    and not (isinstance(default, float) and type(given[option]) is int):
-                expected = "number" if isinstance(default, (int, float)) else type(default).__name__
-                raise ConfigError(file, f"{key}.{option}", f"expected a {expected}, got {given[option]!r}")
+        given = {k: components.check_value(annotation, value[k], file=file, key=f"{key}.{k}")
+                 for k, annotation in ref.option_types().items() if isinstance(value, Mapping) and k in value}
         if isinstance(value, Mapping):
             value = ref.split(value)[0]
         spec = components.validate(ref.kind, value, file=file, key=key, provided=ref.provided)

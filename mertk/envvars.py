@@ -32,7 +32,7 @@ def expand_env(node: Any, *, file: str = "<config>", key: str = "",
                 raise ConfigError(file, key, f"environment variable {name} is not set; export {name}=PATH "
                                              f"or override the value with --set {key}=PATH")
             return env[name]
-        return _VAR.sub(value, node)
+        return _VAR.sub(value, node) if "${" in node else node  # keeps a str subclass (a YAML bool word)
     if isinstance(node, Mapping):
         return {k: expand_env(v, file=file, key=f"{key}.{k}" if key else str(k), environ=env) for k, v in node.items()}
     if isinstance(node, list):

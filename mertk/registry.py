@@ -28,6 +28,7 @@ from typing import Any
 
 import pydantic
 
+from mertk.config_values import NotExpected, as_expected
 from mertk.errors import ArgumentError, ConfigError, MertkError, PluginError, did_you_mean
 from mertk.signatures import Outline, read_outline
 from mertk.signatures import Parameter as OutlineParameter
@@ -59,14 +60,15 @@ KINDS: dict[str, str] = {
 class Ref:
     """Marks a factory parameter or config field as a component spec of ``kind`` (see module docs).
 
-    ``options`` are ``(key, default)`` pairs that a spec may carry beside the component's own
-    arguments and that its user reads itself (a loss term's ``weight``); they are type-checked
-    against the default's type and never passed to the factory (see :meth:`split`).
+    ``options`` are ``(key, default)`` or ``(key, default, annotation)`` entries that a spec may
+    carry beside the component's own arguments and that its user reads itself (a loss term's
+    ``weight``); they are checked against ``annotation`` (default: the default's type), ranges
+    included (``Annotated[float, Field(ge=0)]``), and never passed to the factory (see :meth:`split`).
     """
 
     kind: str
     provided: tuple[str, ...] = ()
-    options: tuple[tuple[str, Any], ...] = ()
+    options: tuple[tuple[Any, ...], ...] = ()
 
     def split(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """``spec`` without the options, and the options' values (defaults where left out).
@@ -74,9 +76,13 @@ class Ref:
         >>> Ref("loss", options=(("weight", 1.0),)).split({"name": "focal", "gamma": 2, "weight": 0.5})
         ({'name': 'focal', 'gamma': 2}, {'weight': 0.5})
         """
-        names = dict(self.options)
+        names = {option[0] for option in self.options}
         component = {k: v for k, v in spec.items() if k not in names}
-        return component, {k: spec.get(k, default) for k, default in self.options}
+        return component, {k: spec.get(k, default) for k, default, *_ in self.options}
+
+    def option_types(self) -> dict[str, Any]:
+        """Each option's annotation: the one given, else its default's type."""
+        return {k: annotation[0] if annotation else type(default) for k, default, *annotation in self.options}
 
 
 @dataclass(frozen=True)
@@ -357,7 +363,7 @@ class Components:
         _check_argument_names(kind, name, spec, params, required, info.accepts_any_keyword, provided, file, key)
         for arg, value in spec.items():
             if arg != "name":
-                out[arg] = self._check_value(hints.get(arg), value, file, _join(key, arg))
+                out[arg] = self.check_value(hints.get(arg), value, file=file, key=_join(key, arg))
         self._check_arguments(info, out, file, key)
         return out
 
@@ -403,7 +409,14 @@ class Components:
         except ArgumentError as exc:
             raise ConfigError(file, _join(key, exc.argument), exc.message) from None
 
-    def _check_value(self, annotation: Any, value: Any, file: str, where: str) -> Any:
+    def check_value(self, annotation: Any, value: Any, *, file: str = "<config>", key: str = "") -> Any:
+        """``value`` checked against a factory argument's ``annotation`` (nested component specs
+        validated, ranges and types checked, see :func:`mertk.config_values.as_expected`).
+
+        Raises:
+            ConfigError: naming ``file``, the dotted ``key``, the value and what is allowed.
+        """
+        where = key
         ref = _ref_of(annotation)
         if ref is not None and value is None and _allows_none(annotation):
             return None  # an optional nested component left out: ``attention: null``
@@ -416,6 +429,10 @@ class Components:
                 raise ConfigError(file, where, f"expected a list of {item_ref.kind} specs, got {value!r}")
             return [self.validate(item_ref.kind, v, file=file, key=_join(where, str(i)), provided=item_ref.provided)
                     for i, v in enumerate(value)]
+        try:
+            value = as_expected(annotation, value)
+        except NotExpected as exc:
+            raise ConfigError(file, where, f"{exc}, got {value!r}") from None
         if annotation is None:
             return value
         try:

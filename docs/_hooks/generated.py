@@ -84,7 +84,29 @@ def _section(annotation: object) -> type[pydantic.BaseModel] | None:
     return None
 
 
+def _range(metadata: typing.Iterable[object]) -> str:
+    """`` ≥ 1``, `` in [0, 1)``, ...: the bounds that ``Field(ge=..., lt=...)`` (or annotated-types) declare."""
+    bounds: dict[str, object] = {}
+    flat = [m for meta in metadata for m in (meta.metadata if isinstance(meta, pydantic.fields.FieldInfo) else [meta])]
+    for meta in flat:
+        bounds.update({k: getattr(meta, k) for k in ("ge", "gt", "le", "lt") if getattr(meta, k, None) is not None})
+    low = ("[", bounds["ge"]) if "ge" in bounds else ("(", bounds["gt"]) if "gt" in bounds else None
+    high = ("]", bounds["le"]) if "le" in bounds else (")", bounds["lt"]) if "lt" in bounds else None
+    if low and high:
+        return f" in {low[0]}{low[1]}, {high[1]}{high[0]}"
+    if low:
+        return f" {'≥' if low[0] == '[' else '>'} {low[1]}"
+    if high:
+        return f" {'≤' if high[0] == ']' else '<'} {high[1]}"
+    return ""
+
+
 def _type_text(annotation: object, field_info: pydantic.fields.FieldInfo) -> str:
+    if typing.get_origin(annotation) is typing.Annotated and _ref(annotation) is None:
+        base, *metadata = typing.get_args(annotation)
+        return _type_text(base, pydantic.fields.FieldInfo()) + _range(metadata)
+    if _ref(annotation) is None and _range(field_info.metadata):
+        return _type_text(annotation, pydantic.fields.FieldInfo()) + _range(field_info.metadata)
     ref = next((m for m in field_info.metadata if type(m).__name__ == "Ref"), None) or _ref(annotation)
     if ref is not None:
         link = f"[`{ref.kind}`](plugins/directory.md#kind-{ref.kind.replace('_', '-')})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import PositiveInt
 from torch import nn
 
 __all__ = ["identity", "squeeze_excite"]
@@ -23,7 +24,7 @@ def identity(channels: int) -> nn.Module:
     return nn.Identity()
 
 
-def squeeze_excite(channels: int, reduction: int = 16) -> nn.Module:
+def squeeze_excite(channels: int, reduction: PositiveInt = 16) -> nn.Module:
     """Squeeze-and-excitation channel attention (timm's ``SEModule``).
 
     Args:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, NonNegativeFloat
 from torch import nn
 
 from mertk.api import ModelOutput
@@ -32,7 +34,7 @@ class CrossEntropy(nn.Module):
         (torch.Size([]), torch.float32)
     """
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: Annotated[float, Field(ge=0, le=1)] = 0.0) -> None:
         super().__init__()
         self.label_smoothing = label_smoothing
 
@@ -64,7 +66,7 @@ class WeightedCrossEntropy(nn.Module):
     """
 
     def __init__(self, num_classes: int | None = None, class_counts: Sequence[int] | None = None,
-                 weights: list[float] | None = None) -> None:
+                 weights: list[NonNegativeFloat] | None = None) -> None:
         super().__init__()
         if weights is not None:
             if num_classes is not None and len(weights) != num_classes:

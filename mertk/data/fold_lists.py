@@ -23,6 +23,7 @@ from typing import Literal
 from mertk.api import DatasetLoad, Problem, Sample
 from mertk.data.labels import MEGC3
 from mertk.data.manifest import FlowChannel, check_flow_channels, parse_label
+from mertk.data.sheets import read_text_file
 from mertk.errors import MertkError
 
 __all__ = ["FoldLists"]
@@ -53,7 +54,8 @@ class FoldLists:
         for file in self.list_files():
             base = Path(self.root).expanduser() if self.root else file.parent
             subject = f"folds/{file.stem}"
-            for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            text = read_text_file(file, "dataset.files")
+            for number, line in enumerate(text.splitlines(), start=1):
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
                 where = {"file": str(file), "row": number}

@@ -9,6 +9,7 @@ Row numbers are 1-based as a spreadsheet program shows them.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mertk.errors import MertkError
+from mertk.textfiles import NotUtf8, read_utf8
 
-__all__ = ["SheetRow", "normalise_column", "read_sheet", "find_annotation"]
+__all__ = ["SheetRow", "normalise_column", "read_text_file", "read_sheet", "find_annotation"]
 
 _HEADER_SEARCH_ROWS = 40
 
@@ -46,8 +48,7 @@ def normalise_column(name: Any) -> str:
 
 def _raw_rows(path: Path, named_by: str) -> Iterator[list[Any]]:
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            yield from csv.reader(handle)
+        yield from csv.reader(io.StringIO(read_text_file(path, named_by), newline=""))
         return
     import openpyxl
 
@@ -63,6 +64,20 @@ def _raw_rows(path: Path, named_by: str) -> Iterator[list[Any]]:
         book.close()
 
 
+def read_text_file(path: Path, named_by: str) -> str:
+    """The text of a data file (CSV sheet, fold list) in UTF-8, with or without a byte-order mark.
+
+    Raises:
+        MertkError: the file is UTF-16, binary or otherwise not UTF-8, saying how to convert it.
+    """
+    try:
+        return read_utf8(path)
+    except NotUtf8 as exc:
+        fix = f"point {named_by} to the right file"
+        fix = fix if exc.encoding == "binary" else f"{exc.fix}, or {fix}"
+        raise MertkError(f"{path}: {exc}. Fix: {fix}") from None
+
+
 def read_sheet(path: Path, required: Sequence[str], *, header_row: int | None = None,
                named_by: str = "the dataset's 'annotation' argument") -> list[SheetRow]:
     """Read the data rows below the header of ``path``'s first sheet.
@@ -74,7 +89,8 @@ def read_sheet(path: Path, required: Sequence[str], *, header_row: int | None = 
         named_by: What names ``path``, for the fix in error messages (the adapter argument).
 
     Raises:
-        MertkError: the file is missing or unreadable, or no row has the required columns.
+        MertkError: the file is missing or unreadable (a CSV not in UTF-8 is named with its
+            encoding), or no row has the required columns.
     """
     if not path.is_file():
         raise MertkError(f"{path}: annotation file not found. Fix: set {named_by} to the sheet's path")

@@ -11,28 +11,32 @@ from mertk.settings import Strict, component
 
 class OptimizerSettings(Strict):
     name: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9
+    lr: Annotated[float, pydantic.Field(gt=0)] = 1e-3
+    weight_decay: Annotated[float, pydantic.Field(ge=0)] = 0.0
+    momentum: Annotated[float, pydantic.Field(ge=0, le=1)] = 0.9
     """SGD only."""
 
 
 class SchedulerSettings(Strict):
     name: Literal["none", "step", "cosine"] = "none"
-    step_size: int = 10
-    gamma: float = 0.5
+    step_size: Annotated[int, pydantic.Field(ge=1)] = 10
+    """``step``: epochs between two learning-rate decays."""
+    gamma: Annotated[float, pydantic.Field(gt=0)] = 0.5
+    """``step``: the factor the learning rate is multiplied by at each decay."""
 
 
 class TrainSettings(Strict):
     """How each fold's model is trained. The last epoch's model is evaluated, always."""
 
-    epochs: int = 60
-    batch_size: int = 128
+    epochs: Annotated[int, pydantic.Field(ge=1)] = 60
+    batch_size: Annotated[int, pydantic.Field(ge=2)] = 128
+    """Samples per training step; at least 2 (BatchNorm needs two samples, and a last batch of one
+    sample is skipped)."""
     optimizer: OptimizerSettings = OptimizerSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     device: Literal["auto", "cpu", "cuda"] | str = "auto"
     deterministic: bool = True
-    threads: int = 0
+    threads: Annotated[int, pydantic.Field(ge=0)] = 0
     """torch intra-op threads of the mertk process; 0: the cores this process may use (the smallest
     of ``OMP_NUM_THREADS``, the cgroup CPU quota and the CPU affinity; the run log says which).
     Worker processes of the executor use its own ``threads``."""
@@ -43,7 +47,7 @@ class TrainSettings(Strict):
     channels_last: bool = False
     """Keep image tensors in channels-last memory order (faster convolutions on some hardware)."""
     normalize_mean: float = 0.5
-    normalize_std: float = 0.5
+    normalize_std: Annotated[float, pydantic.Field(gt=0)] = 0.5
     """Inputs in [0, 1] are mapped to (x - mean) / std, as in the authors' code."""
     stack_folds: Literal["auto", "off"] | Annotated[int, pydantic.Field(ge=1)] = "auto"
     """Train several folds' models at once, their weights stacked on a fold axis and every step

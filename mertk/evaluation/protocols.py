@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Annotated
+
+from pydantic import Field, NonNegativeInt
 
 from mertk.api import Fold, Sample
 from mertk.errors import MertkError
@@ -55,7 +58,8 @@ class StratifiedKFold:
     subject's clips between train and test and overestimates accuracy.
     """
 
-    def __init__(self, k: int = 5, seed: int = 0, by_subject: bool = False) -> None:
+    def __init__(self, k: Annotated[int, Field(ge=2)] = 5, seed: NonNegativeInt = 0,
+                 by_subject: bool = False) -> None:
         if k < 2:
             raise MertkError(f"protocol kfold: k must be at least 2, got {k}. Fix: set protocol.k")
         self.k, self.seed, self.by_subject = k, seed, by_subject

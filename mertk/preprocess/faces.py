@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import cv2
 import numpy as np
+from pydantic import Field, NonNegativeInt
 
 from mertk.api import FaceBox
 from mertk.errors import MertkError
@@ -47,7 +48,7 @@ class DlibHog:
         threshold: Detection score threshold (dlib's ``adjust_threshold``).
     """
 
-    def __init__(self, upsample: int = 0, threshold: float = 0.0) -> None:
+    def __init__(self, upsample: NonNegativeInt = 0, threshold: float = 0.0) -> None:
         import dlib
 
         self.upsample, self.threshold = upsample, threshold
@@ -69,7 +70,7 @@ class DlibCnn:
         upsample: Times the image is doubled before detection.
     """
 
-    def __init__(self, upsample: int = 0) -> None:
+    def __init__(self, upsample: NonNegativeInt = 0) -> None:
         import dlib
 
         self.upsample = upsample
@@ -93,7 +94,8 @@ class OpenCVFace:
         min_neighbors: Cascade ``minNeighbors``.
     """
 
-    def __init__(self, model: str, score_threshold: float = 0.6, min_neighbors: int = 5) -> None:
+    def __init__(self, model: str, score_threshold: Annotated[float, Field(ge=0, le=1)] = 0.6,
+                 min_neighbors: NonNegativeInt = 5) -> None:
         path = Path(model).expanduser()
         if not path.is_file():
             raise MertkError(f"{path}: OpenCV face model not found. Fix: give the path of a cascade .xml or a "
@@ -140,7 +142,7 @@ class WholeFrame:
         [FaceBox(left=16.0, top=12.0, right=47.0, bottom=35.0, score=0.0, method='whole-frame')]
     """
 
-    def __init__(self, inset: float = 0.0) -> None:
+    def __init__(self, inset: Annotated[float, Field(ge=0, lt=0.5)] = 0.0) -> None:
         self.inset = inset
 
     def __call__(self, image: np.ndarray) -> list[FaceBox]:

@@ -7,11 +7,12 @@ the CPU, one pair at a time; :mod:`mertk.preprocess.tvl1` holds a batched torch 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import cv2
 import numpy as np
 import torch
+from pydantic import Field, PositiveFloat, PositiveInt
 
 __all__ = ["OpenCVFlow", "TVL1", "Farneback", "DIS"]
 
@@ -67,9 +68,11 @@ class TVL1(OpenCVFlow):
         torch.Size([1, 2, 24, 24])
     """
 
-    def __init__(self, tau: float = 0.25, lambda_: float = 0.15, theta: float = 0.3, nscales: int = 5,
-                 warps: int = 5, epsilon: float = 0.01, inner_iterations: int = 30, outer_iterations: int = 10,
-                 scale_step: float = 0.8, median_filtering: int = 5) -> None:
+    def __init__(self, tau: PositiveFloat = 0.25, lambda_: PositiveFloat = 0.15,
+                 theta: PositiveFloat = 0.3, nscales: PositiveInt = 5, warps: PositiveInt = 5,
+                 epsilon: PositiveFloat = 0.01, inner_iterations: PositiveInt = 30,
+                 outer_iterations: PositiveInt = 10, scale_step: Annotated[float, Field(gt=0, lt=1)] = 0.8,
+                 median_filtering: PositiveInt = 5) -> None:
         self.params = dict(tau=tau, lambda_=lambda_, theta=theta, nscales=nscales, warps=warps, epsilon=epsilon,
                            inner_iterations=inner_iterations, outer_iterations=outer_iterations,
                            scale_step=scale_step, median_filtering=median_filtering)
@@ -98,8 +101,9 @@ class Farneback(OpenCVFlow):
         poly_sigma: Gaussian sigma of the polynomial fit.
     """
 
-    def __init__(self, pyr_scale: float = 0.5, levels: int = 3, winsize: int = 15, iterations: int = 3,
-                 poly_n: int = 5, poly_sigma: float = 1.2) -> None:
+    def __init__(self, pyr_scale: Annotated[float, Field(gt=0, lt=1)] = 0.5, levels: PositiveInt = 3,
+                 winsize: PositiveInt = 15, iterations: PositiveInt = 3, poly_n: PositiveInt = 5,
+                 poly_sigma: PositiveFloat = 1.2) -> None:
         self.args = (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, 0)
 
     def pair(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:

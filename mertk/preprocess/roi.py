@@ -18,10 +18,11 @@ output and stacked top to bottom. With ``k`` regions every strip is ``S`` wide a
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, NonNegativeFloat
 
 from mertk.api import ViewPiece
 
@@ -86,7 +87,7 @@ class FullFace:
         torch.Size([3, 28, 28])
     """
 
-    def __init__(self, size: int = 28) -> None:
+    def __init__(self, size: Annotated[int, Field(ge=2)] = 28) -> None:
         self.size = size
 
     def __call__(self, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
@@ -119,7 +120,8 @@ class Hars:
         torch.Size([3, 28, 28])
     """
 
-    def __init__(self, regions: list[Region] = ["eyes", "mouth"], size: int = 28, margin: float = 0.1) -> None:  # noqa: B006
+    def __init__(self, regions: list[Region] = ["eyes", "mouth"], size: Annotated[int, Field(ge=2)] = 28,  # noqa: B006
+                 margin: NonNegativeFloat = 0.1) -> None:
         if not regions:
             from mertk.errors import MertkError
 

@@ -8,7 +8,10 @@ Stages, in order: frames -> face box (``face_detector``) -> 68 landmarks
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import pydantic
 
 from mertk.settings import Strict, component
 
@@ -16,9 +19,9 @@ from mertk.settings import Strict, component
 class AlignSettings(Strict):
     """Face alignment and crop (kornia warp, one transform per clip)."""
 
-    size: int = 128
+    size: Annotated[int, pydantic.Field(ge=8)] = 128
     """Side of the square aligned face, in pixels."""
-    margin: float = 0.15
+    margin: Annotated[float, pydantic.Field(ge=0)] = 0.15
     """Extra border around the landmark box on each side, as a fraction of its size."""
     rotate: bool = True
     """Rotate so that the eye line is horizontal."""
@@ -27,7 +30,8 @@ class AlignSettings(Strict):
 class EncodingSettings(Strict):
     """How the flow field becomes a multi-channel image."""
 
-    channels: list[Literal["u", "v", "strain", "magnitude"]] = ["u", "v", "strain"]
+    channels: Annotated[list[Literal["u", "v", "strain", "magnitude"]], pydantic.Field(min_length=1)] = \
+        ["u", "v", "strain"]
     """Channels of the encoded image, in this order. ``strain`` is the optical strain
     ``sqrt(ux^2 + vy^2 + 0.5 * (uy + vx)^2)``; ``magnitude`` is ``sqrt(u^2 + v^2)``."""
     normalize: Literal["minmax", "global", "none"] = "minmax"
@@ -52,12 +56,14 @@ class PreprocessSettings(Strict):
     """Optical-flow extractor, onset -> apex."""
     encoding: EncodingSettings = EncodingSettings()
     views: dict[str, component("roi_selector")] = {"face": {"name": "full-face", "size": 28}}
-    """Model input views by name; each is an ROI selector applied to the encoded flow image."""
+    """Model input views by name; each is an ROI selector applied to the encoded flow image. The
+    model names the views it reads with its ``views`` (or ``view``) argument; ``config check``
+    refuses a name that is not here."""
     cache_dir: str | None = None
     """Where preprocessed clips are cached; default ``$MERTK_CACHE`` or ``~/.cache/mertk``."""
     cache: bool = True
     """Reuse and write the per-clip cache."""
-    workers: int = 0
+    workers: Annotated[int, pydantic.Field(ge=0)] = 0
     """Parallel worker processes for the CPU path (0: as many as the cores this process may use, see
     ``train.threads``; 1: no workers)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -65,5 +71,39 @@ class PreprocessSettings(Strict):
     its input's device (``uses_device = True``, e.g. ``torch-tvl1``), else the CPU. On ``cuda``
     the workers read and align clips and the flow runs in batches of ``batch_size`` on the GPU;
     on ``cpu`` each worker computes whole clips."""
-    batch_size: int = 32
+    batch_size: Annotated[int, pydantic.Field(ge=1)] = 32
     """Frame pairs per flow call on the GPU path."""
+
+    def check_run(self, config: Any, components: Any, file: str) -> None:
+        """The views the model reads must be among :attr:`views` (see :func:`model_views`)."""
+        from mertk.errors import ConfigError, did_you_mean
+
+        for key, names in model_views(config.model, components).items():
+            for name in names:
+                if name not in self.views:
+                    raise ConfigError(file, key, f"no view {name!r}{did_you_mean(name, self.views)}; the views "
+                                      f"preprocess.views makes: {', '.join(self.views) or 'none'}. Fix: name one of "
+                                      f"them, or add {name!r} to preprocess.views")
+
+
+def model_views(spec: Any, components: Any) -> dict[str, list[str]]:
+    """The views a validated ``model`` spec reads, by dotted key: its ``views`` argument (a list
+    of view names) and its ``view`` argument (one name), given or left at the factory's default.
+
+    This is the model contract's way of naming views before the model is built
+    (docs/plugins/contracts.md); a model whose factory takes neither names none here.
+    """
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, Mapping) or spec.get("name") not in components["model"]:
+        return {}
+    parameters = components["model"].get(spec["name"]).parameters
+    found: dict[str, list[str]] = {}
+    for argument in ("views", "view"):
+        if argument not in parameters:
+            continue
+        value = spec.get(argument, parameters[argument].default)
+        names = [value] if isinstance(value, str) else value
+        if isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names):
+            found[f"model.{argument}"] = list(names)
+    return found

@@ -8,6 +8,7 @@ records which apex was used and whether it came from the annotation or a spotter
 from __future__ import annotations
 
 import torch
+from pydantic import NonNegativeFloat
 
 __all__ = ["MaxMotion", "Middle", "motion_scores"]
 
@@ -38,7 +39,7 @@ class MaxMotion:
         True
     """
 
-    def __init__(self, sigma: float = 1.5, compensate_shift: bool = True) -> None:
+    def __init__(self, sigma: NonNegativeFloat = 1.5, compensate_shift: bool = True) -> None:
         self.sigma = sigma
         self.compensate_shift = compensate_shift
 

@@ -15,9 +15,12 @@ error on synthetic warps matches OpenCV's defaults (see ``benchmarks/flow.py``).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import kornia
 import torch
 import torch.nn.functional as F
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 __all__ = ["TorchTVL1", "tvl1"]
 
@@ -147,9 +150,11 @@ class TorchTVL1:
     #: Runs on the device of its inputs: the pipeline batches clips on the GPU for it.
     uses_device = True
 
-    def __init__(self, lambda_: float = 0.15, theta: float = 0.3, tau: float = 0.25, nscales: int = 3,
-                 scale_step: float = 0.5, warps: int = 3, outer: int = 1, inner: int = 20, median: int = 5,
-                 threads: int = 1) -> None:
+    def __init__(self, lambda_: PositiveFloat = 0.15, theta: PositiveFloat = 0.3,
+                 tau: PositiveFloat = 0.25, nscales: PositiveInt = 3,
+                 scale_step: Annotated[float, Field(gt=0, lt=1)] = 0.5, warps: PositiveInt = 3,
+                 outer: PositiveInt = 1, inner: PositiveInt = 20, median: NonNegativeInt = 5,
+                 threads: PositiveInt = 1) -> None:
         self.params = dict(lambda_=lambda_, theta=theta, tau=tau, nscales=nscales, scale_step=scale_step,
                            warps=warps, outer=outer, inner=inner, median=median)
         self.threads = threads

@@ -14,11 +14,12 @@ laid out as a map, ``(3 * bins, blocks, blocks)``, which a fitted classifier suc
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field, PositiveInt
 
 __all__ = ["code_count", "lbp_top", "LbpTop"]
 
@@ -111,8 +112,8 @@ class LbpTop:
 
     source = "frames"
 
-    def __init__(self, size: int = 64, blocks: int = 5, points: int = 8, radius: int = 1,
-                 method: Method = "nri_uniform") -> None:
+    def __init__(self, size: Annotated[int, Field(ge=8)] = 64, blocks: PositiveInt = 5, points: PositiveInt = 8,
+                 radius: PositiveInt = 1, method: Method = "nri_uniform") -> None:
         self.size, self.blocks, self.points, self.radius, self.method = size, blocks, points, radius, method
 
     def __call__(self, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:

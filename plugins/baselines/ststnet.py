@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field, PositiveInt
 from torch import nn
 
 from mertk.api import ModelOutput
@@ -43,8 +44,9 @@ class STSTNet(nn.Module):
     """
 
     def __init__(self, num_classes: int, in_channels: int, view: str = "face",
-                 widths: tuple[int, ...] = (3, 5, 8), stream_input: Literal["all", "per-channel"] = "all",
-                 dropout: float = 0.5) -> None:
+                 widths: tuple[PositiveInt, ...] = (3, 5, 8),
+                 stream_input: Literal["all", "per-channel"] = "all",
+                 dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5) -> None:
         super().__init__()
         if stream_input == "per-channel" and in_channels != len(widths):
             from mertk.errors import MertkError

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from pydantic import PositiveFloat, PositiveInt
 from torch import nn
 
 from mertk.api import ModelOutput
@@ -50,8 +51,8 @@ class LinearSVM(nn.Module):
         (torch.Size([12, 3]), torch.Size([3, 16]), torch.Size([3]))
     """
 
-    def __init__(self, num_classes: int, in_channels: int, view: str = "lbp-top", C: float = 1.0,
-                 class_weight: str | None = "balanced", max_iter: int = 10000) -> None:
+    def __init__(self, num_classes: int, in_channels: int, view: str = "lbp-top", C: PositiveFloat = 1.0,
+                 class_weight: str | None = "balanced", max_iter: PositiveInt = 10000) -> None:
         super().__init__()
         self.views = (view,)
         self.num_classes, self.C, self.class_weight, self.max_iter = num_classes, C, class_weight, max_iter

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from mertk.api import ModelOutput
@@ -44,7 +46,7 @@ class TimmClassifier(nn.Module):
         return None
 
     def __init__(self, num_classes: int, in_channels: int, model_name: str = "resnet18", view: str = "face",
-                 drop_rate: float = 0.0) -> None:
+                 drop_rate: Annotated[float, Field(ge=0, lt=1)] = 0.0) -> None:
         super().__init__()
         import timm
 

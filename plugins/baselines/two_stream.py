@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated
 
 import torch
+from pydantic import Field, NonNegativeInt, PositiveInt
 from torch import nn
 
 from mertk.api import ModelOutput
@@ -45,7 +46,8 @@ class ConvPoolStream(nn.Module):
         torch.Size([2, 16, 7, 7])
     """
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...] = (6, 16), kernel: int = 5) -> None:
+    def __init__(self, in_channels: int, widths: tuple[PositiveInt, ...] = (6, 16),
+                 kernel: PositiveInt = 5) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for width in widths:
@@ -86,7 +88,8 @@ class TwoStreamNet(nn.Module):
     """
 
     def __init__(self, num_classes: int, in_channels: int, backbone: Backbone, view: str = "face",
-                 channels: tuple[int, int] = (0, 1), hidden: int = 1024, dropout: float = 0.5) -> None:
+                 channels: tuple[NonNegativeInt, NonNegativeInt] = (0, 1), hidden: PositiveInt = 1024,
+                 dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5) -> None:
         super().__init__()
         if max(channels) >= in_channels:
             from mertk.errors import MertkError
@@ -120,7 +123,8 @@ class OffApexNet(TwoStreamNet):
     """
 
     def __init__(self, num_classes: int, in_channels: int, backbone: Backbone = "conv-pool", view: str = "face",
-                 channels: tuple[int, int] = (0, 1), hidden: int = 1024, dropout: float = 0.5) -> None:
+                 channels: tuple[NonNegativeInt, NonNegativeInt] = (0, 1), hidden: PositiveInt = 1024,
+                 dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5) -> None:
         super().__init__(num_classes, in_channels, backbone, view, channels, hidden, dropout)
 
 
@@ -139,5 +143,6 @@ class DualInception(TwoStreamNet):
     """
 
     def __init__(self, num_classes: int, in_channels: int, backbone: Backbone = "inception", view: str = "face",
-                 channels: tuple[int, int] = (0, 1), hidden: int = 1024, dropout: float = 0.5) -> None:
+                 channels: tuple[NonNegativeInt, NonNegativeInt] = (0, 1), hidden: PositiveInt = 1024,
+                 dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5) -> None:
         super().__init__(num_classes, in_channels, backbone, view, channels, hidden, dropout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pydantic import PositiveInt
 from torch import nn
 
 __all__ = ["CBAM"]
@@ -37,7 +38,7 @@ class CBAM(nn.Module):
         torch.Size([2, 1, 7, 7])
     """
 
-    def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 3) -> None:
+    def __init__(self, channels: int, reduction: PositiveInt = 16, kernel_size: PositiveInt = 3) -> None:
         super().__init__()
         hidden = max(1, channels // reduction)
         self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from pydantic import PositiveInt
 from torch import nn
 
 from mertk_dual_atme.conv import Conv2d
@@ -104,8 +105,8 @@ class InceptionBranch(nn.Module):
         torch.Size([2, 96, 7, 7])
     """
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...] = (6, 12), reduce: int = 6,
-                 _groups: int = 1) -> None:
+    def __init__(self, in_channels: int, widths: tuple[PositiveInt, ...] = (6, 12),
+                 reduce: PositiveInt = 6, _groups: int = 1) -> None:
         super().__init__()
         self.arguments = {"in_channels": in_channels, "widths": tuple(widths), "reduce": reduce}
         self.groups = _groups

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pydantic import NonNegativeFloat
 from torch import nn
 
 from mertk.api import ModelOutput
@@ -31,7 +32,8 @@ class FocalLoss(nn.Module):
         (torch.Size([]), torch.float32)
     """
 
-    def __init__(self, gamma: float = 2.0, alpha: float | list[float] = 1.0) -> None:
+    def __init__(self, gamma: NonNegativeFloat = 2.0,
+                 alpha: NonNegativeFloat | list[NonNegativeFloat] = 1.0) -> None:
         super().__init__()
         self.gamma = gamma
         self.register_buffer("alpha", torch.as_tensor(alpha, dtype=torch.float32))

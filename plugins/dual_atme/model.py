@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Literal
 
 import torch
+from pydantic import Field, PositiveInt
 from torch import nn
 
 from mertk.api import ModelOutput
@@ -82,8 +83,8 @@ class DualATME(nn.Module):
         attention_on: Literal["upper", "both"] = "upper",
         share_attention: bool = False,
         branches: Literal["both", "upper", "lower"] = "both",
-        hidden: int = 1024,
-        dropout: float = 0.5,
+        hidden: PositiveInt = 1024,
+        dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5,
         fused_branches: bool = True,
     ) -> None:
         super().__init__()

@@ -106,5 +106,5 @@ def test_loso_and_lodo_groups() -> None:
     assert [f.name for f in lodo] == ["casme2", "samm"]
     kfold = components.create("protocol", "kfold", k=3, by_subject=True).split(data)
     assert all({data[i].subject for i in f.test}.isdisjoint({data[i].subject for i in f.train}) for f in kfold)
-    with pytest.raises(mertk.MertkError, match="k must be at least 2"):
+    with pytest.raises(mertk.MertkError, match="k: input should be greater than or equal to 2, got 1"):
         components.create("protocol", "kfold", k=1)

@@ -110,3 +110,31 @@ def test_manifest_errors_name_its_path_argument(tmp_path: Path) -> None:
     load = build("manifest", path=str(tmp_path / "empty.csv")).load()
     (problem,) = load.problems
     assert load.samples == [] and not problem.fatal and "lists no samples" in problem.message
+
+
+@pytest.mark.parametrize("encoding, message", [
+    ("utf-16", r"m\.csv: the file is UTF-16 \(little-endian\) text, not UTF-8\. Fix: save it as UTF-8 \(Excel: 'CSV "
+               r"UTF-8'.*, or point the dataset's 'path' argument to the right file"),
+    ("cp1252", r"m\.csv: the file is not UTF-8 text \(byte 0xe9 on line 2 is not UTF-8"),
+    ("binary", r"m\.csv: the file is binary, not text .* Fix: point the dataset's 'path' argument to the right file"),
+])
+def test_a_manifest_that_is_not_utf8_names_the_file_and_its_encoding(tmp_path: Path, encoding: str,
+                                                                     message: str) -> None:
+    text = "sample,subject,dataset,label,flow\ncafé,s1,d,0,a.png\n"
+    data = b"PK\x03\x04\x00\x00binary" if encoding == "binary" else text.encode(encoding)
+    (tmp_path / "m.csv").write_bytes(data)
+    with pytest.raises(MertkError, match=message):
+        build("manifest", path=str(tmp_path / "m.csv")).load()
+
+
+def test_a_manifest_saved_as_utf8_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    write_flow(tmp_path / "a.png")
+    (tmp_path / "m.csv").write_text("sample,subject,dataset,label,flow\nx,s1,d,0,a.png\n", encoding="utf-8-sig")
+    load = build("manifest", path=str(tmp_path / "m.csv")).load()
+    assert [s.id for s in load.samples] == ["d/s1/x"], load.problems
+
+
+def test_a_fold_list_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "fold1.txt").write_bytes("a.png 0 casme2\n".encode("utf-16"))
+    with pytest.raises(MertkError, match=r"fold1\.txt: the file is UTF-16 \(little-endian\) text.* dataset\.files"):
+        build("fold-lists", files=[str(tmp_path / "*.txt")]).load()

@@ -22,6 +22,7 @@ TINY = {
     "dataset": {"name": "demo"},
     "protocol": "loso",
     "model": {"name": "dual-atme", "hidden": 32},
+    "preprocess": {"views": {"face": "full-face", "hars": "hars"}},  # the views dual-atme reads
     "loss": [{"name": "focal"}, {"name": "similarity", "weight": 0.01}],
     "train": {"epochs": 3, "batch_size": 8},
     "output": {"export_model": False},
