@@ -32,9 +32,12 @@ def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, 
     from mertk.data.problems import stop_on_fatal
     from mertk.execution import open_executor
     from mertk.preprocess.pipeline import prepare
+    from mertk.writable import check_writable_dir
 
     loaded = app.config(config, overrides)
     cfg, file = loaded.config, Path(loaded.file).name
+    if preview:
+        check_writable_dir(preview_dir, what="the preview sheets", fix="pass --preview-dir a folder you can write")
     dataset = app.components.build("dataset", cfg.dataset, file=file, key="dataset")
     load = dataset.load()
     samples = load.samples[:limit] if limit else load.samples
