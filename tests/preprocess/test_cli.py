@@ -128,3 +128,11 @@ def test_a_read_only_cache_that_holds_every_clip_is_only_read(tmp_path, frames5,
     result = invoke(["--plugin", PLUGIN, "preprocess", str(config)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "cannot write the preprocessing cache" in result.output and "read-only file system" in result.output
+
+
+def test_a_stop_lists_each_problem_once(tmp_path, frames5):
+    write_folder(tmp_path / "clips" / "good", frames5, ".jpg")
+    (tmp_path / "clips" / "lost").mkdir()
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(_config(tmp_path))])
+    assert result.exit_code == 1 and "1 sample(s) cannot be used" in result.output
+    assert result.output.count("[t/s1/lost]: no frame images") == 1, result.output
