@@ -110,3 +110,18 @@ def test_manifest_errors_name_its_path_argument(tmp_path: Path) -> None:
     load = build("manifest", path=str(tmp_path / "empty.csv")).load()
     (problem,) = load.problems
     assert load.samples == [] and not problem.fatal and "lists no samples" in problem.message
+
+
+def test_a_semicolon_delimited_manifest_gets_the_hint(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("sample;subject;dataset;label;flow\na;s1;mine;1;flows/a.png\n")
+    with pytest.raises(MertkError, match=r"m\.csv: looks semicolon-delimited .*Fix: save it as comma-separated CSV"):
+        build("manifest", path=str(tmp_path / "m.csv")).load()
+    (tmp_path / "t.csv").write_text("sample\tsubject\tdataset\tlabel\tflow\n")
+    with pytest.raises(MertkError, match=r"t\.csv: looks tab-delimited"):
+        build("manifest", path=str(tmp_path / "t.csv")).load()
+    write_flow(tmp_path / "flows" / "a.png")  # comma-separated with a byte-order mark, as Excel saves it: read
+    (tmp_path / "ok.csv").write_bytes("\ufeffsample,subject,dataset,label,flow\na,s1,mine,1,flows/a.png\n"
+                                      .encode("utf-8"))
+    (sample,) = build("manifest", path=str(tmp_path / "ok.csv")).load().samples
+    assert sample.id == "mine/s1/a"
+
