@@ -73,7 +73,7 @@ def folder_sample(folder: Path, *, onset: str | int | None = None, apex: str | i
     clip = AnnotatedClip(dataset=DATASET, subject=SUBJECT, clip=name or folder.name, label=UNKNOWN_LABEL, emotion="",
                          folder=folder, onset=onset, apex=apex, offset=offset, file=origin or str(folder), row=row,
                          id=str(folder), meta={"input": str(folder)})
-    sample = clip_sample(clip, problems, apex_annotated=False)
+    sample = clip_sample(clip, problems, apex_annotated=False, onset_annotated=False)
     _raise_first(problems)
     assert sample is not None
     if len(sample.frames) < 2:
