@@ -80,3 +80,19 @@ def test_run_dir_and_bench_dir_under_a_file(tmp_path: Path, in_the_way: Path) ->
     assert f"{in_the_way / 'bench'}: cannot write the bench's runs and tables" in bench.output
     assert "Fix: pass --dir a folder you can write" in bench.output
     assert not (tmp_path / "demo").exists() and not (tmp_path / "runs").exists()
+
+
+def test_resuming_a_run_folder_that_cannot_be_written_is_refused(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from mertk.engine.rundir import RunFolder
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("name: x\n")
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(MertkError, match=r"run: cannot write the resumed run's folds and results: .* is on a "
+                                         r"read-only file system\. Fix: make the folder writable, or copy it"):
+        RunFolder.open(tmp_path / "run")
