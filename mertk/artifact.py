@@ -6,17 +6,19 @@ Layout (written by :func:`save_artifact`, by default at the end of ``mertk run``
     model/weights.safetensors   the state dict (tensors only; safetensors cannot hold code)
     model/model.json            format, versions, resolved config, class names, view shapes,
                                 input normalisation, the SHA-256 of weights.safetensors and the
-                                SHA-256 of the description (config, class names, views,
-                                normalisation)
+                                SHA-256 of all of that (``description_sha256``)
 
 Loading (:func:`load_artifact`) reads nothing but JSON and safetensors: the model is rebuilt
 from its registry name and arguments in the saved config (never from an import path) and the
 weights are loaded into it with a strict key/shape check. A format version other than
 :data:`FORMAT_VERSION`, a weights file whose hash differs from the recorded one, a ``model.json``
-edited after export (description hash; older exports have none), or a weights file that is not
-safetensors is refused with a :class:`~mertk.errors.MertkError` naming the file
-and the fix. The folder is written to a temporary sibling and renamed when complete, so an
-interrupted export never leaves half a model.
+edited after export, or a weights file that is not safetensors is refused with a
+:class:`~mertk.errors.MertkError` naming the file and the fix. ``description_sha256`` covers every
+other field of ``model.json`` (class names, views, normalisation, config and so the preprocessing
+settings, and ``weights_sha256``, which ties the description to one weights file), so no field can
+be changed or removed unnoticed; a ``model.json`` without it is refused as edited. The folder is
+written to a temporary sibling and renamed when complete, so an interrupted export never leaves
+half a model.
 """
 
 from __future__ import annotations
@@ -86,14 +88,21 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-#: The fields of ``model.json`` that say what the weights are; ``description_sha256`` covers them.
-DESCRIBED = ("class_names", "views", "normalize", "config")
+#: The field of ``model.json`` that holds the SHA-256 of all its other fields.
+DIGEST_KEY = "description_sha256"
+#: What the digest covered in exports written before it covered every field (they are refused:
+#: their ``weights_sha256`` and versions could be changed unnoticed).
+_EARLY_DESCRIBED = ("class_names", "views", "normalize", "config")
+
+
+def _canonical_sha256(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _description_digest(meta: Mapping[str, Any]) -> str:
-    """SHA-256 of the fields that describe the weights (:data:`DESCRIBED`), in canonical JSON."""
-    text = json.dumps({k: meta.get(k) for k in DESCRIBED}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    """SHA-256 of every field of ``meta`` but :data:`DIGEST_KEY`, in canonical JSON."""
+    return _canonical_sha256({k: v for k, v in meta.items() if k != DIGEST_KEY})
 
 
 def save_weights(model: nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> None:
@@ -147,7 +156,7 @@ def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: 
             "config": resolved,
             "info": dict(info or {}),
         }
-        meta["description_sha256"] = _description_digest(meta)
+        meta[DIGEST_KEY] = _description_digest(meta)
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", dir=path.parent))
@@ -190,12 +199,26 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     if missing:
         raise _refuse(file, f"the model description lacks {', '.join(missing)}",
                       "export the model again with `mertk run`")
-    if "description_sha256" in meta and meta["description_sha256"] != _description_digest(meta):
-        raise _refuse(file, "was edited after export: its config, class names, views or normalisation no longer "
-                      "match the SHA-256 recorded with the weights",
-                      "restore the original model.json (copy the whole model folder), or export the model again "
-                      "with `mertk run`")
+    _check_digest(file, meta)
     return meta
+
+
+def _check_digest(file: Path, meta: Mapping[str, Any]) -> None:
+    """Refuse a ``model.json`` whose fields do not match its :data:`DIGEST_KEY`, or that has none."""
+    restore = ("restore the original model.json (copy the whole model folder), or export the model again with "
+               "`mertk run`")
+    recorded = meta.get(DIGEST_KEY)
+    if recorded is None:
+        raise _refuse(file, f"was edited after export: it has no {DIGEST_KEY}, the SHA-256 that shows its config, "
+                      "class names, views, normalisation and weights hash are as exported", restore)
+    if recorded == _description_digest(meta):
+        return
+    if recorded == _canonical_sha256({k: meta.get(k) for k in _EARLY_DESCRIBED}):
+        raise _refuse(file, f"was exported by an earlier mertk whose {DIGEST_KEY} does not cover the weights hash, "
+                      "so a swapped weights file would go unnoticed",
+                      "export the model again with this mertk (`mertk run` with output.export_model: true)")
+    raise _refuse(file, "was edited after export: its config, class names, views, normalisation or weights hash no "
+                  f"longer match the {DIGEST_KEY} recorded at export", restore)
 
 
 def _load_weights(weights: Path, expected: str) -> dict[str, torch.Tensor]:

@@ -28,8 +28,13 @@ def bench(app: App, configs: tuple[str, ...], seeds: int, bench_dir: Path | None
     Example: mertk bench dual-atme.yaml ststnet.yaml --seeds 3 --set train.epochs=20
     """
     from mertk.bench import collect, plan_runs, run_all, write_outputs
+    from mertk.writable import check_writable_dir
 
+    given = bench_dir is not None
     bench_dir, runs = plan_runs(configs, seeds, bench_dir, overrides, app.config)
+    check_writable_dir(bench_dir, what="the bench's runs and tables",
+                       fix="pass --dir a folder you can write" if given else
+                       "pass --dir a folder you can write, or set output.dir (--set output.dir=PATH)")
     counts = run_all(runs, app.components, echo=lambda line: click.echo(line, err=True))
     click.echo(f"runs: {counts['reused']} reused, {counts['resumed']} resumed, {counts['started']} new", err=True)
     rows = collect(runs, app.components)

@@ -42,9 +42,11 @@ def inspect_dataset(app: App, config: str, overrides: tuple[str, ...], deep: boo
     """Load CONFIG's dataset and report counts per class, subject and source, and every problem.
 
     The frames each sample's preprocessing will read are decoded (every frame with --deep), so
-    a missing, empty or truncated image is found here, not hours into a run. Exits 0 whatever
-    the data's problems (they are listed with file and row); only a bad config, or a dataset
-    root or annotation that cannot be read at all, exits 1.
+    a missing, empty or truncated image is found here, not hours into a run. Every problem is
+    listed with file and row. Exits 1 when a sample is unusable (a FATAL problem) or no sample
+    is usable, and on a bad config or a dataset root or annotation that cannot be read at all;
+    exits 0 when every sample is usable (warnings allowed), so a script can check data before
+    a run.
     """
     loaded = app.config(config, overrides)
     spec = loaded.config.dataset
@@ -74,6 +76,8 @@ def inspect_dataset(app: App, config: str, overrides: tuple[str, ...], deep: boo
     if not samples:
         click.echo("no usable samples: a run would stop. Check the dataset's arguments (root, path, classes) "
                    "and the problems above.")
+    if fatal or not samples:
+        raise click.exceptions.Exit(1)
 
 
 def _decode_check(app: App, loaded: LoadedConfig, samples: list[Sample],

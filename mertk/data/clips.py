@@ -4,10 +4,13 @@ Every dataset adapter reads its own sheet and layout, then hands each clip to
 :func:`clip_sample`, which lists the frames, turns annotated frame numbers into positions in
 ``Sample.frames`` and reports what is wrong (with the annotation file and row):
 
-* clip folder absent, no frames, onset unreadable or outside the clip, onset/apex/offset out
-  of order, onset or apex frame an empty file: fatal, the sample is left out;
-* apex missing (``/`` or blank): warning; the apex is left to the spotter (``missing_apex:
-  spot``, ``Sample.apex is None``) or set to the midpoint of onset and offset (``midpoint``);
+* clip folder absent (or a file, not a folder), no frames, onset unreadable or outside the
+  clip, onset/apex/offset out of order, onset or apex frame an empty file: fatal, the sample is
+  left out;
+* onset blank (or no onset column): the first frame is the onset; apex missing (``/`` or
+  blank): the apex is left to the spotter (``missing_apex: spot``, ``Sample.apex is None``) or
+  set to the midpoint of onset and offset (``midpoint``). One warning per clip says what was
+  assumed for each (for sources that annotate them: ``onset_annotated``/``apex_annotated``);
 * an annotated frame missing inside the clip: warning, the nearest frame is used;
 * gaps in the frame numbering: warning (positions stay correct, gaps are allowed).
 """
@@ -118,6 +121,10 @@ class _Frames:
 
 
 def _list_clip_frames(clip: AnnotatedClip, report: _Report) -> _Frames | None:
+    if clip.folder.exists() and not clip.folder.is_dir():
+        report.fatal(f"clip folder {clip.folder} is a file, not a folder",
+                     "point the annotation to the folder that holds the clip's frames")
+        return None
     if not clip.folder.is_dir():
         report.fatal(f"clip folder {clip.folder} does not exist",
                      "restore the folder, or delete the row from the annotation")
@@ -133,7 +140,7 @@ def _annotated_positions(clip: AnnotatedClip, frames: _Frames,
                          report: _Report) -> tuple[int, int | None, int | None] | None:
     """``(onset, apex, offset)`` positions (apex and offset may be unknown), or ``None`` after a
     fatal problem."""
-    on = frames.position("onset", clip.onset, report) if clip.onset is not None else 0
+    on = 0 if _blank(clip.onset) else frames.position("onset", clip.onset, report)
     if on is None:
         report.fatal(f"onset frame {clip.onset!r} is not a frame number", "correct the onset in the annotation")
         return None
@@ -148,16 +155,34 @@ def _annotated_positions(clip: AnnotatedClip, frames: _Frames,
     return on, ap, off
 
 
-def _fill_missing_apex(clip: AnnotatedClip, frames: _Frames, on: int, off: int | None, report: _Report, *,
-                       missing_apex: MissingApex, apex_annotated: bool) -> int | None:
+def _blank(value: Any) -> bool:
+    """An annotation cell that gives nothing: absent (``None``) or blank text."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _fill_missing_apex(frames: _Frames, on: int, off: int | None, missing_apex: MissingApex) -> int | None:
     """The apex of a clip annotated without one: the midpoint, or ``None`` for the spotter."""
     end = off if off is not None else len(frames.paths) - 1
-    ap = (on + end) // 2 if missing_apex == "midpoint" else None
-    if apex_annotated:
-        fix = ("none needed: the spotter picks the apex" if ap is None
-               else f"none needed: the midpoint frame {frames.paths[ap].name} is used")
-        report.warn(f"apex is missing ({clip.apex!r})", fix)
-    return ap
+    return (on + end) // 2 if missing_apex == "midpoint" else None
+
+
+def _warn_assumed(clip: AnnotatedClip, frames: _Frames, on: int, ap: int | None, report: _Report, *,
+                  onset: bool, apex: bool) -> None:
+    """One warning naming what was assumed for a missing onset (``onset``) and/or apex (``apex``)."""
+    missing = [(name, getattr(clip, name)) for name, flag in (("onset", onset), ("apex", apex)) if flag]
+    if not missing:
+        return
+    assumed = []
+    if onset:
+        assumed.append(f"the first frame {frames.paths[on].name} is taken as the onset")
+    if apex:
+        assumed.append("the spotter picks the apex" if ap is None
+                       else f"the midpoint frame {frames.paths[ap].name} is taken as the apex")
+    names = " and ".join(name for name, _ in missing)
+    given = ", ".join(f"{name} {value!r}" for name, value in missing)
+    fix = ("none needed if the clip starts at its onset; otherwise give the onset frame" if onset
+           else "none needed")
+    report.warn(f"{names} {'are' if len(missing) > 1 else 'is'} missing ({given}): " + ", and ".join(assumed), fix)
 
 
 def _check_order_and_files(clip: AnnotatedClip, frames: _Frames, positions: tuple[int, int | None, int | None],
@@ -186,14 +211,16 @@ def _warn_numbering_gaps(frames: _Frames, on: int, off: int | None, report: _Rep
 
 
 def clip_sample(clip: AnnotatedClip, problems: list[Problem], *, missing_apex: MissingApex = "spot",
-                apex_annotated: bool = True) -> Sample | None:
+                apex_annotated: bool = True, onset_annotated: bool = True) -> Sample | None:
     """One sample, or ``None`` after appending a fatal problem (see the module docs).
 
     Args:
         clip: The clip as annotated.
         problems: Receives the problems found.
         missing_apex: What a blank apex becomes: ``spot`` (left to the spotter) or ``midpoint``.
-        apex_annotated: ``False`` for datasets without apex annotation (no per-clip warning).
+        apex_annotated: ``False`` for sources without apex annotation (no per-clip warning).
+        onset_annotated: ``False`` for sources where a clip starting at its first frame is the
+            rule (no per-clip warning when the onset is not given).
     """
     report = _Report(clip, problems)
     frames = _list_clip_frames(clip, report)
@@ -201,11 +228,13 @@ def clip_sample(clip: AnnotatedClip, problems: list[Problem], *, missing_apex: M
     if positions is None:
         return None
     on, ap, off = positions
-    if ap is None:
-        ap = _fill_missing_apex(clip, frames, on, off, report, missing_apex=missing_apex,
-                                apex_annotated=apex_annotated)
+    apex_missing = ap is None
+    if apex_missing:
+        ap = _fill_missing_apex(frames, on, off, missing_apex)
     if not _check_order_and_files(clip, frames, (on, ap, off), report):
         return None
+    _warn_assumed(clip, frames, on, ap, report, onset=onset_annotated and _blank(clip.onset),
+                  apex=apex_annotated and apex_missing)
     _warn_numbering_gaps(frames, on, off, report)
     numbers = frames.numbers
     return Sample(

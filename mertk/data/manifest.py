@@ -1,6 +1,8 @@
 """Manifest datasets: samples prepared elsewhere, listed in a CSV file.
 
-One row per sample, header required (column names compared without case and spaces)::
+One row per sample, header required (column names compared without case and spaces), comma
+separated (a semicolon- or tab-delimited file, as Excel writes where the comma is the decimal
+separator, is refused with that hint rather than guessed)::
 
     sample,subject,dataset,label,frames,onset,apex,offset,flow,face,landmarks
     EP02_01f,sub01,casme2,positive,,,,,flows/casme2_sub01_EP02_01f.png,faces/EP02_01f.png,
@@ -10,7 +12,9 @@ One row per sample, header required (column names compared without case and spac
   ``class_names`` or its index. Subject keys become ``{dataset}/{subject}`` and ids
   ``{dataset}/{subject}/{sample}``, unique across datasets.
 * Either ``frames`` (a folder of frame images) with ``onset`` and optionally ``apex`` and
-  ``offset`` (frame numbers, or frame names whose digits are the number), or ``flow``: a
+  ``offset`` (frame numbers, or frame names whose digits are the number; without an onset the
+  clip's first frame is taken as the onset, without an apex the spotter picks it, and one
+  warning per row says so), or ``flow``: a
   precomputed flow image (``Sample.flow_image``; alignment and flow extraction are then
   skipped). ``face`` optionally names a prepared face image (``Sample.face_image``); for a flow
   row, the apex face crop the flow was computed on: preprocessing finds the 68 landmarks on it
@@ -137,7 +141,8 @@ class Manifest:
         paths = {c: base / row.text(c) for c in ("frames", "flow", "face", "landmarks") if row.text(c)}
         for column in ("flow", "face"):
             if column in paths and not paths[column].is_file():
-                problems.append(Problem(message=f"{column} image {paths[column]} does not exist",
+                state = "is a folder, not an image file" if paths[column].is_dir() else "does not exist"
+                problems.append(Problem(message=f"{column} image {paths[column]} {state}",
                                         fix="correct the path or restore the file", **where))
                 return None
         meta = {"file": str(self.path), "row": row.row, "flow_channels": list(self.flow_channels)}

@@ -46,9 +46,27 @@ def normalise_column(name: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name or "").lower())
 
 
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab"}
+
+
+def _check_delimiter(path: Path, line: str, named_by: str) -> None:
+    """Refuse a CSV whose first non-blank line is split by semicolons or tabs rather than commas
+    (Excel writes semicolons where the comma is the decimal separator); read as comma-separated,
+    every row would be one cell and the header would not be found."""
+    commas = line.count(",")
+    for delimiter, name in _OTHER_DELIMITERS.items():
+        if line.count(delimiter) > commas:
+            raise MertkError(f"{path}: looks {name}-delimited (its first line has {line.count(delimiter)} "
+                             f"{name}s and {commas} commas), but mertk reads comma-separated CSV. Fix: save it as "
+                             "comma-separated CSV (in Excel: 'CSV UTF-8 (Comma delimited)') or as .xlsx, and point "
+                             f"{named_by} to it")
+
+
 def _raw_rows(path: Path, named_by: str) -> Iterator[list[Any]]:
     if path.suffix.lower() == ".csv":
-        yield from csv.reader(io.StringIO(read_text_file(path, named_by), newline=""))
+        text = read_text_file(path, named_by)
+        _check_delimiter(path, next((line for line in text.splitlines() if line.strip()), ""), named_by)
+        yield from csv.reader(io.StringIO(text, newline=""))
         return
     import openpyxl
 

@@ -32,6 +32,7 @@ import yaml
 from mertk.api import Problem
 from mertk.errors import MertkError
 from mertk.files import write_csv_atomic, write_text_atomic
+from mertk.writable import check_writable_dir
 
 __all__ = ["RunFolder", "environment_info"]
 
@@ -46,7 +47,15 @@ class RunFolder:
 
     @classmethod
     def create(cls, parent: str | Path, name: str, run_dir: Path | None = None) -> RunFolder:
-        """A new run folder: ``run_dir`` (must be empty or absent), else ``parent/name-timestamp``."""
+        """A new run folder: ``run_dir`` (must be empty or absent), else ``parent/name-timestamp``.
+
+        Raises:
+            MertkError: ``run_dir`` is not empty, or the folder cannot be written (a read-only
+                place, a file in the way), before anything is created.
+        """
+        check_writable_dir(run_dir or parent, what="the run folder",
+                           fix="choose another --run-dir" if run_dir is not None else
+                           "set output.dir (in the config, or --set output.dir=PATH) to a folder you can write")
         if run_dir is None:
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             run_dir = Path(parent) / f"{name}-{stamp}"
@@ -65,6 +74,8 @@ class RunFolder:
         """An existing run folder to resume."""
         if not (Path(run_dir) / "config.yaml").is_file():
             raise MertkError(f"{run_dir}: not a mertk run folder (no config.yaml); pass the folder `mertk run` printed")
+        check_writable_dir(run_dir, what="the resumed run's folds and results",
+                           fix="make the folder writable, or copy it to a place you can write and resume the copy")
         return cls(Path(run_dir))
 
     # ------------------------------------------------------------------ files

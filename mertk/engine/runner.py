@@ -42,6 +42,7 @@ from mertk.engine.trainer import (
     train_model,
 )
 from mertk.errors import MertkError
+from mertk.evaluation.classes import check_classes, check_fold_classes
 from mertk.progress import progress_bar
 from mertk.registry import Components
 
@@ -91,6 +92,7 @@ def load_data(loaded: LoadedConfig, components: Components, *, executor: Any = N
     dataset = components.build("dataset", cfg.dataset, file=file, key="dataset")
     load = dataset.load()
     class_names = tuple(load.class_names or dataset.class_names)
+    check_classes(load.samples, class_names, source=f"{file}: dataset")  # before hours of preprocessing
     prepared = prepare(load.samples, cfg.preprocess, components, on_error="skip", config_file=file,
                        executor=executor)
     problems = [*load.problems, *prepared.problems]
@@ -318,6 +320,10 @@ def split_folds(loaded: LoadedConfig, components: Components, data: ExperimentDa
     folds = components.build("protocol", loaded.config.protocol, file=Path(loaded.file).name,
                              key="protocol").split(data.samples)
     _check_folds(folds, len(data.samples), loaded.config.protocol)
+    file, protocol = Path(loaded.file).name, loaded.config.protocol
+    check_classes(data.samples, data.class_names, source=f"{file}: dataset")
+    check_fold_classes(folds, data.samples, data.class_names,
+                       source=f"{file}: protocol {protocol.get('name') if isinstance(protocol, dict) else protocol!r}")
     return folds
 
 

@@ -58,7 +58,9 @@ def _clip_problems(skip: str) -> Iterator[None]:
               help="Clips per forward pass.")
 @_device
 @click.option("--on-error", type=click.Choice(["stop", "skip"]), default="stop", show_default=True,
-              help="A bad clip (no face, unreadable frames) stops, or is skipped and reported on stderr.")
+              help="A bad clip (a missing or empty folder, an unreadable video, no face) stops the command once "
+              "every bad input is listed, or is skipped: the others are predicted and the skipped ones listed at the "
+              "end on stderr (exit 0 when at least one clip was predicted).")
 @pass_app
 def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, apex: str | None,
             output: Path | None, fmt: str | None, batch_size: int, device: str, on_error: str) -> None:
@@ -67,25 +69,40 @@ def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
     Prints, per clip: the class, the probability of every class and the onset/apex used.
     """
     from mertk.artifact import load_artifact
+    from mertk.data.problems import stop_on_fatal
+    from mertk.errors import MertkError
     from mertk.files import write_text_atomic
     from mertk.inference.inputs import clip_samples
     from mertk.inference.predict import format_predictions, predict_clips
+    from mertk.writable import check_writable_file
 
+    if output is not None:
+        check_writable_file(output, what="the predictions", fix="pass --output a file in a folder you can write")
     artifact = load_artifact(model, app.components)
-    warnings: list = []
-    samples = clip_samples(inputs, onset=onset, apex=apex, warnings=warnings)
-    _warn(warnings)
+    problems: list = []
+    rows: list = []
     with _clip_problems("pass --on-error skip to predict the other clips"):
-        rows, problems = predict_clips(artifact, samples, app.components, device=device, batch_size=batch_size,
-                                       on_error=on_error, progress=len(samples) > 1)
+        samples = clip_samples(inputs, onset=onset, apex=apex, problems=problems)
+        stop_on_fatal(problems, on_error)  # every bad input is listed before any clip is preprocessed
+        if samples:
+            rows, found = predict_clips(artifact, samples, app.components, device=device, batch_size=batch_size,
+                                        on_error=on_error, progress=len(samples) > 1)
+            problems += found
+    if rows:
+        fmt = fmt or ("csv" if output is not None and output.suffix.lower() == ".csv" else "json")
+        text = format_predictions(rows, artifact.class_names, fmt)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            write_text_atomic(output, text)
+            click.echo(f"{len(rows)} predictions: {output}", err=True)
     _warn(problems)
-    fmt = fmt or ("csv" if output is not None and output.suffix.lower() == ".csv" else "json")
-    text = format_predictions(rows, artifact.class_names, fmt)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        write_text_atomic(output, text)
-        click.echo(f"{len(rows)} predictions: {output}", err=True)
+    skipped = sum(p.fatal for p in problems)
+    if skipped:
+        click.echo(f"{len(rows)} clip(s) predicted, {skipped} skipped (listed above)", err=True)
+    if not rows:
+        raise MertkError(f"no clip could be predicted: all {skipped} were skipped for the problems listed above. "
+                         "Fix: correct the inputs as suggested")
 
 
 @click.command()
@@ -107,14 +124,18 @@ def explain(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
     summary sheet {clip}-explain.png into --output.
     """
     from mertk.artifact import load_artifact
+    from mertk.data.problems import stop_on_fatal
     from mertk.inference.explain import explain_clips, write_explanations
     from mertk.inference.inputs import clip_samples
+    from mertk.writable import check_writable_dir
 
+    check_writable_dir(output, what="the explanation images", fix="pass --output a folder you can write")
     artifact = load_artifact(model, app.components)
-    warnings: list = []
-    samples = clip_samples(inputs, onset=onset, apex=apex, warnings=warnings)
-    _warn(warnings)
+    problems: list = []
     with _clip_problems("leave these clips out of the command"):
+        samples = clip_samples(inputs, onset=onset, apex=apex, problems=problems)
+        stop_on_fatal(problems, "stop")  # every bad input is listed before any clip is preprocessed
+        _warn(problems)
         explanations = explain_clips(artifact, samples, app.components, target_class=target_class, device=device)
     written = write_explanations(explanations, output)
     for ex in explanations:

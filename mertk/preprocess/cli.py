@@ -32,9 +32,12 @@ def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, 
     from mertk.data.problems import stop_on_fatal
     from mertk.execution import open_executor
     from mertk.preprocess.pipeline import prepare
+    from mertk.writable import check_writable_dir
 
     loaded = app.config(config, overrides)
     cfg, file = loaded.config, Path(loaded.file).name
+    if preview:
+        check_writable_dir(preview_dir, what="the preview sheets", fix="pass --preview-dir a folder you can write")
     dataset = app.components.build("dataset", cfg.dataset, file=file, key="dataset")
     load = dataset.load()
     samples = load.samples[:limit] if limit else load.samples
@@ -42,10 +45,10 @@ def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, 
         prepared = prepare(samples, cfg.preprocess, app.components, on_error="skip", config_file=file,
                            executor=executor)
     problems = [*load.problems, *prepared.problems]
-    for problem in problems:
-        click.echo(f"{'warning' if not problem.fatal else 'FATAL' if cfg.on_error == 'stop' else 'skipped'}: "
-                   f"{problem}", err=True)
-    stop_on_fatal(problems, cfg.on_error, more="all are listed above")
+    for problem in problems:  # with on_error: stop, the error below lists the fatal ones (once)
+        if not (problem.fatal and cfg.on_error == "stop"):
+            click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
+    stop_on_fatal(problems, cfg.on_error, more="`mertk datasets inspect CONFIG` lists them all")
     methods: dict[str, int] = {}
     for record in prepared.records:
         methods[str(record["face_method"])] = methods.get(str(record["face_method"]), 0) + 1

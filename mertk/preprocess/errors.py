@@ -14,10 +14,10 @@ class ClipError(MertkError):
     With ``on_error: stop`` it stops the run; with ``on_error: skip`` its problem is listed.
     """
 
-    def __init__(self, file: object, sample: str, message: str, fix: str) -> None:
-        self.problem = Problem(file=str(file), message=message, fix=fix, sample=sample)
+    def __init__(self, file: object, sample: str | None, message: str, fix: str, row: int | None = None) -> None:
+        self.problem = Problem(file=str(file), message=message, fix=fix, sample=sample, row=row)
         super().__init__(str(self.problem))
 
     def __reduce__(self):
         p = self.problem
-        return ClipError, (p.file, p.sample, p.message, p.fix)
+        return ClipError, (p.file, p.sample, p.message, p.fix, p.row)

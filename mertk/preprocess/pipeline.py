@@ -57,6 +57,7 @@ from mertk.preprocess.frames import clip_length, read_frames
 from mertk.preprocess.settings import PreprocessSettings
 from mertk.progress import progress_bar
 from mertk.registry import Components
+from mertk.writable import check_writable_dir
 
 __all__ = ["Prepared", "Stages", "prepare", "ClipJob", "clip_task"]
 
@@ -402,6 +403,19 @@ def _warnings(sample: Sample, record: dict[str, Any]) -> list[Problem]:
 # --------------------------------------------------------------------------- all samples
 
 
+def _check_cache_writable(samples: Sequence[Sample], cache: ClipCache, config_file: str) -> None:
+    """Refuse an enabled cache that cannot be written, before any clip is computed; a cache that
+    already holds every clip may be read-only (a shared, precomputed one). Precomputed flow images
+    count as uncached (their face crops' detections are cached on first use)."""
+    if not cache.enabled:
+        return
+    if all((s.frames or s.video is not None) and cache.path(s).is_file() for s in samples):
+        return
+    check_writable_dir(cache.folder, what="the preprocessing cache",
+                       fix=f"set preprocess.cache_dir in {config_file} (or $MERTK_CACHE) to a folder you can write, "
+                       "or preprocess.cache: false")
+
+
 def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components: Components, *,
             on_error: Literal["stop", "skip"] = "stop", progress: bool = True,
             config_file: str = "<config>", executor: Any = None) -> Prepared:
@@ -423,12 +437,14 @@ def prepare(samples: Sequence[Sample], settings: PreprocessSettings, components:
     Raises:
         DataError: with ``on_error="stop"`` and at least one bad clip, naming each sample, file
             and fix; its ``problems`` holds every problem met.
+        MertkError: the cache is on and cannot be written (checked before any clip is computed).
     """
     stages = Stages.build(settings, components, config_file)
     cache = ClipCache(settings.cache_dir, stages.specs, enabled=settings.cache)
     crops = CropCache(settings.cache_dir, {"crop_landmarks": {k: stages.specs[k] for k in
                                                               ("face_detector", "landmark_detector")}},
                       enabled=settings.cache)
+    _check_cache_writable(samples, cache, config_file)
     entries: dict[int, dict[str, Any]] = {}
     problems: list[Problem] = []
     todo: list[int] = []

@@ -66,7 +66,7 @@ def test_inspect_lists_every_planted_defect(planted) -> None:
     config, sheet = planted
     plugin = str(config.parent / "plugin.py")
     result = invoke(["--plugin", plugin, "datasets", "inspect", str(config)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # unusable samples: a script must not go on to a run
     out = result.output
     assert "dataset casme2: 3 usable samples, 2 subjects, 3 classes" in out
     lines = out.splitlines()
@@ -86,7 +86,7 @@ def test_inspect_lists_every_planted_defect(planted) -> None:
     assert "casme2/sub01" in out and "a run would stop on these" in out
     skip = invoke(["--plugin", plugin, "datasets", "inspect", str(config), "--set", "on_error=skip",
                    "--set", "dataset.classes=5class"])
-    assert skip.exit_code == 0 and "4 usable samples" in skip.output and "skip these samples" in skip.output
+    assert skip.exit_code == 1 and "4 usable samples" in skip.output and "skip these samples" in skip.output
 
 
 def test_inspect_exits_1_on_a_bad_config(planted) -> None:
@@ -155,6 +155,15 @@ def test_inspect_warns_when_no_sample_is_left(tmp_path: Path) -> None:
     manifest = tmp_path / "samples.csv"
     manifest.write_text("sample,subject,dataset,label,frames,onset,apex\n")
     config = _inspect_config(tmp_path, f"{{name: manifest, path: {manifest}}}")
-    out = invoke(["--plugin", str(tmp_path / "plugin.py"), "datasets", "inspect", str(config)]).output
+    result = invoke(["--plugin", str(tmp_path / "plugin.py"), "datasets", "inspect", str(config)])
+    out = result.output
     assert "dataset manifest: 0 usable samples" in out
     assert "the manifest lists no samples" in out and "no usable samples: a run would stop" in out
+    assert result.exit_code == 1  # no fatal problem, but nothing to run on
+
+
+def test_inspect_exits_0_when_every_sample_is_usable(tmp_path: Path, flow_manifest: Path) -> None:
+    config = _inspect_config(tmp_path, f"{{name: manifest, path: {flow_manifest}}}")
+    result = invoke(["--plugin", str(tmp_path / "plugin.py"), "datasets", "inspect", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "24 usable samples" in result.output and "problems: 0 fatal" in result.output

@@ -138,3 +138,45 @@ def test_a_fold_list_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "fold1.txt").write_bytes("a.png 0 casme2\n".encode("utf-16"))
     with pytest.raises(MertkError, match=r"fold1\.txt: the file is UTF-16 \(little-endian\) text.* dataset\.files"):
         build("fold-lists", files=[str(tmp_path / "*.txt")]).load()
+
+
+def test_a_semicolon_delimited_manifest_gets_the_hint(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("sample;subject;dataset;label;flow\na;s1;mine;1;flows/a.png\n")
+    with pytest.raises(MertkError, match=r"m\.csv: looks semicolon-delimited .*Fix: save it as comma-separated CSV"):
+        build("manifest", path=str(tmp_path / "m.csv")).load()
+    (tmp_path / "t.csv").write_text("sample\tsubject\tdataset\tlabel\tflow\n")
+    with pytest.raises(MertkError, match=r"t\.csv: looks tab-delimited"):
+        build("manifest", path=str(tmp_path / "t.csv")).load()
+    write_flow(tmp_path / "flows" / "a.png")  # comma-separated with a byte-order mark, as Excel saves it: read
+    (tmp_path / "ok.csv").write_bytes("\ufeffsample,subject,dataset,label,flow\na,s1,mine,1,flows/a.png\n"
+                                      .encode("utf-8"))
+    (sample,) = build("manifest", path=str(tmp_path / "ok.csv")).load().samples
+    assert sample.id == "mine/s1/a"
+
+
+def test_a_frames_path_that_is_a_file_is_named_so(tmp_path: Path, fake) -> None:
+    fake.write_frames(tmp_path / "frames", ["img1.jpg"])
+    write_flow(tmp_path / "flows" / "b" / "x.png")
+    (tmp_path / "m.csv").write_text("sample,subject,dataset,label,frames,onset,flow\n"
+                                    "a,s1,mine,1,frames/img1.jpg,1,\n"
+                                    "b,s1,mine,1,,,flows/b\n")
+    problems = build("manifest", path=str(tmp_path / "m.csv")).load().problems
+    assert [(p.row, p.fatal) for p in problems] == [(2, True), (3, True)]
+    assert problems[0].message == f"clip folder {tmp_path / 'frames' / 'img1.jpg'} is a file, not a folder"
+    assert problems[1].message == f"flow image {tmp_path / 'flows' / 'b'} is a folder, not an image file"
+
+
+def test_no_onset_and_apex_columns_warn_what_is_assumed_for_both(tmp_path: Path, fake) -> None:
+    fake.write_frames(tmp_path / "frames" / "a", [f"img{n}.jpg" for n in range(5, 10)])
+    (tmp_path / "m.csv").write_text("sample,subject,dataset,label,frames\na,s1,mine,1,frames/a\n")
+    load = build("manifest", path=str(tmp_path / "m.csv")).load()
+    (sample,) = load.samples
+    assert (sample.onset, sample.apex) == (0, None)
+    (warning,) = load.problems
+    assert not warning.fatal and warning.row == 2
+    assert warning.message == ("onset and apex are missing (onset None, apex None): the first frame img5.jpg is "
+                               "taken as the onset, and the spotter picks the apex")
+    assert "give the onset frame" in warning.fix
+    (tmp_path / "m.csv").write_text("sample,subject,dataset,label,frames,onset,apex\na,s1,mine,1,frames/a,,8\n")
+    (warning,) = build("manifest", path=str(tmp_path / "m.csv"), missing_apex="midpoint").load().problems
+    assert warning.message == "onset is missing (onset ''): the first frame img5.jpg is taken as the onset"

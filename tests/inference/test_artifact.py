@@ -61,6 +61,14 @@ def _rewrite_meta(folder: Path, **changes) -> None:
     (folder / META_NAME).write_text(json.dumps(meta))
 
 
+def _resign(folder: Path) -> None:
+    """Record the digest of model.json as it is now (a folder consistent with itself, as if exported so)."""
+    from mertk.artifact import DIGEST_KEY, _description_digest
+
+    meta = json.loads((folder / META_NAME).read_text())
+    _rewrite_meta(folder, **{DIGEST_KEY: _description_digest(meta)})
+
+
 def test_other_format_version_is_refused(saved: Path, components) -> None:
     _rewrite_meta(saved, format_version=FORMAT_VERSION + 1, mertk_version="9.0.0")
     with pytest.raises(MertkError, match=r"model\.json: model format version 2 \(written by mertk 9\.0\.0\).*"
@@ -81,6 +89,7 @@ def test_pickled_weights_are_refused_even_with_a_matching_hash(saved: Path, comp
     weights = saved / WEIGHTS_NAME
     torch.save({"upper.0.weight": torch.zeros(1)}, weights)  # a pickle, not safetensors
     _rewrite_meta(saved, weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest())
+    _resign(saved)
     with pytest.raises(MertkError, match=r"weights\.safetensors: not a safetensors file.*only loads weights saved as "
                                          r"safetensors"):
         load_artifact(saved, components)
@@ -101,6 +110,53 @@ def test_an_edited_model_json_is_named_as_such(saved: Path, components) -> None:
         (saved / META_NAME).write_text(original)
 
 
+def test_a_model_json_without_its_digest_is_refused_as_edited(saved: Path, components) -> None:
+    """Removing description_sha256 (and swapping two class names, which the weights would fit) is an edit."""
+    meta = json.loads((saved / META_NAME).read_text())
+    del meta["description_sha256"]
+    meta["class_names"].reverse()
+    (saved / META_NAME).write_text(json.dumps(meta))
+    with pytest.raises(MertkError, match=r"model\.json: was edited after export: it has no description_sha256.*"
+                                         r"Fix: restore the original model\.json"):
+        load_artifact(saved, components)
+
+
+def _swap_weights(folder: Path, meta: dict) -> None:
+    """Other weights of the same shapes in the folder, with their SHA-256 written into model.json."""
+    from safetensors.torch import load_file, save_file
+
+    weights = folder / WEIGHTS_NAME
+    save_file({k: v.flip(0).contiguous() for k, v in load_file(str(weights)).items()}, str(weights))
+    meta["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("edit", [
+    pytest.param(_swap_weights, id="weights-and-their-hash"),
+    pytest.param(lambda folder, meta: meta["info"].update(train_size=1), id="info"),
+    pytest.param(lambda folder, meta: meta.pop("torch_version"), id="removed-version"),
+    pytest.param(lambda folder, meta: meta.update(extra=1), id="added-field"),
+])
+def test_every_field_of_model_json_is_covered_by_its_digest(saved: Path, components, edit) -> None:
+    """Not only the class names and config: replacing the weights together with their recorded hash,
+    or changing, removing or adding any field, is refused as an edit."""
+    meta = json.loads((saved / META_NAME).read_text())
+    edit(saved, meta)
+    (saved / META_NAME).write_text(json.dumps(meta))
+    with pytest.raises(MertkError, match=r"model\.json: was edited after export.*weights hash.*Fix: restore"):
+        load_artifact(saved, components)
+
+
+def test_an_export_with_the_early_partial_digest_is_refused_with_its_reason(saved: Path, components) -> None:
+    from mertk.artifact import _canonical_sha256
+
+    meta = json.loads((saved / META_NAME).read_text())
+    early = _canonical_sha256({k: meta[k] for k in ("class_names", "views", "normalize", "config")})
+    _rewrite_meta(saved, description_sha256=early)
+    with pytest.raises(MertkError, match=r"model\.json: was exported by an earlier mertk.*does not cover the weights "
+                                         r"hash.*Fix: export the model again"):
+        load_artifact(saved, components)
+
+
 def test_weights_that_do_not_fit_an_unedited_config_blame_the_installed_plugin(saved: Path, components) -> None:
     """model.json as exported, but the model its config builds has other parameters (as after
     installing another version of the model's plugin): simulated by weights of another width."""
@@ -110,6 +166,7 @@ def test_weights_that_do_not_fit_an_unedited_config_blame_the_installed_plugin(s
     state = load_file(str(weights))
     save_file({k: (v[:-1].clone() if v.ndim == 2 else v) for k, v in state.items()}, str(weights))
     _rewrite_meta(saved, weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest())
+    _resign(saved)
     with pytest.raises(MertkError, match=r"the weights do not fit the model its config builds.*model\.json is as "
                                          r"exported, so the installed model plugin builds another network"):
         load_artifact(saved, components)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -78,7 +79,7 @@ def test_manifest_rows_give_clips_with_their_own_onset_and_apex(tmp_path: Path) 
     with pytest.raises(MertkError, match=r"--onset/--apex do not apply to a manifest"):
         clip_samples([manifest], apex="2")
     manifest.write_text("sample,frames\nempty,\n")
-    with pytest.raises(MertkError, match=r"list\.csv, row 2: the row names no clip"):
+    with pytest.raises(MertkError, match=r"list\.csv, row 2 \[empty\]: the row names no clip"):
         clip_samples([manifest])
 
 
@@ -86,3 +87,25 @@ def test_the_same_clip_twice_is_refused(tmp_path: Path) -> None:
     folder = _frames(tmp_path / "EP01", [1, 2])
     with pytest.raises(MertkError, match="given twice"):
         clip_samples([folder, folder])
+
+
+def test_bad_clips_are_collected_naming_their_manifest_row_once(tmp_path: Path) -> None:
+    """With a problems list every bad clip is listed (and left out) instead of stopping at the first;
+    without one, the first raises. A manifest row is named once ("list.csv, row 3", not twice)."""
+    _frames(tmp_path / "clips" / "a", [1, 2, 3])
+    (tmp_path / "clips" / "empty").mkdir()
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("sample,frames,video\nfirst,clips/a,\nlost,clips/nowhere,\nnone,clips/empty,\n"
+                        "film,,clips/missing.avi\n")
+    problems: list = []
+    (kept,) = clip_samples([manifest, tmp_path / "gone"], problems=problems)
+    assert kept.clip == "first"
+    assert [(p.row, p.fatal) for p in problems] == [(3, True), (4, True), (5, True), (None, True)]
+    assert [len(re.findall(r"row \d", str(p))) for p in problems] == [1, 1, 1, 0]
+    assert "clip folder" in problems[0].message and "does not exist" in problems[0].message
+    assert "video" in problems[2].message and str(problems[3]).endswith("Fix: pass a video file, a folder of frames "
+                                                                        "or a manifest .csv")
+    with pytest.raises(MertkError, match=r"list\.csv, row 3 \[[^\]]*nowhere\]: clip folder .* does not exist\. Fix"
+                                         ) as exc:
+        clip_samples([manifest])
+    assert str(exc.value).count("row 3") == 1

@@ -92,3 +92,47 @@ def test_stop_lists_load_time_and_preprocessing_problems_together(tmp_path, fram
     result = invoke(["--plugin", PLUGIN, "preprocess", str(config), "--set", "on_error=skip"])
     assert result.exit_code == 0, result.output
     assert "1 clips prepared, 2 skipped" in result.output
+
+
+def test_a_cache_that_cannot_be_written_stops_before_any_clip(tmp_path, frames5):
+    write_folder(tmp_path / "clips" / "a", frames5, ".jpg")
+    (tmp_path / "notes.txt").write_text("in the way")
+    config = _config(tmp_path, cache_dir=str(tmp_path / "notes.txt" / "cache"))
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(config), "--preview", "1",
+                     "--preview-dir", str(tmp_path / "sheets")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{tmp_path / 'notes.txt'} is a file, not a folder" in result.output
+    assert "Fix: set preprocess.cache_dir in run.yaml (or $MERTK_CACHE) to a folder you can write" in result.output
+    preview = invoke(["--plugin", PLUGIN, "preprocess", str(_config(tmp_path)), "--preview", "1",
+                      "--preview-dir", str(tmp_path / "notes.txt" / "sheets")])
+    assert preview.exit_code == 1 and "cannot write the preview sheets" in preview.output
+    assert not (tmp_path / "cache").exists()  # refused before preprocessing
+
+
+def test_a_read_only_cache_that_holds_every_clip_is_only_read(tmp_path, frames5, monkeypatch):
+    """A shared, precomputed cache may be read-only; a clip it lacks is refused before any work."""
+    import errno
+    import tempfile
+
+    write_folder(tmp_path / "clips" / "a", frames5, ".jpg")
+    config = _config(tmp_path)
+    assert invoke(["--plugin", PLUGIN, "preprocess", str(config)]).exit_code == 0
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    again = invoke(["--plugin", PLUGIN, "preprocess", str(config)])
+    assert again.exit_code == 0, again.output
+    write_folder(tmp_path / "clips" / "b", frames5, ".jpg")
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(config)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot write the preprocessing cache" in result.output and "read-only file system" in result.output
+
+
+def test_a_stop_lists_each_problem_once(tmp_path, frames5):
+    write_folder(tmp_path / "clips" / "good", frames5, ".jpg")
+    (tmp_path / "clips" / "lost").mkdir()
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(_config(tmp_path))])
+    assert result.exit_code == 1 and "1 sample(s) cannot be used" in result.output
+    assert result.output.count("[t/s1/lost]: no frame images") == 1, result.output
