@@ -57,7 +57,7 @@ def test_a_folder_without_write_permission_is_named(tmp_path: Path) -> None:
 
 def _config(tmp_path: Path, output_dir: Path) -> Path:
     config = {"name": "tiny", "dataset": {"name": "demo", "root": str(tmp_path / "demo")}, "model": "dual-atme",
-              "preprocess": {"cache_dir": str(tmp_path / "cache")}, "output": {"dir": str(output_dir)}}
+              "preprocess": {"cache_dir": str(tmp_path / "cache"), "views": {"face": "full-face", "hars": "hars"}}, "output": {"dir": str(output_dir)}}
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
