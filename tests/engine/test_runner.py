@@ -184,3 +184,26 @@ def test_redirected_stderr_gets_one_line_per_fold(make_config, fake_data, compon
     # a progress line only when a bar has run 30 s since its start or its last line (a slow machine)
     bar_lines = [line for line in err.splitlines() if "epoch" in line and "correct" not in line]
     assert len(bar_lines) <= elapsed / LOG_INTERVAL
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002], ids=["umask022", "umask002"])
+def test_run_folder_files_get_the_mode_the_umask_gives(make_config, fake_data, components, tmp_path: Path,
+                                                       mask: int) -> None:
+    """Every file and folder of a run (the fold records, the CSVs, the plots, the checkpoints, the
+    exported model/) is readable by whom the umask lets read it, as files written by open() are."""
+    import os
+    import stat
+
+    loaded = make_config({"train": {"epochs": 1, "batch_size": 8},
+                          "output": {"checkpoints": True, "export_model": True, "dir": str(tmp_path / "runs")}})
+    old = os.umask(mask)
+    try:
+        run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    finally:
+        os.umask(old)
+    paths = [run_dir, *run_dir.rglob("*")]
+    assert {"weights.safetensors", "model.json", "000.json", "fold-000.safetensors", "predictions.csv",
+            "config.yaml", "metrics.json", "per_class.png"} <= {p.name for p in paths}
+    wrong = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in paths
+             if stat.S_IMODE(p.stat().st_mode) != (0o777 if p.is_dir() else 0o666) & ~mask}
+    assert not wrong
