@@ -33,7 +33,26 @@ from mertk.api import Problem
 from mertk.errors import MertkError
 from mertk.files import write_csv_atomic, write_text_atomic
 
-__all__ = ["RunFolder", "environment_info"]
+__all__ = ["RunFolder", "DamagedFold", "environment_info"]
+
+
+class DamagedFold(MertkError):
+    """A ``folds/NNN.json`` that is not a whole fold record (truncated, not JSON, fields missing)."""
+
+
+def _fold_damage(record: Any) -> str | None:
+    """What makes ``record`` unusable as a finished fold's record, or ``None`` when it is whole."""
+    if not isinstance(record, dict):
+        return f"holds a JSON {type(record).__name__}, not a fold record"
+    lists = ("test_ids", "y_true", "history") + (("y_pred", "probs") if record.get("test_ids") else ())
+    missing = [k for k in ("name", "seconds", *lists) if k not in record]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if not all(isinstance(record[k], list) for k in lists):
+        return "has a field of the wrong type"
+    if len({len(record[k]) for k in lists if k != "history"}) > 1:
+        return "has test ids, labels and predictions of different lengths"
+    return None
 
 
 class RunFolder:
@@ -110,11 +129,28 @@ class RunFolder:
         return self.folds_dir / f"{index:03d}.json"
 
     def load_fold(self, index: int) -> dict[str, Any] | None:
-        """A finished fold's record, or ``None`` when it has not finished."""
+        """A finished fold's record, or ``None`` when it has not finished.
+
+        Raises:
+            DamagedFold: the file is not a whole fold record (cut short, edited, not JSON).
+        """
         path = self.fold_path(index)
         if not path.is_file():
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DamagedFold(f"{path}: damaged, not a whole fold record ({exc})") from None
+        damage = _fold_damage(record)
+        if damage is not None:
+            raise DamagedFold(f"{path}: damaged, {damage}")
+        return record
+
+    def set_aside(self, path: Path) -> Path:
+        """Rename a damaged file to ``NAME.damaged`` (kept to look at, never read again); returns the new path."""
+        target = path.with_name(path.name + ".damaged")
+        os.replace(path, target)
+        return target
 
     def save_fold(self, index: int, record: Mapping[str, Any]) -> None:
         """Write a finished fold atomically (a crash never leaves half a fold)."""

@@ -20,7 +20,7 @@ import torch
 from mertk.api import Fold, Problem, Sample
 from mertk.config import LOSS_TERM, LoadedConfig
 from mertk.engine.report import summary_table, write_report
-from mertk.engine.rundir import RunFolder, environment_info
+from mertk.engine.rundir import DamagedFold, RunFolder, environment_info
 from mertk.engine.stackable import stacking_obstacle
 from mertk.engine.stacked import (
     fork_default_generator,
@@ -432,8 +432,14 @@ def _stack_size(loaded: LoadedConfig, components: Components, data: ExperimentDa
 
 
 def _finished_fold(folder: RunFolder, index: int, fold: Fold, data: ExperimentData) -> dict[str, Any] | None:
-    """The saved record of a fold finished earlier, checked against this run's fold; ``None`` if none."""
-    done = folder.load_fold(index)
+    """The saved record of a fold finished earlier, checked against this run's fold; ``None`` if none
+    (or if its file is damaged: it is set aside, said in run.log and on screen, and the fold retrained)."""
+    try:
+        done = folder.load_fold(index)
+    except DamagedFold as exc:
+        kept = folder.set_aside(folder.fold_path(index))
+        folder.log(f"{exc}; moved to {kept.name}, fold {index + 1} {fold.name} is trained again")
+        return None
     test_ids = [data.samples[i].id for i in fold.test]
     if done is not None and (done.get("test_ids") != test_ids or done.get("name") != fold.name):
         raise MertkError(f"{folder.fold_path(index)}: fold {index} ({done.get('name')}) tested other samples "

@@ -207,3 +207,34 @@ def test_run_folder_files_get_the_mode_the_umask_gives(make_config, fake_data, c
     wrong = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in paths
              if stat.S_IMODE(p.stat().st_mode) != (0o777 if p.is_dir() else 0o666) & ~mask}
     assert not wrong
+
+
+@pytest.mark.parametrize("damage", [lambda data: data[: len(data) // 2], lambda data: b"{}", lambda data: b"\xff\x00"],
+                         ids=["truncated", "fields-missing", "binary"])
+def test_resume_retrains_a_fold_whose_file_is_damaged_and_says_so(make_config, fake_data, components,
+                                                                 tmp_path: Path, monkeypatch, capsys, damage) -> None:
+    """A cut-short or corrupt folds/NNN.json is named on screen and in run.log, set aside, and its fold
+    trained again (not a JSONDecodeError traceback); the other folds are kept."""
+    loaded = make_config({"train": {"epochs": 1, "batch_size": 8}})
+    run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    damaged = run_dir / "folds" / "002.json"
+    original = damaged.read_text()
+    damaged.write_bytes(damage(original.encode()))
+    kept = {p.name: p.read_text() for p in (run_dir / "folds").glob("*.json") if p.name != "002.json"}
+    real, calls = runner.train_and_test, []
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_and_test", counting)
+    capsys.readouterr()
+    runner.run_experiment(load_config(run_dir / "config.yaml", components), components, run_dir=run_dir, resume=True)
+    assert len(calls) == 1 and calls[0].startswith("fold 3/4")
+    line = f"{damaged}: damaged"
+    assert line in (run_dir / "run.log").read_text() and line in capsys.readouterr().err
+    assert "fold 3 " in (run_dir / "run.log").read_text().split(line)[1].splitlines()[0]
+    assert json.loads(damaged.read_text())["test_ids"] == json.loads(original)["test_ids"]  # whole again
+    assert (run_dir / "folds" / "002.json.damaged").is_file()
+    assert {p: (run_dir / "folds" / p).read_text() for p in kept} == kept
+    assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24
