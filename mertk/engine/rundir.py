@@ -3,7 +3,9 @@
 Layout::
 
     RUN_DIR/
-      config.yaml        the merged config (``mertk run --resume RUN_DIR`` reloads it)
+      config.yaml        the merged config, written once (``mertk run --resume RUN_DIR`` reloads it)
+      fingerprint.json   what the results depend on: config less where it runs, versions, data
+                         (see :mod:`mertk.engine.fingerprint`; a resume that differs is refused)
       environment.json   versions, device, threads, arithmetic, command line
       problems.csv       data problems: skipped samples and warnings (file, row, sample, fix)
       folds/000.json     one file per finished fold: test ids, labels, predictions, history
@@ -33,7 +35,10 @@ from mertk.api import Problem
 from mertk.errors import MertkError
 from mertk.files import write_csv_atomic, write_text_atomic
 
-__all__ = ["RunFolder", "DamagedFold", "environment_info"]
+__all__ = ["RunFolder", "DamagedFold", "FINGERPRINT", "environment_info"]
+
+#: The file of the run's fingerprint (:mod:`mertk.engine.fingerprint`).
+FINGERPRINT = "fingerprint.json"
 
 
 class DamagedFold(MertkError):
@@ -93,8 +98,36 @@ class RunFolder:
         return self.path / "folds"
 
     def save_config(self, data: Mapping[str, Any]) -> None:
-        """The merged plain config mapping (loadable with :func:`mertk.config.load_config`)."""
+        """The merged plain config mapping (loadable with :func:`mertk.config.load_config`), written
+        when the run is created and never again."""
         write_text_atomic(self.path / "config.yaml", yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True))
+
+    def saved_config(self) -> dict[str, Any]:
+        """``config.yaml`` as a plain mapping."""
+        data = yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    def save_fingerprint(self, fingerprint: Mapping[str, Any]) -> None:
+        """Write ``fingerprint.json`` (:mod:`mertk.engine.fingerprint`)."""
+        write_text_atomic(self.path / FINGERPRINT, json.dumps(dict(fingerprint), indent=1))
+
+    def load_fingerprint(self) -> dict[str, Any] | None:
+        """The recorded fingerprint, or ``None`` for a run folder made before fingerprints.
+
+        Raises:
+            MertkError: the file is damaged, so nothing can be checked.
+        """
+        path = self.path / FINGERPRINT
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = exc
+        if not isinstance(data, dict):
+            raise MertkError(f"{path}: damaged ({data}), so resuming cannot check that it continues the same "
+                             f"experiment. Fix: start a new run (`mertk run {self.path / 'config.yaml'}`)")
+        return data
 
     def save_environment(self, info: Mapping[str, Any]) -> None:
         name = "environment.json"

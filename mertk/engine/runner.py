@@ -19,6 +19,7 @@ import torch
 
 from mertk.api import Fold, Problem, Sample
 from mertk.config import LOSS_TERM, LoadedConfig
+from mertk.engine import fingerprint
 from mertk.engine.report import summary_table, write_report
 from mertk.engine.rundir import DamagedFold, RunFolder, environment_info
 from mertk.engine.stackable import stacking_obstacle
@@ -341,17 +342,27 @@ def finish_run(loaded: LoadedConfig, components: Components, data: ExperimentDat
 
 
 def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
-                     executor: str = "") -> tuple[RunFolder, torch.device]:
-    """Create (or reopen) the run folder, save the config and environment (``executor``: where the
-    folds run, in words); returns it and the device."""
+                     executor: str = "", recipe: Mapping[str, Any] | None = None) -> tuple[RunFolder, torch.device]:
+    """Create (or reopen) the run folder, save the environment (``executor``: where the folds run,
+    in words) and, in a new folder, the config and its ``recipe`` fingerprint
+    (:func:`mertk.engine.fingerprint.recipe_fingerprint`); returns it and the device.
+
+    Raises:
+        MertkError: resuming with a recipe other than the recorded one (nothing is written).
+    """
     cfg = loaded.config
+    legacy = None
     if resume:
         if run_dir is None:
             raise MertkError("resume needs the run folder (mertk run --resume RUN_DIR)")
         folder = RunFolder.open(run_dir)
+        if recipe is not None:
+            legacy = fingerprint.check_resume(folder, loaded, recipe)
     else:
         folder = RunFolder.create(cfg.output.dir, cfg.name, run_dir)
-    folder.save_config(loaded.data)
+        folder.save_config(loaded.data)
+    if recipe is not None and (legacy or not resume):
+        folder.save_fingerprint(recipe)
     threads = set_threads(cfg.train.threads)
     device = select_device(cfg.train.device)
     arithmetic = "bf16 autocast" if autocast_dtype(cfg.train.precision, device) else "fp32"
@@ -359,6 +370,8 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
                              "threads_reason": threads.reason, "executor": executor})
     folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} "
                f"(device {device}, {threads.count} threads: {threads.reason}; {arithmetic}; executor {executor})")
+    if legacy:
+        folder.log(f"warning: {legacy}")
     return folder, device
 
 
@@ -375,6 +388,11 @@ def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: 
     except MertkError as exc:
         folder.save_problems(getattr(exc, "problems", []))
         folder.log(f"stopped: {exc}", echo=False)  # the command line prints it
+        raise
+    try:  # before anything is written: a resume on other data is refused
+        fingerprint.check_data(folder, fingerprint.data_fingerprint(data.samples, data.class_names))
+    except MertkError as exc:
+        folder.log(f"stopped: {exc}", echo=False)
         raise
     folder.save_problems(data.problems)
     folder.save_preprocessing([s.id for s in data.samples], data.records)

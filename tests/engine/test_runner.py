@@ -79,6 +79,9 @@ def test_resume_refuses_folds_of_other_data(make_config, fake_data, components, 
     loaded = make_config()
     run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
     fake_data.samples.reverse()  # the folds now test other samples
+    with pytest.raises(MertkError, match="samples: the same ones in another order"):
+        runner.run_experiment(loaded, components, run_dir=run_dir, resume=True)
+    (run_dir / "fingerprint.json").unlink()  # a run folder made before fingerprints: the folds are still checked
     with pytest.raises(MertkError, match="tested other samples"):
         runner.run_experiment(loaded, components, run_dir=run_dir, resume=True)
 
