@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch
 from torch import nn
 
 from mertk.errors import MertkError
+from mertk.files import temporary_dir, temporary_file
 from mertk.preprocess.settings import PreprocessSettings
 from mertk.registry import Components
 
@@ -107,19 +107,20 @@ def _description_digest(meta: Mapping[str, Any]) -> str:
 
 def save_weights(model: nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> None:
     """Write ``model.state_dict()`` (or a state dict) to ``path`` as safetensors (CPU, contiguous
-    tensors), through a temporary sibling renamed when complete."""
-    from safetensors.torch import save_file
+    tensors), through a temporary sibling renamed when complete, with the mode the umask gives."""
+    from safetensors.torch import save
 
     state = model.state_dict() if isinstance(model, nn.Module) else model
+    data = save({k: v.detach().cpu().contiguous() for k, v in state.items()})  # save_file makes it 0600
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
+    fd, tmp = temporary_file(path.parent, prefix=f".{path.name}-")
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -139,7 +140,7 @@ def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: 
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    tmp = temporary_dir(path.parent, prefix=f".{path.name}-")  # becomes the folder: the umask's mode, not 0700
     try:
         weights = tmp / WEIGHTS_NAME
         save_weights(model, weights)
@@ -159,7 +160,7 @@ def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: 
         meta[DIGEST_KEY] = _description_digest(meta)
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", dir=path.parent))
+            old = temporary_dir(path.parent, prefix=f".{path.name}-old-")
             os.replace(path, old / path.name)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)

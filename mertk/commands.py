@@ -13,7 +13,8 @@ from mertk.cli_app import App, pass_app, set_option
 @click.argument("config", required=False)
 @set_option
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Continue an interrupted run in RUN_DIR; finished folds are kept.")
+              help="Continue an interrupted run in RUN_DIR; finished folds are kept. Only where and how it "
+                   "runs (executor, output, threads) may differ from how it started.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write the run here instead of a new folder under output.dir.")
 @pass_app
@@ -21,7 +22,8 @@ def run(app: App, config: str | None, overrides: tuple[str, ...], resume_dir: Pa
         run_dir: Path | None) -> None:
     """Run the evaluation a CONFIG describes (a file, or a bundled config name).
 
-    With --resume RUN_DIR the config saved in the run folder is used and CONFIG may be left out.
+    With --resume RUN_DIR the config saved in the run folder is used and CONFIG may be left out;
+    a --set that changes a result (or an edit of RUN_DIR/config.yaml) is refused, naming the key.
     """
     if resume_dir is not None:
         saved = resume_dir / "config.yaml"

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mertk.config import LoadedConfig
 from mertk.errors import MertkError
 from mertk.registry import Components
@@ -88,17 +86,15 @@ def plan_runs(configs: Sequence[str], seeds: int, bench_dir: Path | None, overri
     return bench_dir, runs
 
 
-def _check_same_config(run: BenchRun) -> None:
-    """Refuse a run folder made with another config; where its folds ran (``executor``) does not count."""
-    saved = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-    current = yaml.safe_load(yaml.safe_dump(dict(run.loaded.data)))
-    saved.pop("executor", None)
-    current.pop("executor", None)
-    if saved != current:
-        raise MertkError(
-            f"{run.run_dir}: this run was made with a different config than {Path(run.loaded.file).name} with the "
-            "current --set options; its results would be mixed up with the new ones. Fix: pass another --dir, "
-            f"or delete {run.run_dir} to redo it")
+def _check_same_config(run: BenchRun, components: Components) -> None:
+    """Refuse a run folder made with another recipe (config less where its folds ran, versions),
+    as ``mertk run --resume`` does (:func:`mertk.engine.fingerprint.check_resume`)."""
+    from mertk.engine.fingerprint import check_resume, recipe_fingerprint
+    from mertk.engine.rundir import RunFolder
+
+    check_resume(RunFolder(run.run_dir), run.loaded, recipe_fingerprint(run.loaded, components),
+                 fix=f"this bench's results would be mixed with another's; pass another --dir, or delete "
+                     f"{run.run_dir} to redo it")
 
 
 def run_all(runs: Sequence[BenchRun], components: Components, *, echo: Callable[[str], None] = print,
@@ -123,7 +119,7 @@ def run_all(runs: Sequence[BenchRun], components: Components, *, echo: Callable[
     for i, run in enumerate(runs, 1):
         where = f"[{i}/{len(runs)}] {run.label} seed {run.seed}"
         if run.started:
-            _check_same_config(run)
+            _check_same_config(run, components)
         if run.finished:
             counts["reused"] += 1
             echo(f"{where}: finished earlier, reusing {run.run_dir}")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from mertk.api import DatasetLoad
 from mertk.data.annotated import load_annotated
 from mertk.data.casme2 import CASME2_LAYOUT
 from mertk.data.labels import MEGC3
+from mertk.files import temporary_dir
 
 __all__ = ["Demo", "ClipStyle", "EMOTION_UNITS", "demo_folder", "ensure_demo", "generate_demo", "ANNOTATION_NAME",
            "FRAMES_FOLDER"]
@@ -115,7 +115,7 @@ def ensure_demo(root: str | Path | None = None, seed: int = 0, variant: Variant 
     if (folder / marker).is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    work = temporary_dir(folder.parent, prefix=f".{folder.name}.partial-")  # the umask's mode, not 0700
     try:
         generate(work, seed)
         if folder.is_dir() and not any(folder.iterdir()):

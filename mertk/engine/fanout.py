@@ -36,7 +36,7 @@ import torch
 
 from mertk.api import Fold, Sample, TaskFailure
 from mertk.config import LoadedConfig, validate_config
-from mertk.engine import runner
+from mertk.engine import fingerprint, runner
 from mertk.engine.rundir import RunFolder
 from mertk.engine.stacked import StackingError
 from mertk.engine.tracking import RunTracking
@@ -264,7 +264,8 @@ def _start(request: RunRequest, components: Components, executor: Any, prefix: s
     """Open the run folder, load the data (preprocessing on ``executor``), split and check the folds."""
     loaded = request.loaded
     tracking = RunTracking.build(loaded, components)  # a missing tracker package fails before any work
-    folder, device = runner._open_run_folder(loaded, request.run_dir, request.resume, _describe(executor))
+    recipe = fingerprint.recipe_fingerprint(loaded, components)
+    folder, device = runner._open_run_folder(loaded, request.run_dir, request.resume, _describe(executor), recipe)
     tracking.start(loaded, folder, resumed=request.resume)
     try:
         return _prepare(request, components, executor, prefix, folder, device, tracking)

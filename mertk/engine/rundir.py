@@ -3,7 +3,9 @@
 Layout::
 
     RUN_DIR/
-      config.yaml        the merged config (``mertk run --resume RUN_DIR`` reloads it)
+      config.yaml        the merged config, written once (``mertk run --resume RUN_DIR`` reloads it)
+      fingerprint.json   what the results depend on: config less where it runs, versions, data
+                         (see :mod:`mertk.engine.fingerprint`; a resume that differs is refused)
       environment.json   versions, device, threads, arithmetic, command line
       problems.csv       data problems: skipped samples and warnings (file, row, sample, fix)
       folds/000.json     one file per finished fold: test ids, labels, predictions, history
@@ -34,7 +36,29 @@ from mertk.errors import MertkError
 from mertk.files import write_csv_atomic, write_text_atomic
 from mertk.writable import check_writable_dir
 
-__all__ = ["RunFolder", "environment_info"]
+__all__ = ["RunFolder", "DamagedFold", "FINGERPRINT", "environment_info"]
+
+#: The file of the run's fingerprint (:mod:`mertk.engine.fingerprint`).
+FINGERPRINT = "fingerprint.json"
+
+
+class DamagedFold(MertkError):
+    """A ``folds/NNN.json`` that is not a whole fold record (truncated, not JSON, fields missing)."""
+
+
+def _fold_damage(record: Any) -> str | None:
+    """What makes ``record`` unusable as a finished fold's record, or ``None`` when it is whole."""
+    if not isinstance(record, dict):
+        return f"holds a JSON {type(record).__name__}, not a fold record"
+    lists = ("test_ids", "y_true", "history") + (("y_pred", "probs") if record.get("test_ids") else ())
+    missing = [k for k in ("name", "seconds", *lists) if k not in record]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if not all(isinstance(record[k], list) for k in lists):
+        return "has a field of the wrong type"
+    if len({len(record[k]) for k in lists if k != "history"}) > 1:
+        return "has test ids, labels and predictions of different lengths"
+    return None
 
 
 class RunFolder:
@@ -85,8 +109,36 @@ class RunFolder:
         return self.path / "folds"
 
     def save_config(self, data: Mapping[str, Any]) -> None:
-        """The merged plain config mapping (loadable with :func:`mertk.config.load_config`)."""
+        """The merged plain config mapping (loadable with :func:`mertk.config.load_config`), written
+        when the run is created and never again."""
         write_text_atomic(self.path / "config.yaml", yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True))
+
+    def saved_config(self) -> dict[str, Any]:
+        """``config.yaml`` as a plain mapping."""
+        data = yaml.safe_load((self.path / "config.yaml").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    def save_fingerprint(self, fingerprint: Mapping[str, Any]) -> None:
+        """Write ``fingerprint.json`` (:mod:`mertk.engine.fingerprint`)."""
+        write_text_atomic(self.path / FINGERPRINT, json.dumps(dict(fingerprint), indent=1))
+
+    def load_fingerprint(self) -> dict[str, Any] | None:
+        """The recorded fingerprint, or ``None`` for a run folder made before fingerprints.
+
+        Raises:
+            MertkError: the file is damaged, so nothing can be checked.
+        """
+        path = self.path / FINGERPRINT
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = exc
+        if not isinstance(data, dict):
+            raise MertkError(f"{path}: damaged ({data}), so resuming cannot check that it continues the same "
+                             f"experiment. Fix: start a new run (`mertk run {self.path / 'config.yaml'}`)")
+        return data
 
     def save_environment(self, info: Mapping[str, Any]) -> None:
         name = "environment.json"
@@ -121,11 +173,28 @@ class RunFolder:
         return self.folds_dir / f"{index:03d}.json"
 
     def load_fold(self, index: int) -> dict[str, Any] | None:
-        """A finished fold's record, or ``None`` when it has not finished."""
+        """A finished fold's record, or ``None`` when it has not finished.
+
+        Raises:
+            DamagedFold: the file is not a whole fold record (cut short, edited, not JSON).
+        """
         path = self.fold_path(index)
         if not path.is_file():
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DamagedFold(f"{path}: damaged, not a whole fold record ({exc})") from None
+        damage = _fold_damage(record)
+        if damage is not None:
+            raise DamagedFold(f"{path}: damaged, {damage}")
+        return record
+
+    def set_aside(self, path: Path) -> Path:
+        """Rename a damaged file to ``NAME.damaged`` (kept to look at, never read again); returns the new path."""
+        target = path.with_name(path.name + ".damaged")
+        os.replace(path, target)
+        return target
 
     def save_fold(self, index: int, record: Mapping[str, Any]) -> None:
         """Write a finished fold atomically (a crash never leaves half a fold)."""

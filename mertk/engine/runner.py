@@ -19,8 +19,9 @@ import torch
 
 from mertk.api import Fold, Problem, Sample
 from mertk.config import LOSS_TERM, LoadedConfig
+from mertk.engine import fingerprint
 from mertk.engine.report import summary_table, write_report
-from mertk.engine.rundir import RunFolder, environment_info
+from mertk.engine.rundir import DamagedFold, RunFolder, environment_info
 from mertk.engine.stackable import stacking_obstacle
 from mertk.engine.stacked import (
     fork_default_generator,
@@ -347,17 +348,27 @@ def finish_run(loaded: LoadedConfig, components: Components, data: ExperimentDat
 
 
 def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
-                     executor: str = "") -> tuple[RunFolder, torch.device]:
-    """Create (or reopen) the run folder, save the config and environment (``executor``: where the
-    folds run, in words); returns it and the device."""
+                     executor: str = "", recipe: Mapping[str, Any] | None = None) -> tuple[RunFolder, torch.device]:
+    """Create (or reopen) the run folder, save the environment (``executor``: where the folds run,
+    in words) and, in a new folder, the config and its ``recipe`` fingerprint
+    (:func:`mertk.engine.fingerprint.recipe_fingerprint`); returns it and the device.
+
+    Raises:
+        MertkError: resuming with a recipe other than the recorded one (nothing is written).
+    """
     cfg = loaded.config
+    legacy = None
     if resume:
         if run_dir is None:
             raise MertkError("resume needs the run folder (mertk run --resume RUN_DIR)")
         folder = RunFolder.open(run_dir)
+        if recipe is not None:
+            legacy = fingerprint.check_resume(folder, loaded, recipe)
     else:
         folder = RunFolder.create(cfg.output.dir, cfg.name, run_dir)
-    folder.save_config(loaded.data)
+        folder.save_config(loaded.data)
+    if recipe is not None and (legacy or not resume):
+        folder.save_fingerprint(recipe)
     threads = set_threads(cfg.train.threads)
     device = select_device(cfg.train.device)
     arithmetic = "bf16 autocast" if autocast_dtype(cfg.train.precision, device) else "fp32"
@@ -365,6 +376,8 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
                              "threads_reason": threads.reason, "executor": executor})
     folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} "
                f"(device {device}, {threads.count} threads: {threads.reason}; {arithmetic}; executor {executor})")
+    if legacy:
+        folder.log(f"warning: {legacy}")
     return folder, device
 
 
@@ -381,6 +394,11 @@ def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: 
     except MertkError as exc:
         folder.save_problems(getattr(exc, "problems", []))
         folder.log(f"stopped: {exc}", echo=False)  # the command line prints it
+        raise
+    try:  # before anything is written: a resume on other data is refused
+        fingerprint.check_data(folder, fingerprint.data_fingerprint(data.samples, data.class_names))
+    except MertkError as exc:
+        folder.log(f"stopped: {exc}", echo=False)
         raise
     folder.save_problems(data.problems)
     folder.save_preprocessing([s.id for s in data.samples], data.records)
@@ -438,8 +456,14 @@ def _stack_size(loaded: LoadedConfig, components: Components, data: ExperimentDa
 
 
 def _finished_fold(folder: RunFolder, index: int, fold: Fold, data: ExperimentData) -> dict[str, Any] | None:
-    """The saved record of a fold finished earlier, checked against this run's fold; ``None`` if none."""
-    done = folder.load_fold(index)
+    """The saved record of a fold finished earlier, checked against this run's fold; ``None`` if none
+    (or if its file is damaged: it is set aside, said in run.log and on screen, and the fold retrained)."""
+    try:
+        done = folder.load_fold(index)
+    except DamagedFold as exc:
+        kept = folder.set_aside(folder.fold_path(index))
+        folder.log(f"{exc}; moved to {kept.name}, fold {index + 1} {fold.name} is trained again")
+        return None
     test_ids = [data.samples[i].id for i in fold.test]
     if done is not None and (done.get("test_ids") != test_ids or done.get("name") != fold.name):
         raise MertkError(f"{folder.fold_path(index)}: fold {index} ({done.get('name')}) tested other samples "

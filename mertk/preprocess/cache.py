@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 from mertk.api import Sample
+from mertk.files import temporary_file
 from mertk.preprocess.frames import source_files
 
 __all__ = ["CACHE_VERSION", "default_cache_dir", "digest", "ClipCache"]
@@ -91,11 +91,11 @@ class ClipCache:
             return
         path = self.path(sample)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+        fd, tmp = temporary_file(path.parent, prefix=".tmp-", suffix=".pt")  # readable as the umask says
         try:
             with os.fdopen(fd, "wb") as fh:
                 torch.save(dict(entry), fh)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise

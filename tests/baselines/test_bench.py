@@ -101,8 +101,27 @@ def test_bench_refuses_a_run_folder_made_with_another_config(tmp_path, flow_mani
     (run / "config.yaml").write_text("name: ststnet\nseed: 1\ntrain: {epochs: 99}\n")
     result = invoke(["bench", "ststnet.yaml", "--dir", str(bench_dir), *tiny(flow_manifest)])
     assert result.exit_code == 1
-    assert "ststnet-seed1: this run was made with a different config" in result.output
+    assert "ststnet-seed1: cannot resume" in result.output and "train.epochs: 99 -> 2" in result.output
     assert "--dir" in result.output
+
+
+def test_bench_refuses_to_resume_a_run_with_another_recipe_naming_the_key(tmp_path, flow_manifest, monkeypatch):
+    """A started run folder of a bench is resumed only with the recipe its fingerprint.json recorded."""
+    from mertk.engine import runner
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt("stopped before any fold")
+
+    monkeypatch.setattr(runner, "split_folds", stop)
+    bench_dir = tmp_path / "bench"
+    invoke(["bench", "ststnet.yaml", "--dir", str(bench_dir), *tiny(flow_manifest)])
+    run = bench_dir / "ststnet-seed1"
+    assert (run / "fingerprint.json").is_file() and not (run / "metrics.json").exists()
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    result = invoke(["bench", "ststnet.yaml", "--dir", str(bench_dir), *tiny(flow_manifest),
+                     "--set", "train.optimizer.lr=0.5"])
+    assert result.exit_code == 1 and "train.optimizer.lr: 0.001 -> 0.5" in result.output
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
 
 def test_bench_refuses_configs_on_different_data(tmp_path, flow_manifest):

@@ -79,6 +79,9 @@ def test_resume_refuses_folds_of_other_data(make_config, fake_data, components, 
     loaded = make_config()
     run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
     fake_data.samples.reverse()  # the folds now test other samples
+    with pytest.raises(MertkError, match="samples: the same ones in another order"):
+        runner.run_experiment(loaded, components, run_dir=run_dir, resume=True)
+    (run_dir / "fingerprint.json").unlink()  # a run folder made before fingerprints: the folds are still checked
     with pytest.raises(MertkError, match="tested other samples"):
         runner.run_experiment(loaded, components, run_dir=run_dir, resume=True)
 
@@ -184,3 +187,57 @@ def test_redirected_stderr_gets_one_line_per_fold(make_config, fake_data, compon
     # a progress line only when a bar has run 30 s since its start or its last line (a slow machine)
     bar_lines = [line for line in err.splitlines() if "epoch" in line and "correct" not in line]
     assert len(bar_lines) <= elapsed / LOG_INTERVAL
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002], ids=["umask022", "umask002"])
+def test_run_folder_files_get_the_mode_the_umask_gives(make_config, fake_data, components, tmp_path: Path,
+                                                       mask: int) -> None:
+    """Every file and folder of a run (the fold records, the CSVs, the plots, the checkpoints, the
+    exported model/) is readable by whom the umask lets read it, as files written by open() are."""
+    import os
+    import stat
+
+    loaded = make_config({"train": {"epochs": 1, "batch_size": 8},
+                          "output": {"checkpoints": True, "export_model": True, "dir": str(tmp_path / "runs")}})
+    old = os.umask(mask)
+    try:
+        run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    finally:
+        os.umask(old)
+    paths = [run_dir, *run_dir.rglob("*")]
+    assert {"weights.safetensors", "model.json", "000.json", "fold-000.safetensors", "predictions.csv",
+            "config.yaml", "metrics.json", "per_class.png"} <= {p.name for p in paths}
+    wrong = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in paths
+             if stat.S_IMODE(p.stat().st_mode) != (0o777 if p.is_dir() else 0o666) & ~mask}
+    assert not wrong
+
+
+@pytest.mark.parametrize("damage", [lambda data: data[: len(data) // 2], lambda data: b"{}", lambda data: b"\xff\x00"],
+                         ids=["truncated", "fields-missing", "binary"])
+def test_resume_retrains_a_fold_whose_file_is_damaged_and_says_so(make_config, fake_data, components,
+                                                                 tmp_path: Path, monkeypatch, capsys, damage) -> None:
+    """A cut-short or corrupt folds/NNN.json is named on screen and in run.log, set aside, and its fold
+    trained again (not a JSONDecodeError traceback); the other folds are kept."""
+    loaded = make_config({"train": {"epochs": 1, "batch_size": 8}})
+    run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    damaged = run_dir / "folds" / "002.json"
+    original = damaged.read_text()
+    damaged.write_bytes(damage(original.encode()))
+    kept = {p.name: p.read_text() for p in (run_dir / "folds").glob("*.json") if p.name != "002.json"}
+    real, calls = runner.train_and_test, []
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_and_test", counting)
+    capsys.readouterr()
+    runner.run_experiment(load_config(run_dir / "config.yaml", components), components, run_dir=run_dir, resume=True)
+    assert len(calls) == 1 and calls[0].startswith("fold 3/4")
+    line = f"{damaged}: damaged"
+    assert line in (run_dir / "run.log").read_text() and line in capsys.readouterr().err
+    assert "fold 3 " in (run_dir / "run.log").read_text().split(line)[1].splitlines()[0]
+    assert json.loads(damaged.read_text())["test_ids"] == json.loads(original)["test_ids"]  # whole again
+    assert (run_dir / "folds" / "002.json.damaged").is_file()
+    assert {p: (run_dir / "folds" / p).read_text() for p in kept} == kept
+    assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24
