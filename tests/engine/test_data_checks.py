@@ -26,7 +26,7 @@ def _relabel(manifest: Path, label) -> None:
 def _config(tmp_path: Path, manifest: Path) -> Path:
     config = {"name": "one-class", "dataset": {"name": "manifest", "path": str(manifest)},
               "model": {"name": "dual-atme", "hidden": 16}, "train": {"epochs": 1, "batch_size": 8, "threads": 1},
-              "preprocess": {"cache": False, "workers": 1}, "output": {"dir": str(tmp_path / "runs")},
+              "preprocess": {"cache": False, "workers": 1, "views": {"face": "full-face", "hars": "hars"}}, "output": {"dir": str(tmp_path / "runs")},
               "executor": {"name": "local", "workers": 1}}
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))

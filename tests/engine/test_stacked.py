@@ -152,14 +152,15 @@ def test_a_stacked_run_writes_folds_one_by_one_and_resumes_by_fold(make_config, 
 
 
 def test_config_check_refuses_a_stack_of_a_model_that_cannot_stack(components, tmp_path: Path) -> None:
-    svm = {"dataset": "demo", "model": "linear-svm"}
+    svm = {"dataset": "demo", "model": "linear-svm", "preprocess": {"views": {"lbp-top": "lbp-top"}}}
     with pytest.raises(ConfigError, match=r"train\.stack_folds: 4: model 'linear-svm' cannot be trained "
                                           r"stacked: it is fitted"):
         validate_config({**svm, "train": {"stack_folds": 4}}, components)
     timm = {"name": "dual-atme",
             "backbone": {"name": "timm", "model_name": "resnet18", "kwargs": {"drop_rate": 0.2}}}
     with pytest.raises(ConfigError, match=r"backbone 'timm' \(model\.backbone\) cannot be trained stacked"):
-        validate_config({"dataset": "demo", "model": timm, "train": {"stack_folds": 4}}, components)
+        validate_config({"dataset": "demo", "model": timm, "train": {"stack_folds": 4},
+                         "preprocess": {"views": {"face": "full-face", "hars": "hars"}}}, components)
     for setting in ("auto", "off"):  # auto falls back at run time, saying why
         validate_config({**svm, "train": {"stack_folds": setting}}, components)
     config = tmp_path / "svm.yaml"
@@ -181,7 +182,8 @@ def test_auto_says_in_the_run_log_why_it_trains_one_fold_after_another(make_conf
                              "model 'linear-svm' cannot be trained stacked: it is fitted"),
                             ({"name": "dual-atme", "hidden": 8}, "auto: one fold after another on cpu")):
         folder = RunFolder.create(tmp_path, "run", tmp_path / model["name"])
-        loaded = make_config({"model": model, "train": {"stack_folds": "auto"}})
+        loaded = make_config({"model": model, "train": {"stack_folds": "auto"},
+                              "preprocess": {"views": {"face": "full-face", "hars": "hars", "lbp-top": "lbp-top"}}})
         assert runner._stack_size(loaded, components, data, data.views, labels, folds, folder) == 1
         assert expected in (folder.path / "run.log").read_text()
 
