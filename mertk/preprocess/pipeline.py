@@ -53,6 +53,7 @@ from mertk.preprocess.cache import ClipCache
 from mertk.preprocess.crops import CropCache, flow_landmarks, landmark_warning
 from mertk.preprocess.encoding import encode
 from mertk.preprocess.errors import ClipError
+from mertk.preprocess.faces import WholeFrame
 from mertk.preprocess.frames import clip_length, read_frames
 from mertk.preprocess.settings import PreprocessSettings
 from mertk.progress import progress_bar
@@ -211,6 +212,8 @@ def _read_and_align(sample: Sample, stages: Stages) -> _Front:
         "onset": onset, "apex": apex, "apex_source": "spotter" if spotted else "annotation",
         "detect_frame": str(where), "frames": n, "source": "video" if sample.video and not sample.frames else "frames",
         "landmarks_source": "detected",
+        # the detectors before whole-frame in a chain (dlib-auto) found no face: say so, it may be no face at all
+        "face_fallback": box.method == "whole-frame" and not isinstance(stages.face, WholeFrame),
     }
     clip = aligned[[positions.index(p) for p in clip_positions]] if stages.clip else None
     return _Front(first=aligned[positions.index(onset)], second=aligned[positions.index(apex)],
@@ -386,12 +389,20 @@ def _flow_image_entry(sample: Sample, stages: Stages, crops: CropCache) -> dict[
 
 
 def _warnings(sample: Sample, record: dict[str, Any]) -> list[Problem]:
-    """Non-fatal problems of a kept sample: zero flow, landmarks not detected on a face."""
+    """Non-fatal problems of a kept sample: zero flow, no face found (the whole frame taken instead),
+    landmarks not detected on a face."""
     problems = []
     if record["apex"] is not None and record["apex"] == record["onset"] and record["source"] != "flow_image":
         problems.append(Problem(file=record["detect_frame"] or "<dataset>", sample=sample.id, fatal=False,
                                 message="the apex is the onset frame, so the flow is zero",
                                 fix="check the clip's onset/apex annotation"))
+    if record.get("face_fallback"):
+        problems.append(Problem(file=record["detect_frame"], sample=sample.id, fatal=False,
+                                message="no face detector found a face on the detection frame, so the whole frame "
+                                        "was taken as the face (the last detector of preprocess.face_detector)",
+                                fix="right for a release of cropped faces; otherwise check the clip, or use a "
+                                    "face_detector without whole-frame (e.g. dlib-hog) so that such clips are "
+                                    "skipped or stop the run (on_error)"))
     warning = landmark_warning(record) if record["source"] == "flow_image" else None
     if warning is not None:
         file = sample.face_image or sample.meta.get("file") or sample.flow_image

@@ -84,10 +84,16 @@ def test_no_face_stops_with_a_fix_or_is_skipped(tmp_path, components, folder_sam
     assert out.sample_ids == ["test/s1/clipA"] and out.views["hars"].shape[0] == 1
     (problem,) = out.problems
     assert problem.fatal and problem.sample == "test/s1/blank" and "no face" in problem.message
-    # the default fallback chain gets a box from the whole frame and records it
+    # the default fallback chain gets a box from the whole frame, records it and warns: it may be no face at all
     out = prepare([bad], settings(tmp_path, face_detector={"name": "dlib-auto", "chain": ["dlib-hog", "whole-frame"]}),
                   components, progress=False)
-    assert out.records[0]["face_method"] == "whole-frame"
+    assert out.records[0]["face_method"] == "whole-frame" and out.sample_ids == ["test/s1/blank"]
+    (warning,) = out.problems
+    assert not warning.fatal and warning.sample == "test/s1/blank" and warning.file.endswith("blank/img1.png")
+    assert "no face detector found a face" in warning.message and "whole frame was taken" in warning.message
+    # whole-frame chosen on purpose (a release of cropped faces) is no problem
+    out = prepare([bad], settings(tmp_path / "chosen", face_detector="whole-frame"), components, progress=False)
+    assert out.records[0]["face_method"] == "whole-frame" and out.problems == []
 
 
 class CountingFlow:
