@@ -1368,6 +1368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", dest="verbose", action="store_true", help="show each case's seconds")
     args = parser.parse_args(argv)
     cases = select(args.pattern)
+    if not cases:
+        print(f"no case name contains {args.pattern!r}; see --list", file=sys.stderr)
+        return 2
     if args.list:
         for c in cases:
             print(f"{c.name:<38} {c.covers}")
