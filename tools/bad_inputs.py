@@ -107,14 +107,22 @@ def no_traceback(out: Outcome) -> None:
     expect(TRACEBACK not in out.output, f"a Python traceback was printed: {out.brief()}")
 
 
+def error_text(output: str) -> str:
+    """The error message: from the first ``Error:`` line on (the progress lines before it name
+    paths and counts that would match anything), else the whole output."""
+    start = output.find("Error:")
+    return output if start < 0 else output[start:]
+
+
 def refused(out: Outcome, *names: str) -> str:
-    """A mistake: non-zero exit, no traceback, each of ``names`` in the message (case-insensitive)."""
+    """A mistake: non-zero exit, no traceback, each of ``names`` in the error message (case-insensitive)."""
     no_traceback(out)
     expect(out.code not in (0, None), f"exit 0 for a mistake: {out.brief()}")
-    low = out.output.lower()
+    low = error_text(out.output).lower()
     missing = [n for n in names if n.lower() not in low]
     expect(not missing, f"the message does not name {', '.join(map(repr, missing))}: {out.brief()}")
-    return f"exit {out.code}: {out.brief(110)}"
+    shown = " ".join(error_text(out.output).split())
+    return f"exit {out.code}: {shown[:110]}" + ("..." if len(shown) > 110 else "")
 
 
 def succeeded(out: Outcome) -> None:
@@ -989,7 +997,7 @@ def _(w: World) -> str:
 
 @case("no_onset_apex_columns", "#13 frames rows without onset/apex columns: the warning says onset too")
 def _(w: World) -> str:
-    folder = w.fresh("no-onset")
+    folder = w.fresh("no-columns")
     write_frames(folder / "clips" / "c1", face_frames())
     header = ["sample", "subject", "dataset", "label", "frames"]
     manifest = write_manifest(folder / "manifest.csv", [{"sample": "c1", "subject": "s1", "dataset": "alpha",
@@ -997,7 +1005,7 @@ def _(w: World) -> str:
     config = w.config(folder, dataset={"path": str(manifest)})
     out = cli("datasets", "inspect", config)
     no_traceback(out)
-    warnings = [line for line in out.output.splitlines() if "warning" in line.lower()]
+    warnings = [line.split("]:", 1)[-1] for line in out.output.splitlines() if "warning" in line.lower()]
     expect(any("onset" in line.lower() for line in warnings), f"no warning about the onset: {warnings}")
     return "warned about the onset"
 
@@ -1103,9 +1111,10 @@ def _(w: World) -> str:
 @case("no_face_stop", "on_error: stop with a faceless clip: the sample and the fix are named")
 def _(w: World) -> str:
     out, _ = w.stop_run
-    lines = [line for line in out.output.splitlines() if "bad_noface" in line]
-    expect(lines, f"bad_noface is not named: {out.brief()}")
-    return refused(out, "face")
+    detail = refused(out, "bad_noface")
+    lines = [line.split("]:", 1)[-1] for line in error_text(out.output).splitlines() if "bad_noface" in line]
+    expect(any("face" in line.lower() for line in lines), f"the reason (no face) is not given: {lines}")
+    return detail
 
 
 @case("no_face_default_detector", "a faceless clip under the default detector (whole-frame fallback) is reported")
@@ -1118,7 +1127,8 @@ def _(w: World) -> str:
     config = w.config(folder, on_error="skip", dataset={"path": str(manifest)})
     out = cli("preprocess", config)
     no_traceback(out)
-    lines = [line for line in out.output.splitlines() if "static_noise" in line and "face" in line.lower()]
+    lines = [line for line in out.output.splitlines() if "static_noise" in line
+             and "face" in line.split("]:", 1)[-1].lower()]
     expect(lines, "the clip was preprocessed without a word that no face was found in it")
     return lines[0].strip()[:110]
 
