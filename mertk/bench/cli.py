@@ -30,7 +30,13 @@ def bench(app: App, configs: tuple[str, ...], seeds: int, bench_dir: Path | None
     from mertk.bench import collect, plan_runs, run_all, write_outputs
 
     bench_dir, runs = plan_runs(configs, seeds, bench_dir, overrides, app.config)
-    counts = run_all(runs, app.components, echo=lambda line: click.echo(line, err=True))
+    try:
+        counts = run_all(runs, app.components, echo=lambda line: click.echo(line, err=True))
+    except KeyboardInterrupt as exc:
+        from mertk.interrupts import Interrupted
+
+        raise Interrupted.of(exc, f"the finished folds are kept in {bench_dir}: run the same `mertk bench` "
+                             "command again to resume (each run's run.log says how to resume it alone)") from None
     click.echo(f"runs: {counts['reused']} reused, {counts['resumed']} resumed, {counts['started']} new", err=True)
     rows = collect(runs, app.components)
     paths = write_outputs(rows, bench_dir)

@@ -19,7 +19,9 @@ end: either way each fold's epochs are logged once, before the fold's end.
 A fold that fails stops everything: the folds finished so far stay written, the executor's
 unfinished tasks are cancelled, and the error names the run, the fold and the cause; the
 traceback goes to the run's ``run.log``. ``mertk run --resume RUN_DIR`` (or the same
-``mertk bench`` again) then runs only the folds not written.
+``mertk bench`` again) then runs only the folds not written. An interrupt (Ctrl-C, SIGTERM)
+writes how to resume to every open run's ``run.log`` and is raised again as
+:class:`~mertk.interrupts.Interrupted` with that hint.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from mertk.engine.tracking import RunTracking
 from mertk.engine.trainer import normalize_views, select_device
 from mertk.errors import MertkError, PluginError
 from mertk.execution import open_executor
+from mertk.interrupts import Interrupted
 from mertk.plugins import PluginRecipe, plugin_recipe
 from mertk.registry import Components
 
@@ -260,11 +263,14 @@ def _recipe(components: Components) -> PluginRecipe | str:
         return str(exc)
 
 
-def _start(request: RunRequest, components: Components, executor: Any, prefix: str) -> _Run:
-    """Open the run folder, load the data (preprocessing on ``executor``), split and check the folds."""
+def _start(request: RunRequest, components: Components, executor: Any, prefix: str,
+           opened: list[RunFolder]) -> _Run:
+    """Open the run folder (appended to ``opened``), load the data (preprocessing on ``executor``),
+    split and check the folds."""
     loaded = request.loaded
     tracking = RunTracking.build(loaded, components)  # a missing tracker package fails before any work
     folder, device = runner._open_run_folder(loaded, request.run_dir, request.resume, _describe(executor))
+    opened.append(folder)
     tracking.start(loaded, folder, resumed=request.resume)
     try:
         return _prepare(request, components, executor, prefix, folder, device, tracking)
@@ -312,11 +318,12 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
         return []
     first = requests[0].loaded
     runs: list[_Run] = []
+    opened: list[RunFolder] = []
     with open_executor(components, first.config.executor, file=Path(first.file).name) as executor:
         try:
             for request in requests:
                 prefix = f"[{request.run_dir.name}] " if len(requests) > 1 and request.run_dir is not None else ""
-                runs.append(_start(request, components, executor, prefix))
+                runs.append(_start(request, components, executor, prefix, opened))
             for run in runs:
                 if not run.todo:
                     run.finish(components)
@@ -326,6 +333,8 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
         except BaseException as exc:
             for run in runs:
                 run.tracking.close(exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise _interrupted(opened, exc) from None
             raise
         else:
             for run in runs:
@@ -359,6 +368,19 @@ def _execute(runs: Sequence[_Run], tasks: Sequence[tuple[int, tuple[int, ...]]],
         close = getattr(results, "close", None)
         if callable(close):  # stops the executor's unfinished tasks when a fold failed
             close()
+
+
+def _interrupted(folders: Sequence[RunFolder], exc: KeyboardInterrupt) -> Interrupted:
+    """Write to each run's ``run.log`` that it was interrupted and how to resume it; the
+    :class:`Interrupted` to raise, whose hint the command line prints."""
+    for folder in folders:
+        folder.log(Interrupted.of(exc, f"resume with `mertk run --resume {folder.path}`").hint, echo=False)
+    if len(folders) == 1:
+        return Interrupted.of(exc, f"resume with `mertk run --resume {folders[0].path}`")
+    if folders:
+        return Interrupted.of(exc, f"the folds finished so far are kept in {len(folders)} run folders: run the same "
+                              "command again to resume them (or `mertk run --resume RUN_DIR` for one; see its run.log)")
+    return Interrupted.of(exc)
 
 
 def _failed(run: _Run, index: int, failure: TaskFailure) -> MertkError:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,7 @@ _SHARED: Any = None  # what map() sent to this worker process
 
 def _start_worker(shared: Any, threads: int) -> None:
     global _SHARED
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal: the driver stops the pool
     prepare_worker(threads)
     _SHARED = shared
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()

@@ -23,6 +23,7 @@ from mertk.api import TaskFailure
 from mertk.cpus import available_cpus
 from mertk.errors import MertkError
 from mertk.execution.tasks import call, prepare_worker
+from mertk.interrupts import keep_signal_handlers
 
 __all__ = ["RayExecutor"]
 
@@ -78,7 +79,8 @@ class RayExecutor:
             where = ({"address": self.address} if self.address
                      else {"address": "local", "num_cpus": available_cpus().count})
             try:
-                ray.init(**where, include_dashboard=False, logging_level="WARNING")
+                with keep_signal_handlers():  # ray.init makes SIGTERM exit silently (status 15)
+                    ray.init(**where, include_dashboard=False, logging_level="WARNING")
             except (ConnectionError, RuntimeError) as exc:
                 raise MertkError(f"executor 'ray': cannot connect to {self.address or 'a new local Ray'}: {exc}. "
                                  "Fix: start the cluster (ray start --head) or correct executor.address") from None

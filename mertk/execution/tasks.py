@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from mertk.api import TaskFailure
 from mertk.errors import MertkError
-from mertk.progress import NO_PROGRESS_ENV
+from mertk.progress import quiet_process
 
 __all__ = ["call", "failure", "prepare_worker"]
 
@@ -29,9 +28,9 @@ def call(function: Callable[[Any, Any], Any], shared: Any, task: Any) -> Any:
 
 def prepare_worker(threads: int) -> None:
     """Set up a worker process: ``threads`` torch intra-op threads, no progress bars (the driver
-    reports each finished task)."""
+    reports each finished task) and no inter-process lock for them (:func:`mertk.progress.quiet_process`)."""
     import torch
 
-    os.environ[NO_PROGRESS_ENV] = "1"
+    quiet_process()
     if threads > 0:
         torch.set_num_threads(threads)

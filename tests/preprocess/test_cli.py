@@ -92,3 +92,18 @@ def test_stop_lists_load_time_and_preprocessing_problems_together(tmp_path, fram
     result = invoke(["--plugin", PLUGIN, "preprocess", str(config), "--set", "on_error=skip"])
     assert result.exit_code == 0, result.output
     assert "1 clips prepared, 2 skipped" in result.output
+
+
+def test_an_interrupted_preprocess_exits_130_and_says_the_cache_keeps_its_clips(tmp_path, frames5, monkeypatch):
+    from mertk.preprocess import pipeline
+
+    write_folder(tmp_path / "clips" / "a", frames5, ".jpg")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "prepare", interrupted)
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(_config(tmp_path))])
+    assert result.exit_code == 130, result.output
+    assert result.output.strip().splitlines()[-1] == ("interrupted; the clips finished so far are cached: run the "
+                                                      "same command again to continue")
