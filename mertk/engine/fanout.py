@@ -21,7 +21,8 @@ unfinished tasks are cancelled, and the error names the run, the fold and the ca
 traceback goes to the run's ``run.log``. ``mertk run --resume RUN_DIR`` (or the same
 ``mertk bench`` again) then runs only the folds not written. An interrupt (Ctrl-C, SIGTERM)
 writes how to resume to every open run's ``run.log`` and is raised again as
-:class:`~mertk.interrupts.Interrupted` with that hint.
+:class:`~mertk.interrupts.Interrupted` with that hint. Each run folder is locked for this
+process (:mod:`mertk.engine.runlock`) until :func:`run_experiments` returns or raises.
 """
 
 from __future__ import annotations
@@ -342,6 +343,8 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
         finally:
             for run in runs:
                 _IN_DRIVER.pop(run.job.key, None)
+            for folder in opened:
+                folder.release()
     return [run.folder.path for run in runs]
 
 

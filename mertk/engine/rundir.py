@@ -14,6 +14,7 @@ Layout::
       metrics.json       overall and per-dataset scores, once all folds are done
       report.md, confusion_matrix.png, per_class.png, training_curves.png
       run.log            the progress lines printed during the run
+      run.lock           while a process works in the folder: who (see :mod:`mertk.engine.runlock`)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import yaml
 
 from mertk.api import Problem
+from mertk.engine.runlock import RunLock
 from mertk.errors import MertkError
 from mertk.files import write_csv_atomic, write_text_atomic
 
@@ -37,10 +39,15 @@ __all__ = ["RunFolder", "environment_info"]
 
 
 class RunFolder:
-    """Reads and writes the files of one run folder (see the module docs for the layout)."""
+    """Reads and writes the files of one run folder (see the module docs for the layout).
+
+    :meth:`create` and :meth:`open` lock the folder for this process (:mod:`mertk.engine.runlock`)
+    until :meth:`release`.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.lock: RunLock | None = None
 
     # ------------------------------------------------------------------ creation
 
@@ -58,14 +65,24 @@ class RunFolder:
             raise MertkError(f"{run_dir}: the run folder is not empty; pass --resume {run_dir} to continue "
                              "that run, or choose another --run-dir")
         run_dir.mkdir(parents=True, exist_ok=True)
-        return cls(run_dir)
+        return cls(run_dir)._locked()
 
     @classmethod
     def open(cls, run_dir: Path) -> RunFolder:
         """An existing run folder to resume."""
         if not (Path(run_dir) / "config.yaml").is_file():
             raise MertkError(f"{run_dir}: not a mertk run folder (no config.yaml); pass the folder `mertk run` printed")
-        return cls(Path(run_dir))
+        return cls(Path(run_dir))._locked()
+
+    def _locked(self) -> RunFolder:
+        """This folder, locked for this process; refuses (naming the holder) when another one has it."""
+        self.lock = RunLock.acquire(self.path)
+        return self
+
+    def release(self) -> None:
+        """Release the folder's lock (a run calls it however it ends)."""
+        if self.lock is not None:
+            self.lock.release()
 
     # ------------------------------------------------------------------ files
 

@@ -351,6 +351,16 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
         folder = RunFolder.open(run_dir)
     else:
         folder = RunFolder.create(cfg.output.dir, cfg.name, run_dir)
+    try:
+        return folder, _record_start(loaded, folder, resume, executor)
+    except BaseException:
+        folder.release()
+        raise
+
+
+def _record_start(loaded: LoadedConfig, folder: RunFolder, resume: bool, executor: str) -> torch.device:
+    """Save the config and environment of a run starting (or resuming) in ``folder``; its device."""
+    cfg = loaded.config
     folder.save_config(loaded.data)
     threads = set_threads(cfg.train.threads)
     device = select_device(cfg.train.device)
@@ -359,7 +369,9 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
                              "threads_reason": threads.reason, "executor": executor})
     folder.log(f"{'resuming' if resume else 'run'} {cfg.name}: {folder.path} "
                f"(device {device}, {threads.count} threads: {threads.reason}; {arithmetic}; executor {executor})")
-    return folder, device
+    if folder.lock is not None and folder.lock.note:
+        folder.log(f"the run folder is not locked: {folder.lock.note}; do not resume it twice at once")
+    return device
 
 
 def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: RunFolder,
