@@ -10,12 +10,19 @@ from mertk.api import TaskFailure
 from mertk.errors import MertkError
 from mertk.progress import quiet_process
 
-__all__ = ["call", "failure", "prepare_worker"]
+__all__ = ["call", "failure", "first_sentence", "prepare_worker"]
 
 
 def failure(exc: BaseException) -> TaskFailure:
     """A :class:`TaskFailure` describing ``exc`` (call inside the ``except`` block, for the traceback)."""
     return TaskFailure(type(exc).__name__, str(exc), traceback.format_exc(), isinstance(exc, MertkError))
+
+
+def first_sentence(exc: BaseException) -> str:
+    """The first sentence of ``exc``'s message, for one line of a log (Ray's errors go on for a
+    paragraph); its type's name when it has no message."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].split(". ")[0].rstrip(".") if lines else type(exc).__name__
 
 
 def call(function: Callable[[Any, Any], Any], shared: Any, task: Any) -> Any:
