@@ -37,6 +37,7 @@ __all__ = [
     "RunResult",
     "Tracker",
     "TaskFailure",
+    "TaskRetry",
     "Executor",
     "is_stacked",
 ]
@@ -420,6 +421,25 @@ class TaskFailure:
         return self.message if self.user_error else f"{self.error}: {self.message}"
 
 
+@dataclass(frozen=True)
+class TaskRetry:
+    """What an executor may yield, before a task's result, when it runs the task again because the
+    worker process (or node) running it died; mertk writes a line to the run log for each
+    (``worker died running fold 3/12 beta/s1 (killed by SIGKILL), retrying (1/3)``).
+
+    Optional: an executor that never yields one still works; its retries just leave no trail.
+
+    Attributes:
+        attempt: This retry's number, from 1.
+        retries: The executor's retry limit (``max_retries``).
+        cause: How the worker died, in a few words (``"killed by SIGKILL"``, ``"node 10.0.0.3 died"``).
+    """
+
+    attempt: int
+    retries: int
+    cause: str
+
+
 @runtime_checkable
 class Executor(Protocol):
     """Runs independent tasks here, in worker processes or on a cluster (component kind ``executor``).
@@ -444,7 +464,9 @@ class Executor(Protocol):
             ``(position in tasks, result)`` in completion order, once per task. A task that
             raised yields a :class:`TaskFailure` as its result; the other tasks still run.
             A task whose worker died is run again, up to the executor's retry limit, then
-            yields a :class:`TaskFailure`.
+            yields a :class:`TaskFailure` (with how the worker died, and a traceback where
+            there is one, for the run log). Before running a task again an executor may
+            yield ``(position, TaskRetry(...))`` to say so; its result still follows.
         """
         ...
 

@@ -1,7 +1,9 @@
 """The ``mertk`` command line: assembles core's commands and those plugins add into one group.
 
 User errors (:class:`~mertk.errors.MertkError`) print one message and exit 1 without a
-traceback; ``mertk --debug ...`` shows it. Plugins add commands through the
+traceback; ``mertk --debug ...`` shows it. Ctrl-C (SIGINT) and SIGTERM stop a command cleanly
+(:mod:`mertk.interrupts`): it prints what was kept and how to continue, and exits with 128 +
+the signal number (130, 143). Plugins add commands through the
 ``register_commands`` hook; every invocation builds its own command group and plugin manager.
 """
 
@@ -14,6 +16,7 @@ import click
 
 from mertk.cli_app import App, pass_app, set_option
 from mertk.errors import MertkError
+from mertk.interrupts import Interrupted, signals_interrupt
 
 __all__ = ["App", "build_cli", "main", "pass_app", "set_option"]
 
@@ -42,7 +45,8 @@ def _scan_plugin_args(argv: Sequence[str]) -> tuple[tuple[str, ...], bool | None
 
 
 class _Group(click.Group):
-    """A click group that shows :class:`MertkError` as one message (exit 1), unless ``--debug``."""
+    """A click group that shows :class:`MertkError` as one message (exit 1), unless ``--debug``, and
+    an interrupt as its hint (exit 128 + the signal number)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -51,6 +55,15 @@ class _Group(click.Group):
             if isinstance(ctx.obj, App) and ctx.obj.debug:
                 raise
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt as exc:  # before click turns it into "Aborted!" and exit 1
+            ctx.exit(_report_interrupt(exc))
+
+
+def _report_interrupt(exc: KeyboardInterrupt) -> int:
+    """Print the interrupt's hint (or that the command was interrupted); its exit status."""
+    interrupted = exc if isinstance(exc, Interrupted) else Interrupted.of(exc)
+    click.echo(interrupted.hint or interrupted.what, err=True)
+    return interrupted.exit_code
 
 
 def build_cli(argv: Sequence[str] = ()) -> click.Group:
@@ -81,13 +94,17 @@ def build_cli(argv: Sequence[str] = ()) -> click.Group:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: run ``mertk``; user errors become one message and exit code 1."""
+    """Console entry point: run ``mertk``; user errors become one message and exit code 1, SIGINT and
+    SIGTERM exit 130 and 143 after the command has cleaned up."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        cli = build_cli(argv)
-    except MertkError as exc:  # a plugin failed to load
-        if "--debug" in argv:
-            raise
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
-    cli.main(args=argv, prog_name="mertk")
+    with signals_interrupt():
+        try:
+            cli = build_cli(argv)
+        except MertkError as exc:  # a plugin failed to load
+            if "--debug" in argv:
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt as exc:
+            sys.exit(_report_interrupt(exc))
+        cli.main(args=argv, prog_name="mertk")

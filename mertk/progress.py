@@ -5,7 +5,7 @@ would be another line, so there a bar prints nothing for its first 30 s, then at
 every 30 s (``set_postfix`` does not force one), and a bar that stays (``leave=True``) one
 final line when it closes. A bar that goes (``leave=False``, such as the per-fold epoch bar,
 whose fold the run log reports in its own line) prints no final line. Worker processes of an
-executor set ``MERTK_NO_PROGRESS=1``: their bars would interleave, and the driver reports each
+executor call :func:`quiet_process`: their bars would interleave, and the driver reports each
 finished task.
 """
 
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any
 
 from tqdm.auto import tqdm
 from tqdm.std import tqdm as plain_tqdm
 
-__all__ = ["LOG_INTERVAL", "NO_PROGRESS_ENV", "progress_bar"]
+__all__ = ["LOG_INTERVAL", "NO_PROGRESS_ENV", "progress_bar", "quiet_process"]
 
 #: Set (to anything) in a process whose bars should stay off.
 NO_PROGRESS_ENV = "MERTK_NO_PROGRESS"
@@ -60,6 +61,17 @@ class _LogBar(plain_tqdm):
                 self.display()
         self.leave = False  # the final line is written; tqdm itself would only clear the bar
         super().close()
+
+
+def quiet_process() -> None:
+    """Turn this process's bars off (``MERTK_NO_PROGRESS``, for its children too), for a worker.
+
+    Also gives tqdm a thread lock instead of its default, a multiprocessing lock: that one is a
+    named semaphore, which a worker that is killed (or terminated when its pool stops) never
+    releases, and Python's resource tracker then warns about a "leaked semaphore" at exit.
+    """
+    os.environ[NO_PROGRESS_ENV] = "1"
+    plain_tqdm.set_lock(threading.RLock())
 
 
 def progress_bar(*, file: Any = None, **kwargs: Any) -> tqdm:

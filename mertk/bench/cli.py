@@ -35,7 +35,13 @@ def bench(app: App, configs: tuple[str, ...], seeds: int, bench_dir: Path | None
     check_writable_dir(bench_dir, what="the bench's runs and tables",
                        fix="pass --dir a folder you can write" if given else
                        "pass --dir a folder you can write, or set output.dir (--set output.dir=PATH)")
-    counts = run_all(runs, app.components, echo=lambda line: click.echo(line, err=True))
+    try:
+        counts = run_all(runs, app.components, echo=lambda line: click.echo(line, err=True))
+    except KeyboardInterrupt as exc:
+        from mertk.interrupts import Interrupted
+
+        raise Interrupted.of(exc, f"the finished folds are kept in {bench_dir}: run the same `mertk bench` "
+                             "command again to resume (each run's run.log says how to resume it alone)") from None
     click.echo(f"runs: {counts['reused']} reused, {counts['resumed']} resumed, {counts['started']} new", err=True)
     rows = collect(runs, app.components)
     paths = write_outputs(rows, bench_dir)

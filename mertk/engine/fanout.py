@@ -17,14 +17,20 @@ from a worker process or node reports them when its record arrives, in order, fo
 end: either way each fold's epochs are logged once, before the fold's end.
 
 A fold that fails stops everything: the folds finished so far stay written, the executor's
-unfinished tasks are cancelled, and the error names the run, the fold and the cause; the
-traceback goes to the run's ``run.log``. ``mertk run --resume RUN_DIR`` (or the same
-``mertk bench`` again) then runs only the folds not written.
+unfinished tasks are cancelled, and the error names the run, the fold and the cause; the error
+and its traceback go to the run's ``run.log``. So does an error of the executor itself (a lost
+Ray node), and a worker that died and is retried (a :class:`~mertk.api.TaskRetry` from the
+executor) is a line there. An interrupt (Ctrl-C, SIGTERM) writes how to resume to every open
+run's ``run.log`` and is raised again as :class:`~mertk.interrupts.Interrupted` with that hint.
+``mertk run --resume RUN_DIR`` (or the same ``mertk bench`` again) then runs only the folds not
+written. Each run folder is locked for this process (:mod:`mertk.engine.runlock`) until
+:func:`run_experiments` returns or raises.
 """
 
 from __future__ import annotations
 
 import collections
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mertk.api import Fold, Sample, TaskFailure
+from mertk.api import Fold, Sample, TaskFailure, TaskRetry
 from mertk.config import LoadedConfig, validate_config
 from mertk.engine import fingerprint, runner
 from mertk.engine.rundir import RunFolder
@@ -43,6 +49,8 @@ from mertk.engine.tracking import RunTracking
 from mertk.engine.trainer import normalize_views, select_device
 from mertk.errors import MertkError, PluginError
 from mertk.execution import open_executor
+from mertk.execution.tasks import first_sentence
+from mertk.interrupts import Interrupted
 from mertk.plugins import PluginRecipe, plugin_recipe
 from mertk.registry import Components
 
@@ -260,12 +268,15 @@ def _recipe(components: Components) -> PluginRecipe | str:
         return str(exc)
 
 
-def _start(request: RunRequest, components: Components, executor: Any, prefix: str) -> _Run:
-    """Open the run folder, load the data (preprocessing on ``executor``), split and check the folds."""
+def _start(request: RunRequest, components: Components, executor: Any, prefix: str,
+           opened: list[RunFolder]) -> _Run:
+    """Open the run folder (appended to ``opened``), load the data (preprocessing on ``executor``),
+    split and check the folds."""
     loaded = request.loaded
     tracking = RunTracking.build(loaded, components)  # a missing tracker package fails before any work
     recipe = fingerprint.recipe_fingerprint(loaded, components)
     folder, device = runner._open_run_folder(loaded, request.run_dir, request.resume, _describe(executor), recipe)
+    opened.append(folder)
     tracking.start(loaded, folder, resumed=request.resume)
     try:
         return _prepare(request, components, executor, prefix, folder, device, tracking)
@@ -313,11 +324,12 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
         return []
     first = requests[0].loaded
     runs: list[_Run] = []
+    opened: list[RunFolder] = []
     with open_executor(components, first.config.executor, file=Path(first.file).name) as executor:
         try:
             for request in requests:
                 prefix = f"[{request.run_dir.name}] " if len(requests) > 1 and request.run_dir is not None else ""
-                runs.append(_start(request, components, executor, prefix))
+                runs.append(_start(request, components, executor, prefix, opened))
             for run in runs:
                 if not run.todo:
                     run.finish(components)
@@ -327,6 +339,8 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
         except BaseException as exc:
             for run in runs:
                 run.tracking.close(exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise _interrupted(opened, exc) from None
             raise
         else:
             for run in runs:
@@ -334,6 +348,8 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
         finally:
             for run in runs:
                 _IN_DRIVER.pop(run.job.key, None)
+            for folder in opened:
+                folder.release()
     return [run.folder.path for run in runs]
 
 
@@ -343,8 +359,12 @@ def _execute(runs: Sequence[_Run], tasks: Sequence[tuple[int, tuple[int, ...]]],
     jobs = {run.job.key: run.job for k, run in enumerate(runs) if any(t[0] == k for t in tasks)}
     results: Iterator[tuple[int, Any]] = executor.map(fold_task, jobs, [(runs[k].job.key, g) for k, g in tasks])
     try:
-        for position, outcome in results:
+        for position, outcome in _guarded(results, runs, executor):
             run, group = runs[tasks[position][0]], tasks[position][1]
+            if isinstance(outcome, TaskRetry):
+                run.log(f"worker died running {_folds_named(run, group)} ({outcome.cause}), retrying "
+                        f"({outcome.attempt}/{outcome.retries})")
+                continue
             if isinstance(outcome, TaskFailure):
                 raise _failed(run, group[0], outcome)
             if len(group) > 1:
@@ -362,14 +382,57 @@ def _execute(runs: Sequence[_Run], tasks: Sequence[tuple[int, tuple[int, ...]]],
             close()
 
 
+def _folds_named(run: _Run, group: Sequence[int]) -> str:
+    """``fold 3/12 beta/s1``, or ``folds 3-4/12`` for a stack."""
+    total = len(run.folds)
+    if len(group) == 1:
+        return f"fold {group[0] + 1}/{total} {run.folds[group[0]].name}"
+    return f"folds {group[0] + 1}-{group[-1] + 1}/{total}"
+
+
+def _guarded(results: Iterator[tuple[int, Any]], runs: Sequence[_Run], executor: Any) -> Iterator[tuple[int, Any]]:
+    """``results``, with an error of the executor itself (a lost cluster, a dead Ray node) turned
+    into a :class:`MertkError` naming the cause and how to resume, written with its traceback to
+    each unfinished run's ``run.log``; a fold's own error is a :class:`TaskFailure` result instead."""
+    try:
+        yield from results
+    except Exception as exc:
+        cause = (str(exc) if isinstance(exc, MertkError)
+                 else f"executor {_describe(executor)} failed: {type(exc).__name__}: {first_sentence(exc)}")
+        unfinished = [run for run in runs if run.todo]
+        where = ", ".join(f"`mertk run --resume {run.folder.path}`" for run in unfinished)
+        error = MertkError(f"{cause}. The finished folds are kept; once the executor works again, "
+                           f"{where or 'resuming'} runs the others (the traceback is in run.log)")
+        trace = traceback.format_exc().rstrip("\n")
+        for run in unfinished:
+            run.folder.log(f"stopped: {error}", echo=False)  # the command line prints it
+            run.folder.log(trace, echo=False)
+        raise error from None
+
+
+def _interrupted(folders: Sequence[RunFolder], exc: KeyboardInterrupt) -> Interrupted:
+    """Write to each run's ``run.log`` that it was interrupted and how to resume it; the
+    :class:`Interrupted` to raise, whose hint the command line prints."""
+    for folder in folders:
+        folder.log(Interrupted.of(exc, f"resume with `mertk run --resume {folder.path}`").hint, echo=False)
+    if len(folders) == 1:
+        return Interrupted.of(exc, f"resume with `mertk run --resume {folders[0].path}`")
+    if folders:
+        return Interrupted.of(exc, f"the folds finished so far are kept in {len(folders)} run folders: run the same "
+                              "command again to resume them (or `mertk run --resume RUN_DIR` for one; see its run.log)")
+    return Interrupted.of(exc)
+
+
 def _failed(run: _Run, index: int, failure: TaskFailure) -> MertkError:
+    """The error that stops the run for a failed fold; it and the traceback go to ``run.log``."""
     fold, total = run.folds[index], len(run.folds)
-    if failure.traceback:
-        with open(run.folder.path / "run.log", "a", encoding="utf-8") as log:
-            log.write(failure.traceback + "\n")
     kept = len(run.records)
-    return MertkError(
+    error = MertkError(
         f"{run.prefix}fold {index + 1}/{total} {fold.name} failed: {failure}"
-        + ("" if failure.user_error else f" (traceback in {run.folder.path / 'run.log'})")
+        + (f" (traceback in {run.folder.path / 'run.log'})" if failure.traceback and not failure.user_error else "")
         + f". The {kept} finished fold{'s' * (kept != 1)} of {run.folder.path} are kept; after fixing the cause, "
         f"`mertk run --resume {run.folder.path}` runs the others")
+    run.folder.log(f"stopped: {error}", echo=False)  # the command line prints it
+    if failure.traceback:
+        run.folder.log(failure.traceback.rstrip("\n"), echo=False)
+    return error

@@ -16,6 +16,7 @@ Layout::
       metrics.json       overall and per-dataset scores, once all folds are done
       report.md, confusion_matrix.png, per_class.png, training_curves.png
       run.log            the progress lines printed during the run
+      run.lock           while a process works in the folder: who (see :mod:`mertk.engine.runlock`)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import yaml
 
 from mertk.api import Problem
+from mertk.engine.runlock import RunLock
 from mertk.errors import MertkError
 from mertk.files import write_csv_atomic, write_text_atomic
 from mertk.writable import check_writable_dir
@@ -62,10 +64,15 @@ def _fold_damage(record: Any) -> str | None:
 
 
 class RunFolder:
-    """Reads and writes the files of one run folder (see the module docs for the layout)."""
+    """Reads and writes the files of one run folder (see the module docs for the layout).
+
+    :meth:`create` and :meth:`open` lock the folder for this process (:mod:`mertk.engine.runlock`)
+    until :meth:`release`.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.lock: RunLock | None = None
 
     # ------------------------------------------------------------------ creation
 
@@ -91,7 +98,7 @@ class RunFolder:
             raise MertkError(f"{run_dir}: the run folder is not empty; pass --resume {run_dir} to continue "
                              "that run, or choose another --run-dir")
         run_dir.mkdir(parents=True, exist_ok=True)
-        return cls(run_dir)
+        return cls(run_dir)._locked()
 
     @classmethod
     def open(cls, run_dir: Path) -> RunFolder:
@@ -100,7 +107,17 @@ class RunFolder:
             raise MertkError(f"{run_dir}: not a mertk run folder (no config.yaml); pass the folder `mertk run` printed")
         check_writable_dir(run_dir, what="the resumed run's folds and results",
                            fix="make the folder writable, or copy it to a place you can write and resume the copy")
-        return cls(Path(run_dir))
+        return cls(Path(run_dir))._locked()
+
+    def _locked(self) -> RunFolder:
+        """This folder, locked for this process; refuses (naming the holder) when another one has it."""
+        self.lock = RunLock.acquire(self.path)
+        return self
+
+    def release(self) -> None:
+        """Release the folder's lock (a run calls it however it ends)."""
+        if self.lock is not None:
+            self.lock.release()
 
     # ------------------------------------------------------------------ files
 

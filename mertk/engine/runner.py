@@ -357,15 +357,26 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
         MertkError: resuming with a recipe other than the recorded one (nothing is written).
     """
     cfg = loaded.config
-    legacy = None
     if resume:
         if run_dir is None:
             raise MertkError("resume needs the run folder (mertk run --resume RUN_DIR)")
         folder = RunFolder.open(run_dir)
-        if recipe is not None:
-            legacy = fingerprint.check_resume(folder, loaded, recipe)
     else:
         folder = RunFolder.create(cfg.output.dir, cfg.name, run_dir)
+    try:
+        return folder, _record_start(loaded, folder, resume, executor, recipe)
+    except BaseException:
+        folder.release()
+        raise
+
+
+def _record_start(loaded: LoadedConfig, folder: RunFolder, resume: bool, executor: str,
+                  recipe: Mapping[str, Any] | None) -> torch.device:
+    """Check a resumed run's ``recipe`` against the recorded one; save the config (a new run only),
+    the fingerprint and the environment of a run starting (or resuming) in ``folder``; its device."""
+    cfg = loaded.config
+    legacy = fingerprint.check_resume(folder, loaded, recipe) if resume and recipe is not None else None
+    if not resume:
         folder.save_config(loaded.data)
     if recipe is not None and (legacy or not resume):
         folder.save_fingerprint(recipe)
@@ -378,8 +389,9 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
                f"(device {device}, {threads.count} threads: {threads.reason}; {arithmetic}; executor {executor})")
     if legacy:
         folder.log(f"warning: {legacy}")
-    return folder, device
-
+    if folder.lock is not None and folder.lock.note:
+        folder.log(f"the run folder is not locked: {folder.lock.note}; do not resume it twice at once")
+    return device
 
 def _load_and_record_data(loaded: LoadedConfig, components: Components, folder: RunFolder,
                           executor: Any = None) -> ExperimentData:

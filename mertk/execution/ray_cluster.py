@@ -6,23 +6,27 @@ reference to it, so a node fetches it once and its workers read it from shared m
 task asks Ray for ``num_cpus`` and ``num_gpus``; Ray places it on a node that has them (and sets
 ``CUDA_VISIBLE_DEVICES`` for it). Results come back as tasks finish.
 
-Faults are Ray's: a task whose worker process or node dies is run again up to ``max_retries``
-times (Ray's ``max_retries``); a task that raises is not retried (``retry_exceptions=False``)
-and comes back as a :class:`~mertk.api.TaskFailure`.
+A task whose worker process or node dies is submitted again, up to ``max_retries`` times, by
+this executor rather than by Ray (whose own retries the driver never sees), so that each retry
+reaches the run log as a :class:`~mertk.api.TaskRetry`; then it comes back as a
+:class:`~mertk.api.TaskFailure` with Ray's error and traceback. A task that raises is not
+retried (``retry_exceptions=False``) and comes back as a :class:`~mertk.api.TaskFailure`.
 """
 
 from __future__ import annotations
 
 import functools
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 import pydantic
 
-from mertk.api import TaskFailure
+from mertk.api import TaskFailure, TaskRetry
 from mertk.cpus import available_cpus
 from mertk.errors import MertkError
-from mertk.execution.tasks import call, prepare_worker
+from mertk.execution.tasks import call, first_sentence, prepare_worker
+from mertk.interrupts import keep_signal_handlers
 
 __all__ = ["RayExecutor"]
 
@@ -64,7 +68,7 @@ class RayExecutor:
         self.address, self.num_cpus, self.num_gpus = address, num_cpus, num_gpus
         self.threads = threads or max(1, int(num_cpus))
         self.max_retries = max_retries
-        self._started = False
+        self._started = self._node_lost = False
 
     def describe(self) -> str:
         """One line for the run log."""
@@ -78,7 +82,8 @@ class RayExecutor:
             where = ({"address": self.address} if self.address
                      else {"address": "local", "num_cpus": available_cpus().count})
             try:
-                ray.init(**where, include_dashboard=False, logging_level="WARNING")
+                with keep_signal_handlers():  # ray.init makes SIGTERM exit silently (status 15)
+                    ray.init(**where, include_dashboard=False, logging_level="WARNING")
             except (ConnectionError, RuntimeError) as exc:
                 raise MertkError(f"executor 'ray': cannot connect to {self.address or 'a new local Ray'}: {exc}. "
                                  "Fix: start the cluster (ray start --head) or correct executor.address") from None
@@ -87,12 +92,18 @@ class RayExecutor:
 
     def map(self, function: Callable[[Any, Any], Any], shared: Any,
             tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        """See :meth:`mertk.api.Executor.map`."""
+        """See :meth:`mertk.api.Executor.map`. A task whose worker or node died is submitted again
+        (and a :class:`~mertk.api.TaskRetry` yielded) up to ``max_retries`` times."""
         ray = self._connect()
         remote = ray.remote(_run_task).options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                                               max_retries=self.max_retries, retry_exceptions=False)
+                                               max_retries=0, retry_exceptions=False)
         shared_ref = ray.put(shared)
-        pending = {remote.remote(function, shared_ref, task, self.threads): i for i, task in enumerate(tasks)}
+
+        def submit(i: int) -> Any:
+            return remote.remote(function, shared_ref, tasks[i], self.threads)
+
+        pending = {submit(i): i for i in range(len(tasks))}
+        retries = dict.fromkeys(range(len(tasks)), 0)
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -100,9 +111,21 @@ class RayExecutor:
                     i = pending.pop(ref)
                     try:
                         result = ray.get(ref)
-                    except ray.exceptions.RayError as exc:  # the worker or node died more than max_retries times
-                        result = TaskFailure(type(exc).__name__, str(exc).strip().splitlines()[0]
-                                             + f" (after {self.max_retries} retries)")
+                    except ray.exceptions.LocalRayletDiedError as exc:  # no task can run from here any more
+                        self._node_lost = True
+                        raise MertkError(f"executor 'ray': the Ray node this process is connected to died "
+                                         f"({type(exc).__name__}: {first_sentence(exc)})") from exc
+                    except (ray.exceptions.RayTaskError, ray.exceptions.TaskCancelledError) as exc:
+                        result = TaskFailure(type(exc).__name__, first_sentence(exc), traceback.format_exc())
+                    except ray.exceptions.RayError as exc:  # the worker process or its node died
+                        if retries[i] < self.max_retries:
+                            retries[i] += 1
+                            pending[submit(i)] = i
+                            cause = f"{type(exc).__name__}: {first_sentence(exc)}"
+                            yield i, TaskRetry(retries[i], self.max_retries, cause)
+                            continue
+                        result = TaskFailure(type(exc).__name__, f"{first_sentence(exc)} (after {self.max_retries} "
+                                             "retries, executor.max_retries)", traceback.format_exc())
                     yield i, result
         finally:
             for ref in pending:  # stopped early: nothing more is computed for this map
@@ -110,6 +133,6 @@ class RayExecutor:
 
     def close(self) -> None:
         """Shut down the Ray this executor started (a cluster it connected to keeps running)."""
-        if self._started:
+        if self._started and not self._node_lost:  # else Ray's exit handler cleans up, once the error is shown
             _ray().shutdown()
             self._started = False

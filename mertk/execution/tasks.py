@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from mertk.api import TaskFailure
 from mertk.errors import MertkError
-from mertk.progress import NO_PROGRESS_ENV
+from mertk.progress import quiet_process
 
-__all__ = ["call", "failure", "prepare_worker"]
+__all__ = ["call", "failure", "first_sentence", "prepare_worker"]
 
 
 def failure(exc: BaseException) -> TaskFailure:
     """A :class:`TaskFailure` describing ``exc`` (call inside the ``except`` block, for the traceback)."""
     return TaskFailure(type(exc).__name__, str(exc), traceback.format_exc(), isinstance(exc, MertkError))
+
+
+def first_sentence(exc: BaseException) -> str:
+    """The first sentence of ``exc``'s message, for one line of a log (Ray's errors go on for a
+    paragraph); its type's name when it has no message."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].split(". ")[0].rstrip(".") if lines else type(exc).__name__
 
 
 def call(function: Callable[[Any, Any], Any], shared: Any, task: Any) -> Any:
@@ -29,9 +35,9 @@ def call(function: Callable[[Any, Any], Any], shared: Any, task: Any) -> Any:
 
 def prepare_worker(threads: int) -> None:
     """Set up a worker process: ``threads`` torch intra-op threads, no progress bars (the driver
-    reports each finished task)."""
+    reports each finished task) and no inter-process lock for them (:func:`mertk.progress.quiet_process`)."""
     import torch
 
-    os.environ[NO_PROGRESS_ENV] = "1"
+    quiet_process()
     if threads > 0:
         torch.set_num_threads(threads)

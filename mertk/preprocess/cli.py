@@ -41,9 +41,16 @@ def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, 
     dataset = app.components.build("dataset", cfg.dataset, file=file, key="dataset")
     load = dataset.load()
     samples = load.samples[:limit] if limit else load.samples
-    with open_executor(app.components, cfg.executor, file=file) as executor:
-        prepared = prepare(samples, cfg.preprocess, app.components, on_error="skip", config_file=file,
-                           executor=executor)
+    try:
+        with open_executor(app.components, cfg.executor, file=file) as executor:
+            prepared = prepare(samples, cfg.preprocess, app.components, on_error="skip", config_file=file,
+                               executor=executor)
+    except KeyboardInterrupt as exc:
+        from mertk.interrupts import Interrupted
+
+        kept = ("the clips finished so far are cached: run the same command again to continue"
+                if cfg.preprocess.cache else "nothing was kept (preprocess.cache is off)")
+        raise Interrupted.of(exc, kept) from None
     problems = [*load.problems, *prepared.problems]
     for problem in problems:  # with on_error: stop, the error below lists the fatal ones (once)
         if not (problem.fatal and cfg.on_error == "stop"):

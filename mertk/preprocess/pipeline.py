@@ -34,6 +34,7 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import multiprocessing.pool
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ import cv2
 import numpy as np
 import torch
 
-from mertk.api import Problem, Sample, TaskFailure, view_source
+from mertk.api import Problem, Sample, TaskFailure, TaskRetry, view_source
 from mertk.cpus import available_cpus
 from mertk.data.problems import stop_on_fatal
 from mertk.errors import MertkError, PluginError
@@ -344,6 +345,10 @@ def _compute_on(executor: Any, samples: Sequence[Sample], settings: PreprocessSe
     results = executor.map(clip_task, job, list(samples))
     try:
         for i, outcome in results:
+            if isinstance(outcome, TaskRetry):
+                print(f"worker died preprocessing sample {samples[i].id} ({outcome.cause}), retrying "
+                      f"({outcome.attempt}/{outcome.retries})", file=sys.stderr, flush=True)
+                continue
             if isinstance(outcome, TaskFailure):
                 raise MertkError(f"{config_file}: preprocessing sample {samples[i].id} failed: {outcome}")
             yield i, outcome

@@ -130,3 +130,29 @@ def test_bench_refuses_configs_on_different_data(tmp_path, flow_manifest):
     result = invoke(["bench", "ststnet.yaml", str(other), "--dir", str(tmp_path / "b")])
     assert result.exit_code == 1
     assert "same data and protocol" in result.output and "other.yaml" in result.output
+
+
+def test_an_interrupted_bench_exits_130_says_how_to_resume_and_resumes(tmp_path, flow_manifest, monkeypatch):
+    from mertk.engine import runner
+
+    bench_dir, real, calls = tmp_path / "bench", runner.train_and_test, []
+
+    def interrupt_the_second_fold(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_and_test", interrupt_the_second_fold)
+    args = ["bench", "ststnet.yaml", "--dir", str(bench_dir), *tiny(flow_manifest)]
+    result = invoke(args)
+    assert result.exit_code == 130, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        f"interrupted; the finished folds are kept in {bench_dir}: run the same `mertk bench` command again to resume "
+        "(each run's run.log says how to resume it alone)")
+    run = bench_dir / "ststnet-seed1"
+    assert (run / "run.log").read_text().splitlines()[-1] == f"interrupted; resume with `mertk run --resume {run}`"
+    assert not (run / "run.lock").exists()
+    monkeypatch.setattr(runner, "train_and_test", real)
+    again = invoke(args)
+    assert again.exit_code == 0 and "0 reused, 1 resumed, 0 new" in again.output, again.output

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -163,6 +164,30 @@ def test_a_worker_killed_mid_task_is_retried(executor, request, fake_data, fault
         faulty_components, run_dir=tmp_path / "reference")
     assert len(folds_of(run_dir)) == 4 and (run_dir / "metrics.json").is_file()
     assert folds_of(run_dir) == folds_of(reference)
+    retried = [line for line in (run_dir / "run.log").read_text().splitlines() if "worker died" in line]
+    cause = "WorkerCrashedError: " if executor is RAY else "killed by SIGKILL"
+    assert len(retried) == 1 and re.fullmatch(rf"worker died running fold \d/4 \S+ \({cause}.*\), retrying \(1/3\)",
+                                              retried[0]), retried
+
+
+@pytest.mark.parametrize("executor", [RAY, POOL], ids=["ray", "local-pool"])
+def test_retries_exhausted_write_the_error_and_its_traceback_to_run_log(executor, request, fake_data,
+                                                                       faulty_components, tmp_path: Path) -> None:
+    if executor is RAY:
+        request.getfixturevalue("ray_local")
+    loaded = faulty_config(tmp_path, faulty_components, {**executor, "max_retries": 0},
+                           die_once=str(tmp_path / "died"))
+    with pytest.raises(MertkError, match=r"fold \d/4 \S+ failed: .* \(traceback in .*run\.log\)\. The \d finished "
+                                         r"folds? of .* are kept") as failed:
+        runner.run_experiment(loaded, faulty_components, run_dir=tmp_path / "run")
+    log = (tmp_path / "run" / "run.log").read_text()
+    assert f"stopped: {failed.value}\n" in log  # the error, as the screen shows it
+    assert "Traceback (most recent call last)" in log
+    if executor is POOL:
+        assert re.search(r"worker process \d+: killed by SIGKILL", log)  # which worker died, and how
+        assert "(after 0 retries" not in str(failed.value) and "killed by SIGKILL" in str(failed.value)
+    else:
+        assert "WorkerCrashedError" in str(failed.value) and "after 0 retries" in str(failed.value)
 
 
 @pytest.mark.parametrize("executor", [RAY, ONE_PROCESS], ids=["ray", "one-process"])
@@ -181,16 +206,50 @@ def test_a_fold_failing_on_its_input_is_named_and_not_retried(executor, request,
     assert "Traceback" in (tmp_path / "run" / "run.log").read_text()
 
 
+@pytest.mark.parametrize("fault", ["raylet-died", "system-error"])
+def test_a_lost_ray_node_ends_with_a_mertk_error_naming_the_cause_and_how_to_resume(
+        fault, ray_local, make_config, fake_data, components, tmp_path: Path, monkeypatch) -> None:
+    """The driver's own Ray node dies (its raylet: a real one took 40 s to kill the test process,
+    so Ray's error is planted); or Ray itself fails. Either ends as a mertk error, not Ray's traceback."""
+    name = "get" if fault == "raylet-died" else "wait"  # a task's result, or Ray itself
+    real = getattr(ray_local, name)
+
+    def lose_the_node_once_a_fold_is_in(refs, *args, **kwargs):
+        if list((tmp_path / "run" / "folds").glob("*.json")):
+            if fault == "raylet-died":
+                raise ray_local.exceptions.LocalRayletDiedError()
+            raise ray_local.exceptions.RaySystemError("the object store is gone\nmore Ray detail")
+        return real(refs, *args, **kwargs)
+
+    monkeypatch.setattr(ray_local, name, lose_the_node_once_a_fold_is_in)
+    run = tmp_path / "run"
+    cause = ("executor 'ray': the Ray node this process is connected to died (LocalRayletDiedError: The task's "
+             "local raylet died)" if fault == "raylet-died" else
+             "executor ray: a Ray on this machine, 1 CPU and 1 thread per task failed: RaySystemError: System error: "
+             "the object store is gone")
+    with pytest.raises(MertkError) as failed:
+        runner.run_experiment(make_config({"executor": RAY}), components, run_dir=run)
+    assert str(failed.value) == (f"{cause}. The finished folds are kept; once the executor works again, "
+                                 f"`mertk run --resume {run}` runs the others (the traceback is in run.log)")
+    log = (run / "run.log").read_text()
+    assert f"stopped: {failed.value}\nTraceback (most recent call last):" in log
+    assert len(list(run.glob("folds/*.json"))) in (1, 2, 3)
+
+
 def test_a_local_task_whose_worker_always_dies_fails_after_the_retries(monkeypatch) -> None:
-    from mertk.api import TaskFailure
+    from mertk.api import TaskFailure, TaskRetry
     from mertk.execution.local import LocalExecutor
 
     monkeypatch.syspath_prepend(str(PLUGIN.parent))  # spawned workers import the task by module name
     import faulty_model
 
-    results = dict(LocalExecutor(workers=2, threads=1, max_retries=1).map(faulty_model.die, None, ["a", "b"]))
-    assert sorted(results) == [0, 1] and all(isinstance(r, TaskFailure) for r in results.values())
+    yielded = list(LocalExecutor(workers=2, threads=1, max_retries=1).map(faulty_model.die, None, ["a", "b"]))
+    retries = [(i, r) for i, r in yielded if isinstance(r, TaskRetry)]
+    assert retries and all(r.attempt == 1 and r.retries == 1 and "killed by SIGKILL" in r.cause for _, r in retries)
+    results = {i: r for i, r in yielded if not isinstance(r, TaskRetry)}
+    assert len(results) == 2 and sorted(results) == [0, 1] and all(isinstance(r, TaskFailure) for r in results.values())
     assert results[0].error == "WorkerDied" and "died 2 times" in results[0].message
+    assert "BrokenProcessPool" in results[0].traceback and "killed by SIGKILL" in results[0].traceback
 
 
 def test_driver_killed_mid_run_resumes_on_another_executor(ray_local, flow_manifest, tmp_path: Path) -> None:

@@ -136,3 +136,18 @@ def test_a_stop_lists_each_problem_once(tmp_path, frames5):
     result = invoke(["--plugin", PLUGIN, "preprocess", str(_config(tmp_path))])
     assert result.exit_code == 1 and "1 sample(s) cannot be used" in result.output
     assert result.output.count("[t/s1/lost]: no frame images") == 1, result.output
+
+
+def test_an_interrupted_preprocess_exits_130_and_says_the_cache_keeps_its_clips(tmp_path, frames5, monkeypatch):
+    from mertk.preprocess import pipeline
+
+    write_folder(tmp_path / "clips" / "a", frames5, ".jpg")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "prepare", interrupted)
+    result = invoke(["--plugin", PLUGIN, "preprocess", str(_config(tmp_path))])
+    assert result.exit_code == 130, result.output
+    assert result.output.strip().splitlines()[-1] == ("interrupted; the clips finished so far are cached: run the "
+                                                      "same command again to continue")

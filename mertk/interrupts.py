@@ -1,0 +1,101 @@
+"""Ctrl-C and SIGTERM: one exception that says which signal stopped a command and how to go on.
+
+Python turns SIGINT (Ctrl-C) into :class:`KeyboardInterrupt` but lets SIGTERM (what ``kill`` and
+a cluster scheduler send) end the process at once, skipping every ``finally``: no line in the
+run log, worker processes left to notice on their own. :func:`signals_interrupt` makes both
+raise :class:`Interrupted`, a :class:`KeyboardInterrupt`, so the same clean-up runs for either.
+Code that knows how to continue (the engine knows the run folder) re-raises it with a ``hint``;
+the command line prints the hint and exits with :attr:`Interrupted.exit_code` (128 + the signal
+number, as shells do: 130 for SIGINT, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+__all__ = ["Interrupted", "keep_signal_handlers", "signals_interrupt"]
+
+
+class Interrupted(KeyboardInterrupt):
+    """The command was stopped by SIGINT (Ctrl-C) or SIGTERM.
+
+    Attributes:
+        signum: The signal's number.
+        hint: What was kept and how to continue (``"interrupted; resume with ..."``), or ``""``.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, hint: str = "") -> None:
+        self.signum, self.hint = int(signum), hint
+        super().__init__(hint or self.what)
+
+    @property
+    def signal_name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    @property
+    def what(self) -> str:
+        """``"interrupted"`` (Ctrl-C), or ``"interrupted (SIGTERM)"`` for another signal."""
+        return "interrupted" + ("" if self.signum == signal.SIGINT else f" ({self.signal_name})")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+    @classmethod
+    def of(cls, exc: BaseException, then: str = "") -> Interrupted:
+        """``exc`` (a plain :class:`KeyboardInterrupt` is a SIGINT) as an :class:`Interrupted` whose
+        hint is ``"interrupted; {then}"`` (no hint when ``then`` is empty)."""
+        signum = getattr(exc, "signum", signal.SIGINT)
+        return cls(signum, f"{cls(signum).what}; {then}" if then else "")
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` in the main thread.
+
+    A signal the process was started to ignore (``nohup``, a background job of a script) stays
+    ignored. The previous handlers come back when the block ends. Outside the main thread (where
+    Python cannot set handlers) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        current = signal.getsignal(signum)
+        if current in (signal.SIG_DFL, signal.default_int_handler):
+            previous[signum] = current
+            signal.signal(signum, _raise)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def keep_signal_handlers() -> Iterator[None]:
+    """Put the SIGINT and SIGTERM handlers back after the block: a library that sets its own when it
+    starts (``ray.init`` makes SIGTERM exit with status 15, silently) does not replace mertk's."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            if handler is not None:
+                signal.signal(signum, handler)
