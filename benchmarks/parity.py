@@ -1,11 +1,13 @@
 """Quality parity: mertk's ``dual-atme`` against the authors' model and loop, over many seeds.
 
 Every arm trains on the same preprocessed views (mertk's preprocessing of ``--config``) and the
-same folds, once per seed, and is scored on the pooled test predictions (UF1 / UAR). Arms:
+same folds, once per seed, and is scored on the pooled test predictions (UF1 / UAR), overall
+and per source dataset (the samples' ``dataset``). Arms:
 
 * ``reference``: an independent reimplementation of the authors' model and loop
-  (``benchmarks/reference.py``: ``nn.Conv2d``, one CBAM shared by both branches, default Adam,
-  fp32);
+  (``benchmarks/reference.py``: their layers, one CBAM shared by both branches as in their
+  code, default Adam, fp32); ``reference-upper``: the same with CBAM on the upper branch only
+  (the paper, and mertk's default ``attention_on: upper``), i.e. the same function as ``mertk``;
 * ``mertk``: the config as it is, through :func:`mertk.engine.runner.train_and_test`, in fp32
   like the reference (``precision: auto`` would pick bf16 on some CPUs and not on others, and
   the comparison must not depend on the machine);
@@ -13,14 +15,17 @@ same folds, once per seed, and is scored on the pooled test predictions (UF1 / U
   ``mertk-shared-attention`` (CBAM on both branches, one instance: the authors' code),
   ``mertk-unfused`` (branches one by one), ``mertk-nn-conv`` (``nn.Conv2d``'s kernels instead
   of :class:`mertk_dual_atme.conv.Conv2d`'s; the initialisation is ``nn.Conv2d``'s in both,
-  as that class does not override ``reset_parameters``), and ``mertk-bf16`` (bf16 autocast).
+  as that class does not override ``reset_parameters``), ``mertk-nn-layers`` (that, and
+  ``F.max_pool2d`` instead of :func:`mertk_dual_atme.pooling.max_pool2d`), ``mertk-plain-adam``
+  (``torch.optim.Adam`` without fused kernels), ``mertk-nondeterministic``
+  (``train.deterministic: false``) and ``mertk-bf16`` (bf16 autocast).
 
 A LOSO's result moves a lot from seed to seed, so the script prints each arm's mean and sd over
-seeds and, for each arm against ``reference`` (and each option against ``mertk``), the mean
-difference with a 95 % t confidence interval and the number of seeds that would make that
-interval narrower than 0.02 UF1 at the measured spread. Seed ``s`` seeds fold ``i`` with
-``1000 * s + i`` in every arm (the same seeds, not the same random streams: the arms' models
-differ in layer layout).
+seeds and, for each arm against each reference arm run (and each option against ``mertk``), the
+mean paired difference with a 95 % t confidence interval, overall and per source dataset, and
+the number of seeds that would make that interval narrower than 0.02 UF1 at the measured
+spread. Seed ``s`` seeds fold ``i`` with ``1000 * s + i`` in every arm (the same seeds, not the
+same random streams: the arms' models differ in layer layout).
 
 Results are appended to ``--out`` (JSON lines) as each (arm, seed) finishes, and a rerun skips
 the finished ones, so the run can be stopped and continued and more seeds added later.
@@ -30,41 +35,60 @@ Usage::
     python benchmarks/parity.py [--config dual-atme-demo-composite.yaml] [--seeds 10]
         [--arms reference mertk ...] [--folds 0] [--jobs 2] [--out parity.jsonl] [--set KEY=VALUE ...]
 
+Any flows manifest (real data included) runs the same comparison through the bundled flows
+config, with ``--set`` overrides as on mertk's command line::
+
+    python benchmarks/parity.py --config dual-atme-flows.yaml --set dataset.path=/data/flows/manifest.csv
+
 ``--folds K`` replaces the config's protocol by K subject-grouped stratified folds (cheaper than
 LOSO, for a first look; say so when quoting it). ``--jobs`` runs that many trainings at once,
-each with ``cores / jobs`` threads.
+each with ``cores / jobs`` threads (cores: the smallest of ``OMP_NUM_THREADS``, the CPU quota
+and the affinity).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
 import os
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # per-epoch bars of parallel trainings would interleave
 
 import torch
+import torch.nn.functional as F
 
 import mertk
 from mertk.config import LoadedConfig, load_config
+from mertk.cpus import available_cpus
 from mertk.engine.runner import load_data, train_and_test
 from mertk.engine.trainer import autocast_dtype, configure_threads, normalize_views
 from mertk.evaluation.metrics import evaluate
 
-#: mertk arms: overrides of the config (``None``: the reference loop).
-ARMS: dict[str, list[str] | None] = {
-    "reference": None,
-    "mertk": ["train.precision=fp32"],
-    "mertk-shared-attention": ["train.precision=fp32", "model.attention_on=both", "model.share_attention=true"],
-    "mertk-unfused": ["train.precision=fp32", "model.fused_branches=false"],
-    "mertk-nn-conv": ["train.precision=fp32"],  # Conv2d patched back to nn.Conv2d in the worker
-    "mertk-bf16": ["train.precision=bf16"],
+#: Each arm: ``(config overrides, patch)``. ``reference*`` arms run ``benchmarks/reference.py``
+#: (their overrides are ignored); a patch name switches one mertk fast path back in the worker
+#: (see :func:`_patched`).
+ARMS: dict[str, tuple[list[str], str | None]] = {
+    "reference": ([], None),
+    "reference-upper": ([], None),
+    "mertk": (["train.precision=fp32"], None),
+    "mertk-shared-attention": (["train.precision=fp32", "model.attention_on=both", "model.share_attention=true"],
+                               None),
+    "mertk-unfused": (["train.precision=fp32", "model.fused_branches=false"], None),
+    "mertk-nn-conv": (["train.precision=fp32"], "nn-conv"),
+    "mertk-nn-layers": (["train.precision=fp32"], "nn-layers"),
+    "mertk-plain-adam": (["train.precision=fp32"], "plain-adam"),
+    "mertk-nondeterministic": (["train.precision=fp32", "train.deterministic=false"], None),
+    "mertk-bf16": (["train.precision=bf16"], None),
 }
+#: Which reference model each ``reference*`` arm trains (``attention`` of ``train_reference``).
+REFERENCE_ATTENTION = {"reference": "shared", "reference-upper": "upper"}
 
 _STATE: dict[str, Any] = {}  # set before the worker processes fork
 
@@ -72,7 +96,7 @@ _STATE: dict[str, Any] = {}  # set before the worker processes fork
 def _arm_config(components: mertk.Components, args: argparse.Namespace, arm: str = "mertk") -> LoadedConfig:
     """The config as ``arm`` runs it: ``--set`` overrides, the arm's, and ``--folds``."""
     folds = [f"protocol={{name: kfold, k: {args.folds}, by_subject: true}}"] if args.folds else []
-    return load_config(args.config, components, [*args.set, *(ARMS[arm] or []), *folds])
+    return load_config(args.config, components, [*args.set, *ARMS[arm][0], *folds])
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -84,29 +108,52 @@ def _prepare(args: argparse.Namespace) -> None:
                   labels=torch.tensor([s.label for s in data.samples]))
 
 
-def _mertk_predictions(arm: str, seed: int) -> list[int]:
-    from mertk_dual_atme import conv
+@contextlib.contextmanager
+def _patched(patch: str | None) -> Iterator[None]:
+    """Switch one of mertk's fast paths back to plain torch while the block runs.
 
+    ``nn-conv``: :class:`mertk_dual_atme.conv.Conv2d` computes with ``nn.Conv2d.forward``;
+    ``nn-layers``: that, and :func:`mertk_dual_atme.pooling.max_pool2d` is ``F.max_pool2d``;
+    ``plain-adam``: the trainer's optimizer is ``torch.optim.Adam`` without fused kernels
+    (``foreach=False``, the single-tensor update the reference uses).
+    """
+    from mertk.engine import trainer
+    from mertk_dual_atme import conv, pooling
+
+    saved = conv.Conv2d.forward, pooling.max_pool2d, trainer.make_optimizer
+    if patch in ("nn-conv", "nn-layers"):
+        conv.Conv2d.forward = torch.nn.Conv2d.forward
+    if patch == "nn-layers":
+        pooling.max_pool2d = lambda x, kernel, stride, padding=0: F.max_pool2d(x, kernel, stride, padding)
+    if patch == "plain-adam":
+        def make_optimizer(params, settings, device):
+            if settings.name != "adam":
+                return saved[2](params, settings, device)
+            return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay, foreach=False)
+
+        trainer.make_optimizer = make_optimizer
+    try:
+        yield
+    finally:
+        conv.Conv2d.forward, pooling.max_pool2d, trainer.make_optimizer = saved
+
+
+def _mertk_predictions(arm: str, seed: int) -> list[int]:
     components, data, folds, labels = _STATE["components"], _STATE["data"], _STATE["folds"], _STATE["labels"]
     loaded = _arm_config(components, _STATE["args"], arm)
     train = loaded.config.train
     inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, torch.device("cpu"))
-    forward = conv.Conv2d.forward
-    if arm == "mertk-nn-conv":
-        conv.Conv2d.forward = torch.nn.Conv2d.forward
-    try:
-        predictions = [0] * len(labels)
+    predictions = [0] * len(labels)
+    with _patched(ARMS[arm][1]):
         for index, fold in enumerate(folds):
             _, record = train_and_test(loaded, components, data, inputs, labels, fold.train, fold.test,
                                        seed=1000 * seed + index, desc="")
             for i, p in zip(fold.test, record["y_pred"]):
                 predictions[i] = p
-    finally:
-        conv.Conv2d.forward = forward
     return predictions
 
 
-def _reference_predictions(seed: int) -> list[int]:
+def _reference_predictions(arm: str, seed: int) -> list[int]:
     from reference import predict_reference, train_reference
 
     data, folds, labels = _STATE["data"], _STATE["folds"], _STATE["labels"]
@@ -117,7 +164,8 @@ def _reference_predictions(seed: int) -> list[int]:
     for index, fold in enumerate(folds):
         train, test = torch.tensor(fold.train), torch.tensor(fold.test)
         model = train_reference(face[train], hars[train], labels[train], seed=1000 * seed + index,
-                                epochs=cfg.train.epochs, num_classes=len(data.class_names))
+                                epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
+                                num_classes=len(data.class_names), attention=REFERENCE_ATTENTION[arm])
         for i, p in zip(fold.test, predict_reference(model, face[test], hars[test]).tolist()):
             predictions[i] = p
     return predictions
@@ -126,8 +174,9 @@ def _reference_predictions(seed: int) -> list[int]:
 def _run(task: tuple[str, int]) -> dict[str, Any]:
     arm, seed = task
     configure_threads(_STATE["threads"])
-    predictions = _reference_predictions(seed) if arm == "reference" else _mertk_predictions(arm, seed)
-    precision = "fp32" if arm == "reference" else \
+    reference = arm in REFERENCE_ATTENTION
+    predictions = _reference_predictions(arm, seed) if reference else _mertk_predictions(arm, seed)
+    precision = "fp32" if reference else \
         _arm_config(_STATE["components"], _STATE["args"], arm).config.train.precision
     arithmetic = "bf16 autocast" if autocast_dtype(precision, torch.device("cpu")) else "fp32"
     data = _STATE["data"]
@@ -151,10 +200,26 @@ def _interval(differences: list[float]) -> tuple[float, float, float]:
     return mean, float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n), sd
 
 
+def _paired(runs: dict[int, dict[str, Any]], base: dict[int, dict[str, Any]],
+            group: str | None) -> tuple[int, float, float, float] | None:
+    """Seeds, mean, 95 % half-width and sd of the paired UF1 differences (overall or of one dataset)."""
+    def uf1(run: dict[str, Any]) -> float | None:
+        return run["uf1"] if group is None else run.get("per_dataset", {}).get(group, {}).get("uf1")
+
+    differences = [uf1(runs[s]) - uf1(base[s]) for s in sorted(set(runs) & set(base))
+                   if uf1(runs[s]) is not None and uf1(base[s]) is not None]
+    if not differences:
+        return None
+    return (len(differences), *_interval(differences))
+
+
 def report(results: list[dict[str, Any]], arms: list[str]) -> str:
-    """The table of arms (mean ± sd over seeds) and of paired differences with 95 % CIs."""
+    """The table of arms (mean ± sd over seeds) and of paired differences with 95 % CIs, overall
+    and per source dataset (the ``dataset`` column of the samples)."""
     by_arm = {arm: {r["seed"]: r for r in results if r["arm"] == arm} for arm in arms}
-    lines = [f"{'arm':<24} {'seeds':>5} {'UF1 mean ± sd':>16} {'UAR mean ± sd':>16}"]
+    groups = sorted({g for r in results if r["arm"] in arms for g in r.get("per_dataset", {})})
+    lines = [f"{'arm':<24} {'seeds':>5} {'UF1 mean ± sd':>16} {'UAR mean ± sd':>16}"
+             + "".join(f" {'UF1 ' + g:>12}" for g in groups)]
     for arm, runs in by_arm.items():
         if not runs:
             continue
@@ -163,20 +228,28 @@ def report(results: list[dict[str, Any]], arms: list[str]) -> str:
             values = [r[metric] for r in runs.values()]
             sd = statistics.stdev(values) if len(values) > 1 else math.nan
             cells.append(f"{statistics.fmean(values):.4f} ± {sd:.4f}")
-        lines.append(f"{arm:<24} {len(runs):>5} {cells[0]:>16} {cells[1]:>16}")
+        for g in groups:
+            values = [r["per_dataset"][g]["uf1"] for r in runs.values() if g in r.get("per_dataset", {})]
+            cells.append(f"{statistics.fmean(values):.4f}" if values else "-")
+        lines.append(f"{arm:<24} {len(runs):>5} {cells[0]:>16} {cells[1]:>16}"
+                     + "".join(f" {c:>12}" for c in cells[2:]))
     lines.append("")
-    lines.append(f"{'difference (UF1)':<38} {'seeds':>5} {'mean':>8} {'95% CI':>20} {'sd':>7} "
+    lines.append(f"{'difference (UF1)':<38} {'dataset':>10} {'seeds':>5} {'mean':>8} {'95% CI':>20} {'sd':>7} "
                  f"{'seeds for CI<0.02':>18}")
-    pairs = [(arm, "reference") for arm in arms if arm != "reference"]
-    pairs += [(arm, "mertk") for arm in arms if arm not in ("reference", "mertk")]
+    references = [arm for arm in arms if arm in REFERENCE_ATTENTION]
+    pairs = [(arm, base) for base in references for arm in arms if arm != base]
+    pairs += [(arm, "mertk") for arm in arms if arm not in (*REFERENCE_ATTENTION, "mertk")]
     for arm, base in pairs:
-        seeds = sorted(set(by_arm.get(arm, {})) & set(by_arm.get(base, {})))
-        if not seeds:
+        if arm in REFERENCE_ATTENTION and base in REFERENCE_ATTENTION and arms.index(arm) < arms.index(base):
             continue
-        mean, half, sd = _interval([by_arm[arm][s]["uf1"] - by_arm[base][s]["uf1"] for s in seeds])
-        need = math.ceil((2 * 1.96 * sd / 0.02) ** 2) if not math.isnan(sd) else "-"
-        lines.append(f"{arm + ' - ' + base:<38} {len(seeds):>5} {mean:+8.4f} "
-                     f"{f'[{mean - half:+.4f}, {mean + half:+.4f}]':>20} {sd:7.4f} {need!s:>18}")
+        for group in (None, *groups):
+            paired = _paired(by_arm.get(arm, {}), by_arm.get(base, {}), group)
+            if paired is None:
+                continue
+            n, mean, half, sd = paired
+            need = math.ceil((2 * 1.96 * sd / 0.02) ** 2) if not math.isnan(sd) else "-"
+            lines.append(f"{arm + ' - ' + base:<38} {group or 'all':>10} {n:>5} {mean:+8.4f} "
+                         f"{f'[{mean - half:+.4f}, {mean + half:+.4f}]':>20} {sd:7.4f} {need!s:>18}")
     return "\n".join(lines)
 
 
@@ -200,7 +273,7 @@ def main() -> None:
              if not any(r["arm"] == arm and r["seed"] == seed for r in done)]
     if tasks and not args.report_only:
         _prepare(args)
-        cores = len(os.sched_getaffinity(0))
+        cores = available_cpus().count  # OMP_NUM_THREADS, the CPU quota and the affinity
         _STATE.update(key=key, threads=max(1, cores // args.jobs))
         print(f"{len(tasks)} trainings to run ({len(done)} done earlier), {args.jobs} at once, "
               f"{_STATE['threads']} threads each; {len(_STATE['folds'])} folds, "

@@ -59,7 +59,7 @@ JPEG_QUALITY = 95
 EMOTIONS = {"negative": ("disgust", "repression"), "positive": ("happiness",), "surprise": ("surprise",)}
 
 
-Variant = Literal["basic", "composite"]
+Variant = Literal["basic", "composite", "flows"]
 
 
 class Demo:
@@ -68,20 +68,22 @@ class Demo:
     ``variant: basic``: 12 pseudo-subjects x 9 synthetic clips (3 classes), CASME II layout.
     ``variant: composite``: 68 pseudo-subjects, 442 clips in three sources shaped like the MEGC 2019
     composite (see `mertk.data.demo_composite`), written as a manifest.
+    ``variant: flows``: the composite's clips as published-style 28 x 28 8-bit (u, v, strain) flow
+    images with landmarks (see `mertk.data.demo_flows`), written as a manifest of flows.
     """
 
     class_names = MEGC3
 
     def __init__(self, root: str | None = None, seed: int = 0, variant: Variant = "basic") -> None:
-        if variant not in ("basic", "composite"):
+        if variant not in ("basic", "composite", "flows"):
             from mertk.errors import MertkError
 
-            raise MertkError(f"dataset.variant {variant!r}: choose basic or composite")
+            raise MertkError(f"dataset.variant {variant!r}: choose basic, composite or flows")
         self.root, self.seed, self.variant = root, seed, variant
 
     def load(self) -> DatasetLoad:
         folder = ensure_demo(self.root, self.seed, self.variant)
-        if self.variant == "composite":
+        if self.variant in ("composite", "flows"):
             from mertk.data.demo_composite import MANIFEST_NAME
             from mertk.data.manifest import Manifest
 
@@ -92,7 +94,7 @@ class Demo:
 
 def demo_folder(root: str | Path | None = None, seed: int = 0, variant: Variant = "basic") -> Path:
     """Where the demo of ``seed`` lives: ``root``, or ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-v2-seed{seed}``
-    (``demo-composite-v2-seed{seed}`` for the composite variant)."""
+    (``demo-composite-v2-seed{seed}`` for the composite variant, ``demo-flows-v1-seed{seed}`` for flows)."""
     if root is not None:
         return Path(root).expanduser()
     cache = Path(os.environ.get("MERTK_CACHE") or Path.home() / ".cache" / "mertk").expanduser()
@@ -100,6 +102,10 @@ def demo_folder(root: str | Path | None = None, seed: int = 0, variant: Variant 
         from mertk.data.demo_composite import VERSION as COMPOSITE_VERSION
 
         return cache / f"demo-composite-{COMPOSITE_VERSION}-seed{seed}"
+    if variant == "flows":
+        from mertk.data.demo_flows import VERSION as FLOWS_VERSION
+
+        return cache / f"demo-flows-{FLOWS_VERSION}-seed{seed}"
     return cache / f"demo-{VERSION}-seed{seed}"
 
 
@@ -110,6 +116,10 @@ def ensure_demo(root: str | Path | None = None, seed: int = 0, variant: Variant 
         from mertk.data import demo_composite
 
         marker, generate = demo_composite.MANIFEST_NAME, demo_composite.generate_composite
+    elif variant == "flows":
+        from mertk.data import demo_flows
+
+        marker, generate = demo_flows.MANIFEST_NAME, demo_flows.generate_flows
     else:
         marker, generate = ANNOTATION_NAME, generate_demo
     if (folder / marker).is_file():

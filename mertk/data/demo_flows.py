@@ -1,0 +1,119 @@
+"""The flows demo: the composite demo's clips as published-style 28 x 28 flow images.
+
+``dataset: {name: demo, variant: flows}``. Some published MER pipelines (STSTNet and the models
+built on its MEGC 2019 flows) ship one small 8-bit PNG per clip whose channels are the onset ->
+apex flow ``u``, ``v`` and the optical strain, each min-max scaled per image: sub-pixel motion
+at 28 px, quantised to 256 levels, with a flat background (TV-L1 leaves still regions at
+exactly zero, so after scaling whole areas share one grey level). This demo writes such images
+directly, without rendering frames or computing flow, so it takes about a second:
+
+* the clips, subjects, sources, classes and action units are the composite demo's
+  (:func:`mertk.data.demo_composite.plan_composite`: 68 subjects, 442 clips, 250/109/83);
+* each subject's face is the 68-landmark mean-face template at 28 px
+  (:func:`mertk.preprocess.template.template_landmarks`) with its own small shift, scale and
+  shape jitter; the landmarks are written beside each flow (``landmarks`` column) so the HARS
+  view finds the eyes and the mouth;
+* the apex displacement is the basic demo's action-unit field (:func:`mertk.data.demo._displacement`)
+  at the composite demo's amplitudes (0.3-1.5 px for a 128 px face, so about 0.03-0.4 px
+  here), plus an eye blink in half of the clips, a small head translation and smooth flow
+  noise inside the face (more in ``samm``, the near-infrared source); outside the face
+  ellipse the flow is zero;
+* strain is ``sqrt(ux^2 + vy^2 + 0.5 (uy + vx)^2)`` of that field; each channel is min-max
+  scaled to 0-255 and rounded to uint8.
+
+Written once into ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-flows-v1-seed{seed}``::
+
+    demo-flows-v1-seed0/flows/casme2_sub01_EP01.png   (28 x 28 RGB = u, v, strain)
+    demo-flows-v1-seed0/landmarks/casme2_sub01_EP01.txt   (68 lines "x y", flow pixels)
+    demo-flows-v1-seed0/manifest.csv   (sample, subject, dataset, label, flow, landmarks)
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from mertk.data import demo
+from mertk.data.demo_composite import SOURCES, plan_composite
+
+__all__ = ["generate_flows", "flow_image", "MANIFEST_NAME", "VERSION", "SIZE"]
+
+VERSION = "v1"
+MANIFEST_NAME = "manifest.csv"
+SIZE = 28
+#: Smooth flow-noise std inside the face, px at 28 px, per source.
+NOISE = {"casme2": 0.035, "samm": 0.06, "smic": 0.045}
+
+
+def _subject_landmarks(count: int, seed: int) -> list[np.ndarray]:
+    """``count`` faces: the 28 px template landmarks, each shifted, scaled and reshaped a little."""
+    from mertk.preprocess.template import template_landmarks
+
+    rng = np.random.default_rng([seed, 12])
+    base = template_landmarks(SIZE).numpy().astype(np.float32)
+    centre = base.mean(axis=0)
+    faces = []
+    for _ in range(count):
+        scale = rng.uniform(0.92, 1.05, 2)
+        points = (base - centre) * scale + centre + rng.normal(0, 0.6, 2) + rng.normal(0, 0.25, base.shape)
+        faces.append(points.astype(np.float32))
+    return faces
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def flow_image(units: tuple[str, ...], landmarks: np.ndarray, source: str,
+               rng: np.random.Generator) -> np.ndarray:
+    """One ``(28, 28, 3)`` uint8 (u, v, strain) image of a clip moving the action ``units``."""
+    style = next(s for s in SOURCES if s.name == source).style
+    width = float(np.ptp(landmarks[:, 0]))
+    face = demo._Face(np.zeros((SIZE, SIZE), np.float32), landmarks, width)
+    scale = width / 128.0
+    field = demo._displacement(units, face, amplitude=rng.uniform(*style.amplitude) * scale, rng=rng)
+    if rng.random() < style.blink_rate:
+        field += demo._displacement(["blink"], face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng)
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    cx, cy = landmarks[:, 0].mean(), landmarks[:, 1].mean() - 0.1 * width
+    mask = (((xs - cx) / (0.62 * width)) ** 2 + ((ys - cy) / (0.8 * width)) ** 2 <= 1).astype(np.float32)
+    noise = np.stack([_smooth(rng.normal(0, 1, (SIZE, SIZE)).astype(np.float32), 1.2) for _ in range(2)])
+    noise *= NOISE[source] / max(float(noise.std()), 1e-6)
+    head = rng.normal(0, style.head_motion * scale, 2).astype(np.float32)[:, None, None]
+    flow = (field + noise + head) * mask
+    u, v = flow
+    uy, ux = np.gradient(u)
+    vy, vx = np.gradient(v)
+    strain = np.sqrt(ux**2 + vy**2 + 0.5 * (uy + vx) ** 2)
+    channels = []
+    for c in (u, v, strain):
+        low, high = float(c.min()), float(c.max())
+        channels.append((c - low) / (high - low) if high > low else np.zeros_like(c))
+    return np.clip(np.rint(np.stack(channels, axis=-1) * 255), 0, 255).astype(np.uint8)
+
+
+def generate_flows(target: Path, seed: int = 0) -> None:
+    """Write the flows demo of ``seed`` into the (empty) folder ``target``."""
+    from PIL import Image
+
+    plan = plan_composite(seed)
+    faces = _subject_landmarks(1 + max(c.face for c in plan), seed)
+    (target / "flows").mkdir(parents=True, exist_ok=True)
+    (target / "landmarks").mkdir(exist_ok=True)
+    rows = []
+    for clip in plan:
+        rng = np.random.default_rng([seed, 13, clip.index])
+        stem = f"{clip.source}_sub{clip.subject:02d}_{clip.name}"
+        landmarks = faces[clip.face]
+        Image.fromarray(flow_image(clip.units, landmarks, clip.source, rng)).save(target / "flows" / f"{stem}.png")
+        np.savetxt(target / "landmarks" / f"{stem}.txt", landmarks, fmt="%.3f")
+        rows.append((clip.name, f"sub{clip.subject:02d}", clip.source, clip.label, f"flows/{stem}.png",
+                     f"landmarks/{stem}.txt"))
+    with open(target / MANIFEST_NAME, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("sample", "subject", "dataset", "label", "flow", "landmarks"))
+        writer.writerows(rows)

@@ -1,0 +1,50 @@
+"""The flows demo: the composite demo's clips as published-style 28 x 28 8-bit flow images with landmarks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mertk.data.demo import Demo, demo_folder, ensure_demo
+
+
+@pytest.fixture(scope="module")
+def flows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_demo(tmp_path_factory.mktemp("flows") / "demo", seed=0, variant="flows")
+
+
+def test_flow_images_look_like_published_flows(flows: Path) -> None:
+    images = [np.asarray(Image.open(p)) for p in sorted((flows / "flows").iterdir())]
+    assert len(images) == 442
+    assert all(i.shape == (28, 28, 3) and i.dtype == np.uint8 for i in images)
+    for image in images[:20]:
+        for c in range(3):
+            assert image[..., c].min() == 0 and image[..., c].max() == 255  # min-max scaled per channel
+        # flat background: the most common u level covers the corners and a good part of the image
+        level, count = Counter(image[..., 0].ravel().tolist()).most_common(1)[0]
+        assert count >= 100 and image[0, 0, 0] == image[0, -1, 0] == image[-1, 0, 0] == level
+
+
+def test_flows_demo_loads_as_a_manifest_of_flows_with_landmarks(flows: Path) -> None:
+    load = Demo(root=str(flows), variant="flows").load()
+    assert not [p for p in load.problems if p.fatal]
+    samples = load.samples
+    assert len(samples) == 442 and len({s.subject for s in samples}) == 68
+    assert Counter(s.dataset for s in samples) == {"casme2": 145, "samm": 133, "smic": 164}
+    assert Counter(s.label for s in samples) == {0: 250, 1: 109, 2: 83}
+    assert all(s.flow_image is not None and "landmarks_file" in s.meta for s in samples)
+    points = np.loadtxt(samples[0].meta["landmarks_file"])
+    assert points.shape == (68, 2) and points.min() > 0 and points.max() < 28
+
+
+def test_flows_demo_is_deterministic_and_lives_in_the_cache(flows: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    again = ensure_demo(tmp_path / "again", seed=0, variant="flows")
+    for name in ("flows/casme2_sub01_EP01.png", "flows/smic_sub16_EP01.png", "manifest.csv"):
+        assert (flows / name).read_bytes() == (again / name).read_bytes()
+    monkeypatch.setenv("MERTK_CACHE", str(tmp_path))
+    assert demo_folder(seed=3, variant="flows") == tmp_path / "demo-flows-v1-seed3"
