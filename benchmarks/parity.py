@@ -253,6 +253,20 @@ def report(results: list[dict[str, Any]], arms: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _results_key(args: argparse.Namespace) -> str:
+    """What the results of a run depend on: the config, the folds and the ``--set`` overrides less those
+    that only say where and how fast the work runs (:data:`mertk.engine.fingerprint.OPERATIONAL`, e.g.
+    ``preprocess.cache_dir``), so that results can be added to or reported from another machine."""
+    from mertk.engine.fingerprint import OPERATIONAL
+
+    def operational(override: str) -> bool:
+        name = override.split("=", 1)[0].strip()
+        return any(name == key or name.startswith(key + ".") for key in OPERATIONAL)
+
+    kept = [s for s in args.set if not operational(s)]
+    return json.dumps({"config": args.config, "folds": args.folds, "set": kept}, sort_keys=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="dual-atme-demo-composite.yaml")
@@ -266,7 +280,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("parity.jsonl"))
     parser.add_argument("--report-only", action="store_true", help="print the table of --out and exit")
     args = parser.parse_args()
-    key = json.dumps({"config": args.config, "folds": args.folds, "set": args.set}, sort_keys=True)
+    key = _results_key(args)
     done = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.is_file() else []
     done = [r for r in done if r["key"] == key]
     tasks = [(arm, seed) for seed in range(args.first_seed, args.first_seed + args.seeds) for arm in args.arms
