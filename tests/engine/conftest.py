@@ -92,3 +92,28 @@ def folds_of(run_dir: Path) -> dict[str, dict]:
             epoch.pop("seconds")
         out[path.name] = record
     return out
+
+
+def crash_on_fold(monkeypatch: pytest.MonkeyPatch, fold: int) -> list[str]:
+    """Make the run stop (``KeyboardInterrupt``) once, when fold number ``fold`` (1-based, in the
+    order folds start) starts training; the folds before it are written.
+
+    Returns:
+        The progress descriptions (``"fold 3/4 ..."``) of every fold that started, this one included;
+        a test may clear it to count the folds a resume trains.
+    """
+    real, calls = runner.train_and_test, []
+
+    def train_and_test(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        if len(calls) == fold:
+            monkeypatch.setattr(runner, "train_and_test", counting)
+            raise KeyboardInterrupt("simulated crash")
+        return real(*args, **kwargs)
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_and_test", train_and_test)
+    return calls

@@ -12,6 +12,8 @@ from mertk.engine import runner
 from mertk.errors import MertkError
 from mertk.testing import invoke
 
+from .conftest import crash_on_fold
+
 
 def files_of(run_dir: Path) -> dict[str, tuple[bytes, int]]:
     """Every file of a run folder: its bytes and modification time."""
@@ -23,18 +25,9 @@ def files_of(run_dir: Path) -> dict[str, tuple[bytes, int]]:
 def interrupted(make_config, fake_data, components, tmp_path: Path, monkeypatch):
     """A 1-epoch run of the tiny config stopped after 2 of its 4 folds; returns its folder."""
     loaded = make_config({"train": {"epochs": 1, "batch_size": 8}})
-    real, calls = runner.train_and_test, []
-
-    def crash_on_third_fold(*args, **kwargs):
-        calls.append(kwargs["desc"])
-        if len(calls) == 3:
-            raise KeyboardInterrupt("simulated crash")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "train_and_test", crash_on_third_fold)
+    crash_on_fold(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
-    monkeypatch.setattr(runner, "train_and_test", real)
     return tmp_path / "run"
 
 

@@ -12,6 +12,8 @@ from mertk.config import load_config
 from mertk.engine import runner
 from mertk.errors import MertkError
 
+from .conftest import crash_on_fold
+
 FILES = ("config.yaml", "environment.json", "problems.csv", "predictions.csv", "metrics.json", "report.md",
          "confusion_matrix.png", "per_class.png", "run.log")
 
@@ -45,16 +47,7 @@ def test_interrupted_run_resumes_without_retraining_finished_folds(make_config, 
                                                                    tmp_path: Path, monkeypatch) -> None:
     loaded = make_config()
     run_dir = tmp_path / "run"
-    real = runner.train_and_test
-    calls: list[str] = []
-
-    def crash_on_third_fold(*args, **kwargs):
-        calls.append(kwargs["desc"])
-        if len(calls) == 3:
-            raise KeyboardInterrupt("simulated crash")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "train_and_test", crash_on_third_fold)
+    calls = crash_on_fold(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         runner.run_experiment(loaded, components, run_dir=run_dir)
     assert not (run_dir / "metrics.json").exists()
