@@ -14,8 +14,8 @@ and writes what the page includes:
 - ``docs/_snippets/getting-started/report.md``: the run's ``report.md``;
 - ``docs/_snippets/getting-started/tree.txt``: the run folder's entries, each described (:data:`ENTRIES`);
 - ``docs/images/getting-started-confusion.png``: the run's ``confusion_matrix.png``;
-- ``docs/_snippets/getting-started/run.json``: the run's metrics, machine and the SHA-256 of the
-  four files above, so a test can check they belong together.
+- ``docs/_snippets/getting-started/run.json``: the run's metrics, machine, precision and date
+  and the SHA-256 of the five files above, so a test can check they belong together.
 
 The demo dataset comes from (and is generated into) mertk's cache, as for any user.
 """
@@ -85,6 +85,17 @@ def folder_tree(run_dir: Path, width: int = 22) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's ``model name`` from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -132,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(command),
         "made_by": "python tools/getting_started.py" + (f" --epochs {args.epochs}" if args.epochs != 2 else ""),
         "overall": {k: metrics["overall"][k] for k in ("uf1", "uar", "accuracy", "n")},
-        "machine": {"processor": platform.processor() or platform.machine(), "threads": environment["threads"],
+        "machine": {"processor": cpu_model(), "threads": environment["threads"],
                     "arithmetic": environment["arithmetic"], "time": environment["time"]},
         "sha256": {p.name: sha256(p) for p in (SNIPPETS / "command.txt", SNIPPETS / "output.txt",
-                                               SNIPPETS / "report.md", PICTURE)},
+                                               SNIPPETS / "tree.txt", SNIPPETS / "report.md", PICTURE)},
     }
     (SNIPPETS / "run.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {SNIPPETS.relative_to(ROOT)}/ and {PICTURE.relative_to(ROOT)} (UF1 {record['overall']['uf1']:.4f})")
