@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import click
 
 from mertk.cli_app import App, pass_app, set_option
+from mertk.clihelp import plain_help
 from mertk.errors import MertkError
 from mertk.interrupts import Interrupted, signals_interrupt
 
@@ -90,6 +91,7 @@ def build_cli(argv: Sequence[str] = ()) -> click.Group:
     for command in commands.CORE_COMMANDS:
         cli.add_command(command)
     app.plugin_manager.hook.register_commands(cli=cli)
+    plain_help(cli)  # docstrings are reST for the API reference; --help shows plain text
     return cli
 
 

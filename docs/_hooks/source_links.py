@@ -1,12 +1,12 @@
-"""MkDocs hook: a "source" link next to every object heading of the API reference.
+"""MkDocs hook: the site's repository address, from the package metadata only, and a "source"
+link next to every object heading of the API reference.
 
-The link points into the repository given by ``repo_url`` in ``mkdocs.yml``, on the branch its
-``edit_uri`` names (``edit/main/docs/`` -> ``blob/main/``), at the lines the object spans::
-
-    https://github.com/OWNER/mertk/blob/main/mertk/registry.py#L171-L231
-
-so the repository address is set in one place: ``repo_url`` also gives the header's repository
-link and, with ``edit_uri``, every page's "edit this page" link.
+The address is the package metadata's ``Repository`` (or ``Source``) URL, i.e.
+``[project.urls]`` in ``pyproject.toml``; the hook sets ``repo_url`` from it (``mkdocs.yml``
+holds none, so no page can name an address the project does not publish). Without one the site
+has no repository link, no "edit this page" links and no source links. With one, each link
+points on the branch ``edit_uri`` names (``edit/main/docs/`` -> ``blob/main/``), at the lines
+the object spans, e.g. ``REPOSITORY/blob/main/mertk/registry.py#L171-L231``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,26 @@ from __future__ import annotations
 import functools
 import html
 import importlib
+import importlib.metadata
 import inspect
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADING = re.compile(r'(<h(\d) id="((?:mertk|mertk_[a-z_]+)(?:\.[\w.]+)?)" class="doc doc-heading">)(.*?)'
                      r'(<a href="#\3" class="headerlink")', re.DOTALL)
+
+
+def repository_url(project_urls: Iterable[str] | None = None) -> str | None:
+    """The ``Repository`` (else ``Source``) address among ``project_urls``, the package
+    metadata's ``Project-URL`` entries (``"Repository, https://..."``: ``pyproject.toml``'s
+    ``[project.urls]``, mertk's own by default); ``None`` without one."""
+    if project_urls is None:
+        project_urls = importlib.metadata.metadata("mertk").get_all("Project-URL") or []
+    urls = dict(entry.split(",", 1) for entry in project_urls if "," in entry)
+    urls = {label.strip(): url.strip() for label, url in urls.items()}
+    return urls.get("Repository") or urls.get("Source") or None
 
 
 def blob_root(repo_url: str | None, edit_uri: str | None) -> str | None:
@@ -88,6 +101,15 @@ def add_links(page_html: str, root: str) -> str:
         return match.group(1) + match.group(4) + anchor + match.group(5)
 
     return HEADING.sub(link, page_html)
+
+
+def on_config(config):
+    config["repo_url"] = repository_url()
+    if config["repo_url"]:
+        config["repo_name"] = config["repo_url"].rstrip("/").rsplit("/", 1)[-1]
+    else:  # no repository: no edit links either
+        config["edit_uri"] = None
+    return config
 
 
 def on_page_content(html_text: str, page: object, config: dict, files: object) -> str:

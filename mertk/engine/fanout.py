@@ -202,7 +202,6 @@ class _Run:
     job: FoldJob
     tracking: RunTracking
     records: dict[int, dict[str, Any]] = field(default_factory=dict)
-    prefix: str = ""
     #: Folds whose epochs were logged live, as they ran in this process.
     live: set[int] = field(default_factory=set)
     #: Folds per task (``train.stack_folds``; 1: one fold per task).
@@ -218,7 +217,7 @@ class _Run:
         return [tuple(todo[i:i + self.stack]) for i in range(0, len(todo), self.stack)]
 
     def log(self, line: str) -> None:
-        self.folder.log(self.prefix + line)
+        self.folder.log(line)
 
     def epoch_logger(self, index: int) -> Callable[[Any], None]:
         """Fold ``index`` runs in this process: log its epochs as they end."""
@@ -275,17 +274,18 @@ def _start(request: RunRequest, components: Components, executor: Any, prefix: s
     loaded = request.loaded
     tracking = RunTracking.build(loaded, components)  # a missing tracker package fails before any work
     recipe = fingerprint.recipe_fingerprint(loaded, components)
-    folder, device = runner._open_run_folder(loaded, request.run_dir, request.resume, _describe(executor), recipe)
+    folder, device = runner._open_run_folder(loaded, request.run_dir, request.resume, _describe(executor), recipe,
+                                             prefix)
     opened.append(folder)
     tracking.start(loaded, folder, resumed=request.resume)
     try:
-        return _prepare(request, components, executor, prefix, folder, device, tracking)
+        return _prepare(request, components, executor, folder, device, tracking)
     except BaseException as exc:  # the run never reaches the fold loop: its trackers end here
         tracking.close(exc)
         raise
 
 
-def _prepare(request: RunRequest, components: Components, executor: Any, prefix: str, folder: RunFolder,
+def _prepare(request: RunRequest, components: Components, executor: Any, folder: RunFolder,
              device: torch.device, tracking: RunTracking) -> _Run:
     """The rest of :func:`_start`, once the run folder is open and the trackers started."""
     loaded = request.loaded
@@ -299,7 +299,7 @@ def _prepare(request: RunRequest, components: Components, executor: Any, prefix:
                   samples=data.samples, class_names=data.class_names,
                   views={k: v.numpy() for k, v in data.views.items()},
                   labels=labels.cpu().numpy(), folds=folds, checkpoints=loaded.config.output.checkpoints)
-    run = _Run(request, folder, data, inputs, labels, folds, job, tracking, prefix=prefix)
+    run = _Run(request, folder, data, inputs, labels, folds, job, tracking)
     for index, fold in enumerate(folds):
         done = runner._finished_fold(folder, index, fold, data) if request.resume else None
         if done is not None:
@@ -428,7 +428,7 @@ def _failed(run: _Run, index: int, failure: TaskFailure) -> MertkError:
     fold, total = run.folds[index], len(run.folds)
     kept = len(run.records)
     error = MertkError(
-        f"{run.prefix}fold {index + 1}/{total} {fold.name} failed: {failure}"
+        f"{run.folder.prefix}fold {index + 1}/{total} {fold.name} failed: {failure}"
         + (f" (traceback in {run.folder.path / 'run.log'})" if failure.traceback and not failure.user_error else "")
         + f". The {kept} finished fold{'s' * (kept != 1)} of {run.folder.path} are kept; after fixing the cause, "
         f"`mertk run --resume {run.folder.path}` runs the others")

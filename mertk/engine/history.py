@@ -22,7 +22,8 @@ import numpy as np
 
 from mertk.files import write_csv_atomic
 
-__all__ = ["HISTORY_FILE", "HistoryFile", "epoch_values", "mean_curves", "plot_training_curves"]
+__all__ = ["HISTORY_FILE", "HistoryFile", "epoch_values", "mean_curves", "plot_training_curves",
+           "training_curves_figure"]
 
 HISTORY_FILE = "history.csv"
 _KEYS = ("fold", "fold_name", "epoch")
@@ -112,13 +113,13 @@ def _stacks(folds: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     return {k: np.array([[h[e][k] for e in range(epochs)] for h in histories]) for k in keys}
 
 
-def plot_training_curves(folds: Sequence[Mapping[str, Any]], path: Path) -> bool:
-    """Plot loss and training accuracy per epoch: the mean over folds, with a band from the
-    lowest to the highest fold; loss terms as thinner lines. Returns ``False`` (and writes
-    nothing) when no fold trained by epochs (fitted models)."""
+def training_curves_figure(folds: Sequence[Mapping[str, Any]]) -> Any:
+    """A matplotlib figure of loss and training accuracy per epoch: the mean over folds, with a
+    band from the lowest to the highest fold; loss terms as thinner lines. One legend below both
+    panels, where it cannot cover a curve. ``None`` when no fold trained by epochs (fitted models)."""
     stacks = _stacks(folds)
     if not stacks:
-        return False
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,12 +127,12 @@ def plot_training_curves(folds: Sequence[Mapping[str, Any]], path: Path) -> bool
 
     epochs = np.arange(1, stacks["loss"].shape[1] + 1)
     n = stacks["loss"].shape[0]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.9), layout="constrained")
     panels = ((ax_loss, "loss", "total loss", "C0"), (ax_acc, "accuracy", "training accuracy", "C1"))
     for ax, key, label, colour in panels:
         stack = stacks[key]
         ax.fill_between(epochs, stack.min(0), stack.max(0), color=colour, alpha=0.2,
-                        label=f"min-max over {n} folds")
+                        label=f"{label}, min-max over {n} folds")
         ax.plot(epochs, stack.mean(0), color=colour, lw=2, label=f"{label}, mean over folds")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -143,12 +144,25 @@ def plot_training_curves(folds: Sequence[Mapping[str, Any]], path: Path) -> bool
     ax_acc.set_ylim(0, 1.02)
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_title("training accuracy")
+    handles, labels = [], []
     for ax in (ax_loss, ax_acc):
-        ax.legend(fontsize=7, loc="best")
+        more_handles, more_labels = ax.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=7)
     if len(epochs) <= 12:
         for ax in (ax_loss, ax_acc):
             ax.set_xticks(epochs)
-    fig.tight_layout()
+    return fig
+
+
+def plot_training_curves(folds: Sequence[Mapping[str, Any]], path: Path) -> bool:
+    """Write :func:`training_curves_figure` to ``path``. Returns ``False`` (and writes nothing)
+    when no fold trained by epochs (fitted models)."""
+    fig = training_curves_figure(folds)
+    if fig is None:
+        return False
+    import matplotlib.pyplot as plt
+
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True

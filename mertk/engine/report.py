@@ -12,7 +12,7 @@ import numpy as np
 from mertk.engine.history import plot_training_curves
 from mertk.evaluation.metrics import per_class
 
-__all__ = ["summary_table", "write_report", "plot_confusions", "plot_per_class"]
+__all__ = ["summary_table", "write_report", "plot_confusions", "per_class_figure", "plot_per_class"]
 
 
 def _rows(metrics: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -56,8 +56,10 @@ def plot_confusions(metrics: Mapping[str, Any], class_names: Sequence[str], path
     plt.close(fig)
 
 
-def plot_per_class(metrics: Mapping[str, Any], class_names: Sequence[str], path: Path) -> None:
-    """Grouped bars of per-class F1 and recall (overall pooled predictions)."""
+def per_class_figure(metrics: Mapping[str, Any], class_names: Sequence[str]) -> Any:
+    """A matplotlib figure of grouped bars: per-class precision, recall and F1 (overall pooled
+    predictions), each bar labelled with its value; the legend sits below the axes, where it
+    cannot cover a bar."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,16 +67,24 @@ def plot_per_class(metrics: Mapping[str, Any], class_names: Sequence[str], path:
 
     scores = per_class(metrics["overall"]["confusion"])
     x = np.arange(len(class_names))
-    fig, ax = plt.subplots(figsize=(1.6 * len(class_names) + 2, 3.2))
-    for offset, key in ((-0.2, "f1"), (0.2, "recall")):
-        bars = ax.bar(x + offset, scores[key], width=0.4, label=key)
-        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    fig, ax = plt.subplots(figsize=(1.9 * len(class_names) + 2, 3.6), layout="constrained")
+    width = 0.27
+    for offset, key in ((-width, "precision"), (0.0, "recall"), (width, "f1")):
+        bars = ax.bar(x + offset, scores[key], width=width, label="F1" if key == "f1" else key)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(x, class_names)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("score")
     ax.set_title("per class (all folds pooled)")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8)
+    return fig
+
+
+def plot_per_class(metrics: Mapping[str, Any], class_names: Sequence[str], path: Path) -> None:
+    """Write :func:`per_class_figure` to ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = per_class_figure(metrics, class_names)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

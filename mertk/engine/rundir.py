@@ -73,6 +73,9 @@ class RunFolder:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.lock: RunLock | None = None
+        #: Put before every line this run prints (not in ``run.log``): its name, when several
+        #: runs print at once (``mertk bench``).
+        self.prefix = ""
 
     # ------------------------------------------------------------------ creation
 
@@ -177,10 +180,19 @@ class RunFolder:
                          ([sample, *("" if record.get(c) is None else record[c] for c in columns)]
                           for sample, record in zip(ids, records)))
 
+    def print_result(self, text: str) -> None:
+        """Print the run's result lines: on stdout for a run that prints alone (scripts read its
+        last line, the folder); with :attr:`prefix` before each line, on stderr among the progress
+        lines of the other runs, when several print at once."""
+        if self.prefix:
+            print("\n".join(self.prefix + line for line in text.splitlines()), file=sys.stderr, flush=True)
+        else:
+            print(text, flush=True)
+
     def log(self, line: str, *, echo: bool = True) -> None:
         """Append a line to ``run.log``, and print it (to stderr) unless ``echo`` is false."""
         if echo:
-            print(line, file=sys.stderr, flush=True)
+            print(self.prefix + line, file=sys.stderr, flush=True)
         with open(self.path / "run.log", "a", encoding="utf-8") as f:
             f.write(line + "\n")
 

@@ -343,15 +343,16 @@ def finish_run(loaded: LoadedConfig, components: Components, data: ExperimentDat
     folder.log(f"report: {report}")
     if tracking is not None:
         tracking.finish(folder, metrics, records)
-    print(summary_table(metrics))
-    print(folder.path)
+    folder.print_result(f"{summary_table(metrics)}\n{folder.path}")
 
 
 def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
-                     executor: str = "", recipe: Mapping[str, Any] | None = None) -> tuple[RunFolder, torch.device]:
+                     executor: str = "", recipe: Mapping[str, Any] | None = None,
+                     prefix: str = "") -> tuple[RunFolder, torch.device]:
     """Create (or reopen) the run folder, save the environment (``executor``: where the folds run,
     in words) and, in a new folder, the config and its ``recipe`` fingerprint
-    (:func:`mertk.engine.fingerprint.recipe_fingerprint`); returns it and the device.
+    (:func:`mertk.engine.fingerprint.recipe_fingerprint`); returns it and the device. ``prefix``
+    goes before every line the run prints (:attr:`RunFolder.prefix`).
 
     Raises:
         MertkError: resuming with a recipe other than the recorded one (nothing is written).
@@ -363,6 +364,7 @@ def _open_run_folder(loaded: LoadedConfig, run_dir: Path | None, resume: bool,
         folder = RunFolder.open(run_dir)
     else:
         folder = RunFolder.create(cfg.output.dir, cfg.name, run_dir)
+    folder.prefix = prefix
     try:
         return folder, _record_start(loaded, folder, resume, executor, recipe)
     except BaseException:

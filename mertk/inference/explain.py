@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,8 @@ from mertk.errors import MertkError
 from mertk.preprocess.roi import resize
 from mertk.registry import Components
 
-__all__ = ["grad_cam", "map_views", "to_face", "Explanation", "explain_clips", "write_explanations"]
+__all__ = ["grad_cam", "map_views", "to_face", "Explanation", "explain_clips", "explanation_sheet",
+           "write_explanations"]
 
 
 def grad_cam(model: nn.Module, inputs: Mapping[str, torch.Tensor],
@@ -313,6 +315,37 @@ def _panels(ex: Explanation) -> list[tuple[str, str, np.ndarray]]:
     return panels
 
 
+def explanation_sheet(ex: Explanation, panels: Sequence[tuple[str, str, np.ndarray]]) -> Any:
+    """The summary sheet of one clip as a matplotlib figure: the aligned apex face, the input
+    views and ``panels`` (as :func:`_panels` makes them) side by side, the prediction in the
+    title, and a colour bar that keys the maps' colours (each map runs from its lowest value,
+    0 for Grad-CAM, to its highest)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    face = _upscale((np.clip(ex.face.numpy(), 0, 1) * 255).astype(np.uint8))
+    inputs = [(f"input view '{v}'", _view_image(x)) for v, x in ex.views.items()]
+    shown = [("aligned apex face", face), *inputs] + [(title, image) for _, title, image in panels]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown) + 0.8, 3.9), squeeze=False,
+                             layout="constrained")
+    for ax, (title, image) in zip(axes[0], shown):
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    if panels:
+        bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="jet"), ax=list(axes[0][-len(panels):]),
+                           shrink=0.8, ticks=[0, 1])
+        bar.ax.set_yticklabels(["lowest\n(Grad-CAM: 0)", "highest"], fontsize=7)
+        bar.set_label("map value (each map's own range)", fontsize=7)
+    probs = ", ".join(f"{c} {p:.2f}" for c, p in ex.probabilities.items())
+    fig.suptitle(f"{ex.sample.clip}: predicted {ex.predicted} ({probs}); {_frames_used(ex)}", fontsize=10)
+    return fig
+
+
 def write_explanations(explanations: Sequence[Explanation], folder: str | Path) -> list[Path]:
     """Write every clip's overlays and a titled summary sheet as PNGs into ``folder``.
 
@@ -326,9 +359,6 @@ def write_explanations(explanations: Sequence[Explanation], folder: str | Path) 
     import shutil
     import tempfile
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     import cv2
     import matplotlib.pyplot as plt
 
@@ -346,18 +376,7 @@ def write_explanations(explanations: Sequence[Explanation], folder: str | Path) 
             for suffix, _, image in panels:
                 cv2.imwrite(str(tmp / f"{stem}-{suffix}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                 staged.append(f"{stem}-{suffix}.png")
-            face = _upscale((np.clip(ex.face.numpy(), 0, 1) * 255).astype(np.uint8))
-            inputs = [(f"input view '{v}'", _view_image(x)) for v, x in ex.views.items()]
-            shown = [("aligned apex face", face), *inputs] + [(title, image) for _, title, image in panels]
-            fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.8), squeeze=False)
-            for ax, (title, image) in zip(axes[0], shown):
-                ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
-                ax.set_title(title, fontsize=8)
-                ax.axis("off")
-            probs = ", ".join(f"{c} {p:.2f}" for c, p in ex.probabilities.items())
-            frames = _frames_used(ex)
-            fig.suptitle(f"{ex.sample.clip}: predicted {ex.predicted} ({probs}); {frames}", fontsize=10)
-            fig.tight_layout()
+            fig = explanation_sheet(ex, panels)
             fig.savefig(tmp / f"{stem}-explain.png", dpi=100)
             plt.close(fig)
             staged.append(f"{stem}-explain.png")

@@ -66,5 +66,5 @@ def preprocess(app: App, config: str, overrides: tuple[str, ...], preview: int, 
     if preview:
         from mertk.preprocess.preview import write_previews
 
-        paths = write_previews(prepared, preview_dir, preview)
+        paths = write_previews(prepared, preview_dir, preview, cfg.preprocess.encoding.channels)
         click.echo(f"{len(paths)} preview sheets in {preview_dir}")

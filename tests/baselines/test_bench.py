@@ -156,3 +156,31 @@ def test_an_interrupted_bench_exits_130_says_how_to_resume_and_resumes(tmp_path,
     monkeypatch.setattr(runner, "train_and_test", real)
     again = invoke(args)
     assert again.exit_code == 0 and "0 reused, 1 resumed, 0 new" in again.output, again.output
+
+
+@pytest.mark.slow
+def test_bench_output_keeps_each_runs_lines_apart(tmp_path, flow_manifest):
+    """Several runs go at once: every line a run prints (its start, data, folds, report, summary
+    table and folder) names the run, so one run's summary cannot read as part of another run's
+    folds; stdout holds the bench's table alone."""
+    bench_dir = tmp_path / "bench"
+    result = invoke(["bench", "ststnet.yaml", "--seeds", "2", "--dir", str(bench_dir), *tiny(flow_manifest),
+                     "--set", "train.epochs=1"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert result.stdout.startswith("# Bench") and "| data | UF1 |" not in result.stdout
+    own = ("[1/2] ", "[2/2] ", "runs: ", "wrote ")  # the bench's own lines
+    by_run: dict[str, list[str]] = {"ststnet-seed1": [], "ststnet-seed2": []}
+    for line in result.stderr.splitlines():
+        if line.startswith(own):
+            continue
+        run, _, text = line.partition("] ")
+        assert run.lstrip("[") in by_run, f"a line that names no run: {line!r}"
+        by_run[run.lstrip("[")].append(text)
+    for run, lines in by_run.items():
+        assert lines[0].startswith(f"run ststnet: {bench_dir / run} (")
+        assert [t.split(":")[0] for t in lines if t.startswith("fold ")] == [f"fold {i}/4 {s}" for i, s in
+                                                                           enumerate(("alpha/s1", "alpha/s2",
+                                                                                      "beta/s1", "beta/s2"), 1)]
+        assert f"report: {bench_dir / run / 'report.md'}" in lines and "| data | UF1 | UAR | accuracy | n |" in lines
+        assert lines[-1] == str(bench_dir / run)
+    assert "[ststnet-seed1]" not in (bench_dir / "ststnet-seed1" / "run.log").read_text()  # the log is the run's own

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
 
+import click
 import pytest
 
 from mertk.testing import invoke
+
+from .conftest import write_plugin
 
 PLUGIN = '''
 import mertk
@@ -158,3 +162,44 @@ def test_misspelled_name_check_imports_no_torch(env, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert "typo.yaml: model.name: unknown model 't-modle' (did you mean 't-model'?)" in proc.stderr
     assert proc.stderr.strip().endswith("exit 1 False"), proc.stderr
+
+
+REST_MARKUP = re.compile(r"``|:(?:class|func|meth|mod|data|attr|obj|exc|ref|doc):`|::\s*$", re.MULTILINE)
+
+
+def _command_paths(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [path]
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+def test_no_help_shows_rest_markup(tmp_path) -> None:
+    """Every command's --help (core, mertk's plugins and a plugin's own, whose docstring and option
+    help use reST) is plain text: docstrings are written for the API reference, not a terminal."""
+    from mertk.cli import build_cli
+
+    plugin = write_plugin(tmp_path, "rest_plugin", "rest", extra='''
+        @mertk.hookimpl
+        def register_commands(cli):
+            @cli.command("rest-doc")
+            @click.option("--mode", help="With ``on_error: stop``, see :func:`mertk.config.load_config`.")
+            def doc(mode):
+                """Run it::
+
+                    mertk rest-doc
+
+                Fails with a :class:`~mertk.errors.MertkError` when ``mode`` is ``'x'``.
+                """
+    ''')
+    args = ["--plugin", str(plugin)]
+    paths = _command_paths(build_cli(args))
+    assert ("preprocess",) in paths and ("rest-doc",) in paths and ("datasets", "inspect") in paths
+    for path in paths:
+        result = invoke([*args, *path, "--help"])
+        assert result.exit_code == 0, result.output
+        assert not REST_MARKUP.search(result.output), f"mertk {' '.join(path)} --help:\n{result.output}"
+    shown = invoke([*args, "rest-doc", "--help"]).output
+    assert "a MertkError when 'mode' is \"'x'\"" in " ".join(shown.split())
+    assert "With 'on_error: stop', see mertk.config.load_config." in " ".join(shown.split())

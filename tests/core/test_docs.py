@@ -281,46 +281,38 @@ def test_a_multi_line_returns_section_is_one_value(path: str, last_words: str) -
     assert value.description.rstrip().endswith(last_words) and value.description.count("``") % 2 == 0
 
 
-def _repo_settings() -> tuple[str, str]:
-    import yaml
-
-    class Loader(yaml.SafeLoader):  # mkdocs.yml may use !ENV and python tags
-        pass
-
-    Loader.add_multi_constructor("", lambda loader, suffix, node: None)
-    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=Loader)
-    return config["repo_url"], config["edit_uri"]
-
-
-def test_repository_edit_and_source_links_come_from_repo_url(site):
-    """One place (mkdocs.yml's repo_url, with the branch in edit_uri) gives the header's repository
-    link, each page's edit link and the API reference's source links, at the object's lines."""
-    import re
-
-    repo_url, edit_uri = _repo_settings()
-    assert repo_url.startswith("https://") and edit_uri.startswith("edit/")
-    page = (site / "getting-started" / "index.html").read_text()
-    assert f'href="{repo_url}"' in page
-    assert f'href="{repo_url}/{edit_uri}getting-started.md"' in page
-    branch = edit_uri.split("/")[1]
-    api = (site / "reference" / "registry" / "index.html").read_text()
-    links = dict(re.findall(r'href="([^"]+)" class="doc-source-link" title="Source code of ([\w.]+)"', api))
-    by_object = {obj: href for href, obj in links.items()}
-    href = by_object["mertk.registry.Registry"]
-    match = re.fullmatch(re.escape(f"{repo_url}/blob/{branch}/mertk/registry.py") + r"#L(\d+)-L(\d+)", href)
-    assert match, href
-    lines = (ROOT / "mertk" / "registry.py").read_text().splitlines()
-    assert lines[int(match.group(1)) - 1].startswith("class Registry")
-    method = by_object["mertk.registry.Components.validate"]
-    assert lines[int(method.rsplit("#L", 1)[1].split("-")[0]) - 1].strip().startswith("def validate(")
-
-
-def test_source_links_follow_another_repository():
+def _source_links():
     sys.path.insert(0, str(ROOT / "docs" / "_hooks"))
     try:
         import source_links
     finally:
         sys.path.remove(str(ROOT / "docs" / "_hooks"))
+    return source_links
+
+
+def test_the_site_names_no_repository_the_package_does_not(site):
+    """The repository address comes from the package metadata ([project.urls]) alone; mertk
+    publishes none, so the site has no repository, edit or source link (mkdocs.yml once held an
+    invented one)."""
+    import importlib.metadata
+    import re
+
+    source_links = _source_links()
+    published = importlib.metadata.metadata("mertk").get_all("Project-URL") or []
+    assert source_links.repository_url() == source_links.repository_url(published)
+    assert not re.search(r"^repo_url:", (ROOT / "mkdocs.yml").read_text(), re.MULTILINE)
+    if source_links.repository_url() is None:
+        for page in ("getting-started", "reference/registry"):
+            html = (site / page / "index.html").read_text()
+            assert not re.search(r'href="https?://(github|gitlab)\.', html), page
+            assert "doc-source-link" not in html and "md-content__button" not in html
+    assert source_links.repository_url(["Homepage, https://example.org", "Repository, https://example.org/t/x"]) \
+        == "https://example.org/t/x"
+    assert source_links.repository_url(["Homepage, https://example.org"]) is None
+
+
+def test_source_links_follow_another_repository():
+    source_links = _source_links()
     assert source_links.blob_root("https://gitlab.example/a/b/", "-/edit/dev/docs/") == \
         "https://gitlab.example/a/b/-/blob/dev/"
     assert source_links.blob_root("", "edit/main/docs/") is None
@@ -347,13 +339,13 @@ def test_getting_started_shows_one_run_made_by_the_script():
     import re
 
     page = (ROOT / "docs" / "getting-started.md").read_text()
-    for name in ("command.txt", "output.txt", "report.md"):
+    for name in ("command.txt", "output.txt", "tree.txt", "report.md"):
         assert f'--8<-- "getting-started/{name}"' in page
     assert "images/getting-started-confusion.png" in page and "python tools/getting_started.py" in page
     assert not re.search(r"\b0\.\d{3,4}\b", page), "a result number written into the page itself"
     record = json.loads((GETTING_STARTED / "run.json").read_text())
     files = {"command.txt": GETTING_STARTED / "command.txt", "output.txt": GETTING_STARTED / "output.txt",
-             "report.md": GETTING_STARTED / "report.md",
+             "tree.txt": GETTING_STARTED / "tree.txt", "report.md": GETTING_STARTED / "report.md",
              "getting-started-confusion.png": ROOT / "docs" / "images" / "getting-started-confusion.png"}
     assert {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()} == record["sha256"]
     assert (GETTING_STARTED / "command.txt").read_text().strip() == record["command"]
@@ -364,6 +356,9 @@ def test_getting_started_shows_one_run_made_by_the_script():
     f1 = [float(m) for m in re.findall(r"^\| \w+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|$", report, re.MULTILINE)]
     assert len(f1) == 3 and abs(sum(f1) / len(f1) - overall["uf1"]) < 1e-3  # the per-class table is this run's
     assert "Config: `dual-atme.yaml`" in report
+    output, tree = (GETTING_STARTED / "output.txt").read_text(), (GETTING_STARTED / "tree.txt").read_text()
+    assert "; executor " in output.splitlines()[0] and "\ntrain.stack_folds: " in output  # what every run prints
+    assert all(f" {name} " in tree for name in ("preprocessing.csv", "per_class.png", "training_curves.png"))
     texts = [(GETTING_STARTED / n).read_text() for n in ("output.txt", "report.md")]
     assert not [t for t in texts if re.search(r"(^|[\s`(])/(work|root|home|tmp|Users)/", t)], "absolute path"
 
@@ -383,3 +378,70 @@ def test_datasets_page_shows_a_config_per_dataset(site):
                  "dual-atme-megc2019.yaml"):
         assert f'<span class="filename">{name}</span>' in html, name
     assert "${CASME2_ROOT}" in html and "5class" in html and "7class" in html
+
+
+DEMO_PAGES = ("index.md", "methods/dual-atme.md", "performance.md")
+
+
+def test_demo_results_are_a_spread_rendered_from_the_results_file():
+    """The quickstart recipe's results are quoted from benchmarks/results/demo-dual-atme.jsonl
+    (tools/demo_results.py), as a spread over seeds with machine, precision, version and date,
+    never as one hand-typed number."""
+    import json
+    import re
+    import statistics
+
+    sys.path.insert(0, str(ROOT / "docs" / "_hooks"))
+    try:
+        import results
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_hooks"))
+    records = [json.loads(line) for line in results.RESULTS.read_text().splitlines() if line.strip()]
+    assert len({r["seed"] for r in records}) >= 3
+    for r in records:
+        assert {"seed", "command", "uf1", "uar", "accuracy", "n", "precision", "cpu", "cores", "mertk", "commit",
+                "date", "seconds"} <= set(r)
+        assert r["command"] == f"mertk run dual-atme.yaml --set seed={r['seed']}"
+    rendered = results.table(records)
+    same = [r for r in records if (r["cpu"], r["precision"], r["commit"]) ==
+            (records[0]["cpu"], records[0]["precision"], records[0]["commit"])]
+    uf1 = [r["uf1"] for r in same]
+    assert (f"| {statistics.fmean(uf1):.4f} | {min(uf1):.4f}-{max(uf1):.4f} | " in rendered
+            and records[0]["cpu"] in rendered and records[0]["precision"] in rendered)
+    for page in DEMO_PAGES:
+        text = (ROOT / "docs" / page).read_text()
+        assert results.MARKER in text, page
+        assert "0.9721" not in text, f"{page} quotes one old run as the result"
+    assert not re.search(r"\b0\.\d{3,4}\b", (ROOT / "docs" / "index.md").read_text())
+
+
+def test_demo_results_render_on_the_site(site):
+    import json
+
+    records = [json.loads(line) for line in
+               (ROOT / "benchmarks" / "results" / "demo-dual-atme.jsonl").read_text().splitlines() if line.strip()]
+    for page in ("", "methods/dual-atme/", "performance/"):
+        html = (site / page / "index.html").read_text()
+        assert "<!-- demo-results -->" not in html and f"{min(r['uf1'] for r in records):.4f}" in html, page
+
+
+def test_the_run_folder_tree_describes_every_entry_or_stops(tmp_path):
+    """tools/getting_started.py lists the real run folder; an entry it cannot describe stops it,
+    so the page's tree cannot silently miss a file (it once lacked preprocessing.csv)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import getting_started
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    run = tmp_path / "dual-atme-20261207-120000"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "model.json").write_text("{}")
+    for name in ("config.yaml", "preprocessing.csv", "per_class.png"):
+        (run / name).write_text("")
+    tree = getting_started.folder_tree(run)
+    assert tree.splitlines()[0] == "runs/dual-atme-<timestamp>/"
+    assert [line.split()[1] for line in tree.splitlines()[1:]] == ["config.yaml", "preprocessing.csv",
+                                                                   "per_class.png", "model/", "model.json"]
+    (run / "new.csv").write_text("")
+    with pytest.raises(SystemExit, match=r"\['new.csv'\], which ENTRIES does not describe"):
+        getting_started.folder_tree(run)

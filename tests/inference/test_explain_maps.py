@@ -149,3 +149,29 @@ def test_an_all_zero_grad_cam_says_so_in_its_title() -> None:
     titles = {suffix: title for suffix, title, _ in _panels(ex)}
     assert titles == {"gradcam-face": "Grad-CAM 'face' branch, class positive",
                       "gradcam-hars": "Grad-CAM 'hars' branch, class positive (all zero)"}
+
+
+def test_the_explain_sheet_keys_the_map_colours(tmp_path) -> None:
+    """The sheet's maps are coloured blue (lowest) to red (highest): a colour bar on the sheet says so."""
+    import matplotlib.pyplot as plt
+
+    from mertk.api import Sample
+    from mertk.inference.explain import Explanation, _panels, explanation_sheet
+
+    covered = torch.zeros(128, 128, dtype=torch.bool)
+    covered[20:60, 20:100] = True
+    hot = torch.zeros(128, 128)
+    hot[30:40, 30:40] = 2.0
+    ex = Explanation(sample=Sample(id="x", subject="s", clip="c", dataset="d", label=0), predicted="positive",
+                     target="positive", probabilities={"positive": 1.0}, face=torch.rand(128, 128),
+                     on_face={"gradcam:face": (hot, covered), "attention:face": (hot * 0.1 + 0.4, covered)},
+                     views={"face": torch.rand(3, 28, 28)}, record={"onset": 0, "apex": 3, "apex_source": "annotation"})
+    fig = explanation_sheet(ex, _panels(ex))
+    try:
+        bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+        assert len(bars) == 1
+        colours = bars[0].collections[0].get_cmap()([0.0, 1.0])
+        assert colours[0][2] > colours[0][0] and colours[1][0] > colours[1][2]  # blue low, red high, as the maps
+        assert [t.get_text() for t in bars[0].get_yticklabels()] == ["lowest\n(Grad-CAM: 0)", "highest"]
+    finally:
+        plt.close(fig)
