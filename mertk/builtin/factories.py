@@ -20,18 +20,27 @@ P = "mertk.builtin"
 
 @builds(f"{P}.losses:CrossEntropy")
 def cross_entropy(label_smoothing: Annotated[float, Field(ge=0, le=1)] = 0.0) -> Any:
-    """Cross-entropy on the logits (:class:`~mertk.builtin.losses.CrossEntropy`)."""
+    """Cross-entropy on ``output.logits`` ``(B, K)``, averaged over the batch.
+
+    Builds :class:`~mertk.builtin.losses.CrossEntropy`.
+    """
 
 
 @builds(f"{P}.losses:WeightedCrossEntropy")
 def weighted_cross_entropy(num_classes: int | None = None, class_counts: Sequence[int] | None = None,
                            weights: list[NonNegativeFloat] | None = None) -> Any:
-    """Class-weighted cross-entropy (:class:`~mertk.builtin.losses.WeightedCrossEntropy`)."""
+    """Class-weighted cross-entropy.
+
+    Builds :class:`~mertk.builtin.losses.WeightedCrossEntropy`.
+    """
 
 
 @builds(f"{P}.backbones:TimmBackbone", forward=("cannot_stack", "check_arguments"))
 def timm(in_channels: int, model_name: str, kwargs: dict[str, Any] | None = None) -> Any:
-    """Any timm model's feature extractor, randomly initialised (:class:`~mertk.builtin.backbones.TimmBackbone`)."""
+    """Any timm model's feature extractor, randomly initialised.
+
+    Builds :class:`~mertk.builtin.backbones.TimmBackbone`.
+    """
 
 
 @builds(f"{P}.attention:identity")

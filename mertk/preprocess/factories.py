@@ -21,4 +21,7 @@ def torch_tvl1(lambda_: PositiveFloat = 0.15, theta: PositiveFloat = 0.3, tau: P
                nscales: PositiveInt = 3, scale_step: Annotated[float, Field(gt=0, lt=1)] = 0.5,
                warps: PositiveInt = 3, outer: PositiveInt = 1, inner: PositiveInt = 20,
                median: NonNegativeInt = 5, threads: PositiveInt = 1) -> Any:
-    """Batched TV-L1 optical flow in torch, on the input's device (:class:`~mertk.preprocess.tvl1.TorchTVL1`)."""
+    """Batched TV-L1 optical flow in torch; runs on the input's device.
+
+    Builds :class:`~mertk.preprocess.tvl1.TorchTVL1`.
+    """

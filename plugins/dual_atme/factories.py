@@ -22,22 +22,34 @@ P = "mertk_dual_atme"
 @builds(f"{P}.inception:InceptionBranch")
 def inception(in_channels: int, widths: tuple[PositiveInt, ...] = (6, 12), reduce: PositiveInt = 6,
               _groups: int = 1) -> Any:
-    """Dual-ATME Inception branch (:class:`~mertk_dual_atme.inception.InceptionBranch`)."""
+    """Dual-ATME Inception branch.
+
+    Builds :class:`~mertk_dual_atme.inception.InceptionBranch`.
+    """
 
 
 @builds(f"{P}.cbam:CBAM")
 def cbam(channels: int, reduction: PositiveInt = 16, kernel_size: PositiveInt = 3) -> Any:
-    """CBAM channel + spatial attention (:class:`~mertk_dual_atme.cbam.CBAM`)."""
+    """CBAM channel + spatial attention.
+
+    Builds :class:`~mertk_dual_atme.cbam.CBAM`.
+    """
 
 
 @builds(f"{P}.losses:FocalLoss")
 def focal(gamma: NonNegativeFloat = 2.0, alpha: NonNegativeFloat | list[NonNegativeFloat] = 1.0) -> Any:
-    """Focal loss on the logits (:class:`~mertk_dual_atme.losses.FocalLoss`)."""
+    """Focal loss on the logits.
+
+    Builds :class:`~mertk_dual_atme.losses.FocalLoss`.
+    """
 
 
 @builds(f"{P}.losses:SimilarityLoss")
 def similarity(features: tuple[str, str] = ("upper", "lower")) -> Any:
-    """Mean 1 - cosine similarity between two feature vectors (:class:`~mertk_dual_atme.losses.SimilarityLoss`)."""
+    """Mean 1 - cosine similarity between two feature vectors.
+
+    Builds :class:`~mertk_dual_atme.losses.SimilarityLoss`.
+    """
 
 
 @builds(f"{P}.model:DualATME")
@@ -54,4 +66,7 @@ def dual_atme(
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.5,
     fused_branches: bool = True,
 ) -> Any:
-    """Dual-ATME: face and HARS branches, attention, fused classifier (:class:`~mertk_dual_atme.model.DualATME`)."""
+    """Dual-ATME: face and HARS branches, attention, fused classifier.
+
+    Builds :class:`~mertk_dual_atme.model.DualATME`.
+    """
