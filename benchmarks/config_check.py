@@ -3,7 +3,9 @@
 `mertk config check`, `mertk components` and `mertk datasets inspect` read configs, plugins and
 data, never a network, so they must not import torch (issue 26): each is timed as a fresh
 process, as a user runs it, beside `python -c pass` and `python -c "import torch"` measured in
-the same run, so that the machine's load scales every row alike and the ratios are what to read.
+the same run, so that the machine's load scales every row alike and the ratios are what to read;
+the CPU seconds (user + system) of each process are the work done, which a busy machine changes
+much less than the wall-clock time.
 Each mertk command also runs once under `python -X importtime` to say whether torch (or timm,
 kornia, Ray, MLflow) was imported.
 
@@ -22,6 +24,7 @@ import argparse
 import datetime
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,13 +53,17 @@ def run(command: list[str], env: dict[str, str], expect_fail: bool) -> subproces
     return proc
 
 
-def median_seconds(command: list[str], env: dict[str, str], repeat: int, expect_fail: bool) -> float:
-    times = []
+def median_seconds(command: list[str], env: dict[str, str], repeat: int, expect_fail: bool) -> tuple[float, float]:
+    """Median wall-clock seconds and median CPU seconds (user + system) of ``repeat`` runs."""
+    walls, cpus = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         run(command, env, expect_fail)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def heavy_imports(command: list[str], env: dict[str, str], expect_fail: bool) -> list[str]:
@@ -99,12 +106,11 @@ def main() -> None:
     print(f"{date}; {machine()}")
     print(f"median of {args.repeat} fresh processes each; 1-min load average {loads[0][0]:.2f} before, "
           f"{loads[1][0]:.2f} after")
-    start, torch = seconds["python -c pass"], seconds["python -c 'import torch'"]
-    print(f"{'command':<42} {'seconds':>8} {'x python':>9} {'x torch':>8}  imports")
-    for label, value in seconds.items():
+    (start, _), (torch, _) = seconds["python -c pass"], seconds["python -c 'import torch'"]
+    print(f"{'command':<42} {'seconds':>8} {'x python':>9} {'x torch':>8} {'CPU s':>6}  imports")
+    for label, (wall, cpu) in seconds.items():
         heavy = (", ".join(imported[label]) or "none of " + "/".join(HEAVY)) if label in imported else ""
-        print(f"{label:<42} {value:8.2f} {value / start:9.1f} {value / torch:8.2f}  {heavy}")
-
+        print(f"{label:<42} {wall:8.2f} {wall / start:9.1f} {wall / torch:8.2f} {cpu:6.2f}  {heavy}")
 
 if __name__ == "__main__":
     main()
