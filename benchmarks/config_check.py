@@ -110,7 +110,7 @@ def main() -> None:
     print(f"{'command':<42} {'seconds':>8} {'x python':>9} {'x torch':>8} {'CPU s':>6}  imports")
     for label, (wall, cpu) in seconds.items():
         heavy = (", ".join(imported[label]) or "none of " + "/".join(HEAVY)) if label in imported else ""
-        print(f"{label:<42} {wall:8.2f} {wall / start:9.1f} {wall / torch:8.2f} {cpu:6.2f}  {heavy}")
+        print(f"{label:<42} {wall:8.2f} {wall / start:9.1f} {wall / torch:8.2f} {cpu:6.2f}  {heavy}".rstrip())
 
 if __name__ == "__main__":
     main()
