@@ -10,11 +10,14 @@ import re
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
 import mertk
 from mertk.config import bundled_configs
+from mertk.deferred import builds
+from mertk.errors import PluginError
 from mertk.testing import check_deferred_factory
 
 HEAVY = ("torch", "timm", "kornia", "ray", "mlflow")
@@ -55,12 +58,13 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-def _run(commands: list[list[str]], hints: bool = False, env: dict[str, str] | None = None) -> dict:
+def _run(commands: list[list[str]], hints: bool = False, env: dict[str, str] | None = None) -> tuple[dict, str]:
+    """The report of :data:`SCRIPT` running ``commands``, and what they wrote to stderr."""
     proc = subprocess.run([sys.executable, "-c", SCRIPT, ",".join(HEAVY), json.dumps(commands),
                            "hints" if hints else "-"], capture_output=True, text=True, timeout=300,
                           env={**os.environ, **(env or {})})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
 def _no_heavy_imports(report: dict) -> None:
@@ -74,29 +78,34 @@ def test_config_check_of_every_bundled_config_imports_no_torch(tmp_path) -> None
     names = sorted(configs)
     # the real-data configs name their roots by ${VARIABLE}; config check does not read them
     variables = {v for path in configs.values() for v in re.findall(r"\$\{(\w+)\}", path.read_text())}
-    report = _run([["config", "check", name] for name in names], env={v: str(tmp_path) for v in variables})
+    report, _ = _run([["config", "check", name] for name in names], env={v: str(tmp_path) for v in variables})
     _no_heavy_imports(report)
     assert report["codes"] == [0] * len(names)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.dropout=1.5", "model.dropout: input should be less than 1"),
-    ("model.attention.reduction=0", "model.attention.reduction: input should be greater than 0"),
-    ("preprocess.views.face.size=1", "preprocess.views.face.size: input should be greater than or equal to 2"),
-    ("model.views=[face, eyes]", "model.views: no view 'eyes'"),
-])
-def test_config_check_still_checks_ranges_and_views_without_torch(override: str, message: str) -> None:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mertk", "config", "check", "dual-atme.yaml",
-                           "--set", override], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert message in proc.stderr.lower(), proc.stderr[-2000:]
-    imported = {line.rpartition("|")[2].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
-    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+#: Values config check refuses from the factories' signatures and the model's views, and the messages.
+REFUSED = {
+    "model.dropout=1.5": "model.dropout: input should be less than 1",
+    "model.attention.reduction=0": "model.attention.reduction: input should be greater than 0",
+    "preprocess.views.face.size=1": "preprocess.views.face.size: input should be greater than or equal to 2",
+    "model.views=[face, eyes]": "model.views: no view 'eyes'",
+    "loss.0.gamma=-1": "loss.0.gamma: input should be greater than or equal to 0",
+}
+
+
+def test_config_check_still_checks_ranges_and_views_without_torch() -> None:
+    report, stderr = _run([["config", "check", "dual-atme.yaml", "--set", override] for override in REFUSED])
+    _no_heavy_imports(report)
+    assert report["codes"] == [1] * len(REFUSED) and "Traceback" not in stderr
+    errors = [line.lower() for line in stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == len(REFUSED), stderr[-3000:]
+    for error, message in zip(errors, REFUSED.values()):
+        assert message in error
 
 
 def test_components_and_datasets_inspect_import_no_torch() -> None:
-    report = _run([["components"], ["components", "backbone"], ["datasets", "list"],
-                   ["datasets", "inspect", "dual-atme.yaml"]], hints=True)
+    report, _ = _run([["components"], ["components", "backbone"], ["datasets", "list"],
+                      ["datasets", "inspect", "dual-atme.yaml"]], hints=True)
     _no_heavy_imports(report)
     assert report["codes"] == [0, 0, 0, 0]
     assert report["hints"] == {}
@@ -107,3 +116,35 @@ def test_each_light_factory_takes_what_its_class_takes() -> None:
     assert {"dual-atme", "cbam", "timm", "ststnet", "linear-svm"} <= {info.name for info in deferred}
     for info in deferred:
         check_deferred_factory(info.factory)
+
+
+def test_builds_passes_every_argument_by_name_with_the_signatures_defaults() -> None:
+    @builds("types:SimpleNamespace")
+    def thing(size: int, rate: float = 0.5, kwargs: dict | None = None, **extra: Any) -> Any:
+        """A thing."""
+
+    made = thing(3, colour="red")
+    assert vars(made) == {"size": 3, "rate": 0.5, "kwargs": None, "colour": "red"}
+    assert thing.builds == "types:SimpleNamespace" and thing.__doc__ == "A thing."
+    with pytest.raises(PluginError, match="cannot forward \\['forward'\\]"):
+        builds("types:SimpleNamespace", forward=("forward",))
+
+
+def test_a_light_factory_that_differs_from_its_class_is_named() -> None:
+    @builds("mertk_dual_atme.cbam:CBAM")
+    def cbam(channels: int, reduction: int = 8, kernel_size: int = 3) -> Any:
+        """CBAM with another default."""
+
+    with pytest.raises(AssertionError, match="reduction"):
+        check_deferred_factory(cbam)
+
+    @builds("mertk_baselines.svm:LinearSVM")  # says nothing of fit(): would be trained, not fitted
+    def svm(num_classes: int, in_channels: int, view: str = "lbp-top", C: float = 1.0,
+            class_weight: str | None = "balanced", max_iter: int = 10000) -> Any:
+        """An SVM."""
+
+    with pytest.raises(AssertionError, match="fit"):
+        check_deferred_factory(svm)
+    forwarded = builds("mertk_baselines.svm:LinearSVM", forward=("fit",))(svm.__wrapped__)
+    check_deferred_factory(forwarded)
+    assert callable(forwarded.fit)
