@@ -58,14 +58,29 @@ def plugins(app: App) -> None:
 @click.argument("pattern", required=False, default="*")
 @pass_app
 def components(app: App, kind: str | None, pattern: str) -> None:
-    """List components, optionally of one KIND and matching a shell-style PATTERN ('res*')."""
+    """List components, optionally of one KIND and matching a shell-style PATTERN.
+
+    \b
+    Examples:
+      mertk components                 # everything installed, by kind
+      mertk components attention       # one kind
+      mertk components "dual-*"        # names matching a pattern, of any kind
+      mertk components model "*net"    # of one kind
+    """
+    from mertk.errors import MertkError
     from mertk.registry import KINDS
 
     if kind is not None and kind not in KINDS and any(ch in kind for ch in "*?["):
         kind, pattern = None, kind  # `mertk components 'cb*'`
     kinds = [kind] if kind else list(KINDS)
-    for k in kinds:
-        infos = app.components[k].list(pattern)
+    found = {k: app.components[k].list(pattern) for k in kinds}
+    if not any(found.values()):
+        what = f"no {kind} component" if kind else "no component of any kind"
+        matches = "is installed" if pattern == "*" else f"matches {pattern!r}"
+        raise MertkError(f"{what} {matches}. Kinds: {', '.join(KINDS)}. List everything with `mertk components`, "
+                         "one kind with `mertk components KIND`, names with a shell-style pattern such as "
+                         "`mertk components \"dual-*\"`")
+    for k, infos in found.items():
         if not infos:
             continue
         click.echo(f"{k}:")

@@ -22,7 +22,8 @@ from click.testing import CliRunner, Result
 from mertk.plugins import check_hooks, load_components, plugin_manager
 from mertk.registry import Components
 
-__all__ = ["components_with", "invoke", "check_attention", "check_backbone", "check_loss", "check_model"]
+__all__ = ["components_with", "invoke", "check_attention", "check_backbone", "check_loss", "check_model",
+           "check_deferred_factory"]
 
 
 def components_with(*plugins: ModuleType | object, autoload: bool = False) -> Components:
@@ -33,6 +34,28 @@ def components_with(*plugins: ModuleType | object, autoload: bool = False) -> Co
         pm.register(plugin)
     check_hooks(pm)
     return load_components(pm)
+
+
+def check_deferred_factory(factory: Any) -> None:
+    """A factory made with :func:`mertk.deferred.builds` takes what its class takes, with the same
+    defaults, and answers for the same factory attributes (``check_arguments``, ``cannot_stack``,
+    ``fit``) as the class has. Imports the class.
+
+    Raises:
+        AssertionError: naming the component and what differs.
+    """
+    import inspect
+
+    from mertk.deferred import FACTORY_ATTRIBUTES, import_target
+
+    built = import_target(factory.builds)
+    mine = {n: (p.kind, p.default) for n, p in inspect.signature(factory).parameters.items()}
+    theirs = {n: (p.kind, p.default) for n, p in inspect.signature(built).parameters.items()}
+    assert mine == theirs, f"{factory.__qualname__} takes {mine}, but {factory.builds} takes {theirs}"
+    mine_attrs = {a for a in FACTORY_ATTRIBUTES if hasattr(factory, a)}
+    theirs_attrs = {a for a in FACTORY_ATTRIBUTES if hasattr(built, a)}
+    assert mine_attrs == theirs_attrs, (f"{factory.__qualname__} forwards {sorted(mine_attrs)}, but "
+                                        f"{factory.builds} has {sorted(theirs_attrs)}")
 
 
 def invoke(args: Sequence[str], **kwargs: Any) -> Result:

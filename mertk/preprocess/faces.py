@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-import cv2
 import numpy as np
 from pydantic import Field, NonNegativeInt
 
@@ -96,6 +95,8 @@ class OpenCVFace:
 
     def __init__(self, model: str, score_threshold: Annotated[float, Field(ge=0, le=1)] = 0.6,
                  min_neighbors: NonNegativeInt = 5) -> None:
+        import cv2
+
         path = Path(model).expanduser()
         if not path.is_file():
             raise MertkError(f"{path}: OpenCV face model not found. Fix: give the path of a cascade .xml or a "
@@ -116,6 +117,8 @@ class OpenCVFace:
 
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
         """``(H, W)`` grey or ``(H, W, 3)`` RGB ``uint8`` -> faces by decreasing score."""
+        import cv2
+
         if self._cascade is not None:
             grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
             rects = self._cascade.detectMultiScale(grey, minNeighbors=self.min_neighbors)

@@ -7,12 +7,13 @@ the CPU, one pair at a time; :mod:`mertk.preprocess.tvl1` holds a batched torch 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import cv2
 import numpy as np
-import torch
 from pydantic import Field, PositiveFloat, PositiveInt
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["OpenCVFlow", "TVL1", "Farneback", "DIS"]
 
@@ -33,6 +34,8 @@ class OpenCVFlow:
 
     def __call__(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """``(B, 1, H, W)``, ``(B, 1, H, W)`` in ``[0, 1]`` -> ``(B, 2, H, W)`` flow in pixels."""
+        import torch
+
         a = first[:, 0].detach().cpu().numpy().astype(np.float32)
         b = second[:, 0].detach().cpu().numpy().astype(np.float32)
         flows = np.stack([self.pair(x, y) for x, y in zip(a, b)])
@@ -80,6 +83,8 @@ class TVL1(OpenCVFlow):
 
     def pair(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         if self._flow is None:  # created lazily: OpenCV objects do not pickle into workers
+            import cv2
+
             p = self.params
             self._flow = cv2.optflow.DualTVL1OpticalFlow_create(
                 tau=p["tau"], lambda_=p["lambda_"], theta=p["theta"], nscales=p["nscales"], warps=p["warps"],
@@ -107,6 +112,8 @@ class Farneback(OpenCVFlow):
         self.args = (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, 0)
 
     def pair(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        import cv2
+
         return cv2.calcOpticalFlowFarneback(_uint8(first), _uint8(second), None, *self.args)
 
 
@@ -123,8 +130,12 @@ class DIS(OpenCVFlow):
     """
 
     def __init__(self, preset: Literal["ultrafast", "fast", "medium"] = "medium") -> None:
+        import cv2
+
         self.preset = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[preset]
 
     def pair(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        import cv2
+
         return cv2.DISOpticalFlow_create(self.preset).calc(_uint8(first), _uint8(second), None)

@@ -1,7 +1,8 @@
 """Registers the built-in components of `mertk.preprocess` through mertk's hooks.
 
-Everything is registered lazily (``"module:attribute"``), so listing components and checking
-configs does not import dlib, OpenCV, kornia or torch.
+Everything is registered lazily (``"module:attribute"``), and those modules import dlib, OpenCV and
+torch only when a component runs (kornia's TV-L1 through :mod:`mertk.preprocess.factories`), so
+listing components and checking configs imports none of them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def register_flow_extractors(register):
     register("tvl1", f"{P}.flow:TVL1")
     register("farneback", f"{P}.flow:Farneback")
     register("dis", f"{P}.flow:DIS")
-    register("torch-tvl1", f"{P}.tvl1:TorchTVL1")
+    register("torch-tvl1", f"{P}.factories:torch_tvl1")
 
 
 @hookimpl

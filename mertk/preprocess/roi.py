@@ -18,13 +18,14 @@ output and stacked top to bottom. With ``k`` regions every strip is ``S`` wide a
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field, NonNegativeFloat
 
 from mertk.api import ViewPiece
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["REGIONS", "resize", "region_box", "FullFace", "Hars"]
 
@@ -50,6 +51,8 @@ def resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
         >>> resize(torch.rand(3, 128, 96), 28, 14).shape
         torch.Size([3, 28, 14])
     """
+    import torch.nn.functional as F
+
     return F.interpolate(image[None], size=(height, width), mode="bilinear", antialias=True,
                          align_corners=False)[0]
 
@@ -129,6 +132,8 @@ class Hars:
         self.regions, self.size, self.margin = list(regions), size, margin
 
     def __call__(self, image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        import torch
+
         strips = []
         for piece in self.origin(landmarks, tuple(image.shape[-2:])):
             top, bottom, left, right = piece.image_box

@@ -7,8 +7,12 @@ records which apex was used and whether it came from the annotation or a spotter
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from pydantic import NonNegativeFloat
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["MaxMotion", "Middle", "motion_scores"]
 
@@ -46,6 +50,8 @@ class MaxMotion:
     def __call__(self, frames: torch.Tensor, onset: int) -> int:
         """``(T, 1, H, W)`` aligned frames, onset position -> apex position (never the onset
         itself unless the clip has one frame)."""
+        import torch
+
         if len(frames) == 1:
             return 0
         motion = torch.tensor(motion_scores(frames, onset, self.sigma, self.compensate_shift))

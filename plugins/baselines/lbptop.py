@@ -14,12 +14,13 @@ laid out as a map, ``(3 * bins, blocks, blocks)``, which a fitted classifier suc
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from pydantic import Field, PositiveInt
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["code_count", "lbp_top", "LbpTop"]
 
@@ -117,6 +118,9 @@ class LbpTop:
         self.size, self.blocks, self.points, self.radius, self.method = size, blocks, points, radius, method
 
     def __call__(self, frames: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        import torch
+        import torch.nn.functional as F
+
         small = F.interpolate(frames.float(), size=(self.size, self.size), mode="bilinear", antialias=True,
                               align_corners=False)
         volume = (small[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()

@@ -1,7 +1,8 @@
 """Registers the baseline models and their bundled configs through mertk's public hooks.
 
-Everything is registered lazily (``"module:attribute"``), so listing components and checking
-configs does not import torch, timm or scikit-learn.
+Everything is registered lazily (``"module:attribute"``), the networks through the factories of
+:mod:`mertk_baselines.factories`, so listing components and checking configs does not import torch,
+timm or scikit-learn.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ P = "mertk_baselines"
 
 @hookimpl
 def register_backbones(register):
-    register("conv-pool", f"{P}.two_stream:ConvPoolStream",
+    register("conv-pool", f"{P}.factories:conv_pool",
              description="Conv -> ReLU -> 2x2 max-pool stages (Off-ApexNet's stream; 1x28x28 -> 16x7x7).")
 
 
@@ -27,15 +28,15 @@ def register_roi_selectors(register):
 
 @hookimpl
 def register_models(register):
-    register("ststnet", f"{P}.ststnet:STSTNet",
+    register("ststnet", f"{P}.factories:ststnet",
              description="STSTNet: shallow triple-stream CNN (3/5/8 filters) on the u/v/strain flow image.")
-    register("off-apexnet", f"{P}.two_stream:OffApexNet",
+    register("off-apexnet", f"{P}.factories:off_apexnet",
              description="Off-ApexNet: two conv-pool streams on the u and v flow, fused by FC layers.")
-    register("dual-inception", f"{P}.two_stream:DualInception",
+    register("dual-inception", f"{P}.factories:dual_inception",
              description="Dual-Inception: two Inception streams on the u and v flow, fused by FC layers.")
-    register("timm-classifier", f"{P}.timm_classifier:TimmClassifier",
+    register("timm-classifier", f"{P}.factories:timm_classifier",
              description="A whole timm classifier (ResNet-18 by default) on one view, trained from scratch.")
-    register("linear-svm", f"{P}.svm:LinearSVM",
+    register("linear-svm", f"{P}.factories:linear_svm",
              description="Linear SVM on one flattened view (e.g. LBP-TOP), fitted with scikit-learn.")
 
 

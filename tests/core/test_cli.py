@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import click
 import pytest
@@ -13,6 +15,8 @@ import pytest
 from mertk.testing import invoke
 
 from .conftest import write_plugin
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PLUGIN = '''
 import mertk
@@ -102,6 +106,26 @@ def test_components_kind_and_pattern(env):
     assert "model:" in result.output and "t-model" in result.output and "t-data" not in result.output
     result = invoke([*env, "components", "bogus"])
     assert result.exit_code == 1 and "unknown component kind 'bogus'" in result.output
+
+
+def test_components_pattern_that_matches_nothing_says_so(env):
+    result = invoke([*env, "components", "res*"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no component of any kind matches 'res*'" in result.output
+    assert "Kinds: dataset, protocol," in result.output and "`mertk components`" in result.output
+    result = invoke([*env, "components", "model", "t-d*"])
+    assert result.exit_code == 1 and "no model component matches 't-d*'" in result.output
+
+
+def test_components_examples_in_the_readme_and_help_list_something():
+    from mertk.commands import components
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    examples = re.findall(r"mertk components((?: +(?:\"[^\"]*\"|'[^']*'|[\w-]+))*)", readme + components.help)
+    assert len(examples) >= 4 and any("*" in e for e in examples), examples
+    for example in examples:
+        result = invoke(["components", *shlex.split(example)])
+        assert result.exit_code == 0 and result.output.strip(), (example, result.output)
 
 
 def test_config_check_good_and_bad(env):
