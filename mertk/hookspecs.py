@@ -151,8 +151,9 @@ def register_trackers(register: Register) -> None:
 
     A factory takes the config's arguments and returns an object with ``start``,
     ``start_fold``, ``log_epoch``, ``end_fold``, ``finish`` and ``close``
-    (:class:`mertk.api.Tracker`). A tracker that raises is warned about once and dropped for
-    the rest of the run; the run itself goes on.
+    (:class:`mertk.api.Tracker`). A tracker that cannot start stops the run before any
+    training, naming it; one that raises later is warned about once and dropped for the rest of
+    the run, which goes on.
     """
 
 

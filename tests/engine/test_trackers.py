@@ -12,6 +12,7 @@ import pytest
 from mertk.config import load_config
 from mertk.engine import runner
 from mertk.engine.trainer import Trainer
+from mertk.testing import invoke
 
 EPOCHS = 2
 
@@ -123,9 +124,14 @@ def test_bench_runs_are_mlflow_runs_side_by_side(make_config, fake_data, compone
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_tensorboard_writes_scalars_per_fold_and_overall(tiny, fake_data, components, tmp_path: Path) -> None:
+def test_tensorboard_writes_scalars_per_fold_and_overall(tiny, fake_data, components, tmp_path: Path,
+                                                         capsys) -> None:
     pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed (pip install 'mertk[tensorboard]')")
     run_dir = runner.run_experiment(tiny(["tensorboard"]), components, run_dir=tmp_path / "run")
+    printed = capsys.readouterr()
+    logs = (tmp_path / "run" / "tensorboard").resolve()
+    assert (printed.out + printed.err).count(f"tensorboard: event files in {logs}; open them with: "
+                                             f"tensorboard --logdir {logs}\n") == 1
     logged = history(run_dir)
     for fold in range(4):
         reader = event_reader(run_dir / "tensorboard" / f"fold-{fold:03d}")
@@ -208,15 +214,22 @@ def test_resume_continues_the_mlflow_run_and_the_tensorboard_log(tiny, fake_data
     assert len(summary.Images("confusion_matrix")) == 1
 
 
-def test_an_unreachable_mlflow_server_warns_once_and_loses_nothing(tiny, fake_data, components, tmp_path: Path,
-                                                                  monkeypatch) -> None:
+def test_an_unreachable_mlflow_server_stops_the_run_before_any_training(tiny, fake_data, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """The user asked for MLflow tracking on a server that is down: `mertk run` says so, with the
+    fix, and exits 1 before loading data or training (not a warning and an untracked run)."""
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install 'mertk[mlflow]')")
     for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)  # restored after the test: the tracker sets defaults
     # port 9 on the loopback address: nothing listens, the connection is refused at once
-    loaded = tiny([{"name": "mlflow", "tracking_uri": "http://127.0.0.1:9"}])
-    run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
-    assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24
-    assert len(history(run_dir)) == 4 * EPOCHS and (run_dir / "report.md").is_file()
-    warnings = [line for line in (run_dir / "run.log").read_text().splitlines() if line.startswith("warning")]
-    assert len(warnings) == 1 and "tracker 'mlflow' failed in start" in warnings[0]
+    tiny([{"name": "mlflow", "tracking_uri": "http://127.0.0.1:9"}], dir=str(tmp_path / "runs"))
+    result = invoke(["run", str(tmp_path / "tiny.yaml")])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert "Error: tracker 'mlflow' cannot start: the MLflow tracking server http://127.0.0.1:9 does not answer (" \
+        in result.output
+    assert "Fix: start it (e.g. `mlflow server --host HOST --port PORT` on its machine), or set the tracker's " \
+        "tracking_uri in output.trackers to a server that runs" in result.output
+    assert f"Nothing was trained: once the tracker works, `mertk run --resume {run_dir}` starts this run" in result.output
+    assert not (run_dir / "folds").exists() and not (run_dir / "history.csv").exists()
+    assert "data: " not in (run_dir / "run.log").read_text()  # stopped before loading the data
