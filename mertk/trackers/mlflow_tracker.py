@@ -11,7 +11,9 @@ which is impossible for part of a metric's history in one run.
 Needs the extra ``mertk[mlflow]`` (the full ``mlflow`` package: the client, the SQLite store
 and ``mlflow ui``, all of one version), imported only when a run starts. The store's schema
 migrations log at INFO ("Creating initial MLflow database tables...", Alembic's "Running
-upgrade ..."); that is silenced unless ``MLFLOW_LOGGING_LEVEL`` asks for it.
+upgrade ..."), which is silenced unless ``MLFLOW_LOGGING_LEVEL`` asks for it; on a tracking
+server, the client's "View run ... at: URL" line for every fold is too, unless
+``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`` is set.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import logging
 import os
 import re
 import shlex
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -41,9 +44,11 @@ STATE_FILE = "mlflow.json"
 _STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 #: A tracking server that does not answer fails in seconds, not minutes (MLflow's default is 7
 #: retries with growing pauses, about 4 minutes); variables the user set win.
+#: MLflow also prints "View run ... at: URL" for every run it ends on a server, every fold here;
+#: mertk prints the run's page once when it starts.
 _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-#: Loggers that announce each schema migration of a store at INFO.
+                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+#: Loggers that talk at INFO: the store announcing each schema migration, with Alembic's lines.
 _CHATTY_LOGGERS = ("mlflow.store", "alembic")
 _MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
 _BATCH = 100  # MLflow's limit on parameters per log_batch call (metrics: 1000)
@@ -87,8 +92,9 @@ def _quiet_store_logs() -> None:
 
 
 def _check_server(uri: str) -> None:
-    """Refuse a tracking server that does not answer at all (any HTTP answer, even a refusal of
-    ``/health``, counts as answering; MLflow's own error then says what is wrong)."""
+    """Refuse a tracking server that does not answer at all. Any HTTP answer, even a refusal of
+    ``/health``, counts as answering, and so does a TLS handshake this probe cannot check (MLflow
+    has its own TLS settings): MLflow's own error then says what is wrong."""
     timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", _HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]))
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
@@ -97,6 +103,8 @@ def _check_server(uri: str) -> None:
         return
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLError) or isinstance(exc, ssl.SSLError):
+            return
         raise MertkError(f"the MLflow tracking server {uri} does not answer ({reason}). Fix: start it (e.g. "
                          f"`mlflow server --host HOST --port PORT` on its machine), or set the tracker's "
                          f"tracking_uri in output.trackers to a server that runs, or leave tracking_uri out "

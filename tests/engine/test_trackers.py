@@ -25,6 +25,9 @@ from mertk.engine.trainer import Trainer
 from mertk.testing import invoke
 
 EPOCHS = 2
+#: What the mlflow tracker sets for a tracking server when the user has not (restored after a test).
+HTTP_VARIABLES = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT",
+                  "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
 
 
 def history(run_dir: Path) -> dict[tuple[int, int], dict[str, float]]:
@@ -229,7 +232,7 @@ def test_an_unreachable_mlflow_server_stops_the_run_before_any_training(tiny, fa
     """The user asked for MLflow tracking on a server that is down: `mertk run` says so, with the
     fix, and exits 1 before loading data or training (not a warning and an untracked run)."""
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install 'mertk[mlflow]')")
-    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+    for name in HTTP_VARIABLES:
         monkeypatch.delenv(name, raising=False)  # restored after the test: the tracker sets defaults
     # port 9 on the loopback address: nothing listens, the connection is refused at once
     tiny([{"name": "mlflow", "tracking_uri": "http://127.0.0.1:9"}], dir=str(tmp_path / "runs"))
@@ -273,11 +276,15 @@ def _wait_until_answers(url: str, server: subprocess.Popen, seconds: float, log:
 
 
 @pytest.mark.slow
-def test_the_mlflow_ui_the_run_names_opens_its_store(tiny, fake_data, components, tmp_path: Path, capfd) -> None:
+def test_the_mlflow_ui_the_run_names_opens_its_store(tiny, make_config, fake_data, components, tmp_path: Path,
+                                                     capfd, monkeypatch) -> None:
     """The `mertk[mlflow]` extra brings an MLflow UI of the client's own version: the command the
     run prints, once, starts it on the run's store, and its REST API lists the run, its folds and
-    metrics. The store's INFO chatter (creating its tables) is not printed."""
+    metrics. The store's INFO chatter (creating its tables) is not printed. A run tracked on that
+    UI as a server prints the run's page once, and MLflow's "View run" lines are not printed."""
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install 'mertk[mlflow]')")
+    for name in HTTP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)  # restored after the test: the tracker sets defaults
     run_dir = runner.run_experiment(tiny(["mlflow"], dir=str(tmp_path / "runs")), components)
     printed = capfd.readouterr()
     printed = printed.out + printed.err
@@ -312,6 +319,21 @@ def test_the_mlflow_ui_the_run_names_opens_its_store(tiny, fake_data, components
         assert [m["step"] for m in history["metrics"]] == [0, 1, 2, 3]
         files = _rest(base, f"artifacts/list?run_id={parent['info']['run_id']}")["files"]
         assert {"report.md", "metrics.json"} <= {f["path"] for f in files}
+
+        # the same UI as the tracking server of a run: the run prints its page, and no "View run" per fold
+        small = make_config({"train": {"epochs": 1, "batch_size": 8}, "protocol": {"name": "kfold", "k": 2},
+                             "output": {"export_model": False, "dir": str(tmp_path / "runs"),
+                                        "trackers": [{"name": "mlflow", "tracking_uri": base, "experiment": "served"}]}})
+        served = runner.run_experiment(small, components, run_dir=tmp_path / "served")
+        printed = capfd.readouterr()
+        printed = printed.out + printed.err
+        (line,) = [x for x in printed.splitlines() if x.startswith("mlflow: ")]
+        experiment = _rest(base, "experiments/get-by-name?experiment_name=served")["experiment"]["experiment_id"]
+        (run,) = [r for r in _rest(base, "runs/search", {"experiment_ids": [experiment]})["runs"]
+                  if r["info"]["run_name"] == served.name]
+        assert line == (f"mlflow: run 'served' in experiment 'served' of {base}; "
+                        f"open {base}/#/experiments/{experiment}/runs/{run['info']['run_id']}")
+        assert run["info"]["status"] == "FINISHED" and "View run" not in printed and " INFO " not in printed, printed
     finally:
         _end_group(server)
 
