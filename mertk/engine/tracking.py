@@ -142,9 +142,13 @@ class RunTracking:
         for position, (name, tracker) in enumerate(self.trackers):
             try:
                 where = tracker.start(run)
-            except Exception as exc:
-                error = _cannot_start(name, exc, folder)
+            except BaseException as exc:
                 self.trackers = self.trackers[:position + 1]  # those not started are not closed either
+                if not isinstance(exc, Exception):  # an interrupt: the started trackers end as interrupted
+                    self.close(exc)
+                    self.trackers = []
+                    raise
+                error = _cannot_start(name, exc, folder)
                 self.close(error)
                 self.trackers = []
                 folder.log(f"stopped: {error}", echo=False)  # the command line prints it

@@ -244,3 +244,23 @@ def test_a_tracker_that_cannot_start_stops_the_run_before_any_training(recording
     runner.run_experiment(load_config(run_dir / "config.yaml", components), components, run_dir=run_dir, resume=True)
     assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24
     assert CALLS.count(("bad", "end_fold")) == 4 and CALLS[-1] == ("never", "close")
+
+
+def test_an_interrupt_while_trackers_start_ends_the_started_ones_as_interrupted(recording, fake_data, tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    components, load = recording
+    loaded = load([{"name": "recorder", "label": "first"}, {"name": "recorder", "label": "slow"},
+                   {"name": "recorder", "label": "never"}])
+    real = Recorder._record
+
+    def interrupted_in_slow_start(self, method, *args):
+        real(self, method, *args)
+        if (self.label, method) == ("slow", "start"):
+            raise KeyboardInterrupt("Ctrl-C")
+
+    monkeypatch.setattr(Recorder, "_record", interrupted_in_slow_start)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    assert [c[:3] for c in CALLS if c[1] == "close"] == [("first", "close", "interrupted"),
+                                                         ("slow", "close", "interrupted")]
+    assert not any(c[0] == "never" for c in CALLS) and not (tmp_path / "run" / "folds").exists()
