@@ -363,12 +363,21 @@ class Tracker(Protocol):
     :meth:`start_fold`, :meth:`log_epoch` after every epoch and :meth:`end_fold`; then
     :meth:`finish` once all folds are done; and :meth:`close` always, last, also when the run
     fails or is interrupted. Folds finished in an earlier, interrupted run are not reported again.
-    A tracker that raises ``Exception`` from any call is warned about once and not called
-    again in that run: tracking never stops or loses a run, whose run folder holds everything.
+    A tracker that raises ``Exception`` from :meth:`start` stops the run before any data is
+    loaded or fold trained: the user asked for tracking that cannot work (the error names the
+    tracker and the reason; a :class:`mertk.errors.MertkError` is shown as written, so say the
+    fix). One that raises from a later call is warned about once and not called again in that
+    run: tracking then never stops or loses a run, whose run folder holds everything.
     """
 
-    def start(self, run: RunStart) -> None:
-        """The run starts (or resumes, ``run.resumed``): open or continue its record."""
+    def start(self, run: RunStart) -> str | None:
+        """The run starts (or resumes, ``run.resumed``): open or continue its record.
+
+        Returns:
+            Optionally one line saying where the run is tracked and the command that opens it
+            (``"... open it with: tensorboard --logdir /runs/x/tensorboard"``), which the
+            engine prints once and writes to ``run.log``.
+        """
         ...
 
     def start_fold(self, index: int, name: str) -> None:

@@ -1,9 +1,12 @@
 """The hooks a mertk plugin can implement.
 
 Each ``register_*`` hook receives a ``register`` callable. The component hooks' signature is
-``register(name: str, factory: Callable[..., T], *, description: str | None = None)``.
-Call it once per component. ``factory`` is a class or function whose keyword arguments are
-what a config may set; their type hints are used to validate configs before anything is built.
+``register(name: str, factory: Callable[..., T], *, description: str | None = None,
+requires: Mapping[str, str] | None = None)``. Call it once per component. ``factory`` is a
+class or function whose keyword arguments are what a config may set; their type hints are used
+to validate configs before anything is built. ``requires`` maps each optional module the
+component needs to what installs it, ``{"ray": "mertk[ray]"}``: a config that names the
+component is refused, with that install command, while one is missing.
 ``register_config_sections`` registers config sections, ``register(key, model)``, and
 ``register_config_dirs`` folders of bundled configs, ``register(folder)``.
 
@@ -36,7 +39,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 class Register(Protocol):
     """The callable every ``register_*`` hook receives (``register_config_dirs``: ``register(folder)``)."""
 
-    def __call__(self, name: str, factory: Any = ..., *, description: str | None = None) -> Any: ...
+    def __call__(self, name: str, factory: Any = ..., *, description: str | None = None,
+                 requires: Any = None) -> Any: ...
 
 
 @hookspec
@@ -147,8 +151,9 @@ def register_trackers(register: Register) -> None:
 
     A factory takes the config's arguments and returns an object with ``start``,
     ``start_fold``, ``log_epoch``, ``end_fold``, ``finish`` and ``close``
-    (:class:`mertk.api.Tracker`). A tracker that raises is warned about once and dropped for
-    the rest of the run; the run itself goes on.
+    (:class:`mertk.api.Tracker`). A tracker that cannot start stops the run before any
+    training, naming it; one that raises later is warned about once and dropped for the rest of
+    the run, which goes on.
     """
 
 

@@ -271,8 +271,9 @@ def load_components(pm: PluginManager | None = None, *, extra: Sequence[str | Pa
     for kind, hook_name in HOOK_FOR_KIND.items():
         registry = components[kind]
         for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
-            def register(name, factory, *, description=None, _plugin=impl.plugin_name, _registry=registry):
-                return _registry.register(name, factory, plugin=_plugin, description=description)
+            def register(name, factory, *, description=None, requires=None, _plugin=impl.plugin_name,
+                         _registry=registry):
+                return _registry.register(name, factory, plugin=_plugin, description=description, requires=requires)
             kwargs = {"register": register} if "register" in impl.argnames else {}
             impl.function(**kwargs)
     for impl in pm.hook.register_config_sections.get_hookimpls():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import importlib
+import importlib.util
 import inspect
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -110,12 +111,29 @@ class ComponentInfo:
 
     ``target`` is the factory itself or a lazy reference ``"package.module:attribute"``,
     imported on first use so that listing names and checking configs stays fast.
+    ``requires`` maps each optional module the component needs to what installs it
+    (``{"ray": "mertk[ray]"}``), so that a config naming it is refused before anything runs.
     """
 
     def __init__(self, name: str, kind: str, target: Callable[..., Any] | str, plugin: str,
-                 description: str | None = None) -> None:
+                 description: str | None = None, requires: Mapping[str, str] | None = None) -> None:
         self.name, self.kind, self.target, self.plugin = name, kind, target, plugin
         self._description = description
+        self.requires = dict(requires or {})
+
+    def missing(self) -> str | None:
+        """Why this component cannot be built here, with the fix, or ``None`` when the modules of
+        ``requires`` can be imported. Looked up with :func:`importlib.util.find_spec`, which
+        imports none of them (a Ray or MLflow import takes seconds)."""
+        for module, install in self.requires.items():
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):  # a parent package missing, or a module without a spec
+                found = False
+            if not found:
+                return (f"{self.kind} {self.name!r} needs the Python package {module!r}, which is not installed. "
+                        f'Fix: pip install "{install}", or choose another {self.kind}')
+        return None
 
     def __repr__(self) -> str:
         return f"ComponentInfo({self.kind}:{self.name} from {self.plugin})"
@@ -231,10 +249,13 @@ class Registry:
         *,
         plugin: str = "<unknown>",
         description: str | None = None,
+        requires: Mapping[str, str] | None = None,
     ) -> ComponentInfo:
         """Add a component. Raises :class:`PluginError` naming both plugins on a duplicate.
 
         ``factory`` is a class/function, or ``"module:attribute"`` to import it lazily.
+        ``requires``: optional modules it needs and what installs each (``{"ray": "mertk[ray]"}``);
+        a config naming the component is refused while one is missing.
         """
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {plugin!r} registered a {self.kind} with an empty or non-text name")
@@ -247,7 +268,7 @@ class Registry:
                 f"{self.kind} {name!r} is registered twice: by plugin {other!r} and by plugin "
                 f"{plugin!r}. Uninstall one of them, or rename the component in one plugin."
             )
-        info = ComponentInfo(name, self.kind, factory, plugin, description)
+        info = ComponentInfo(name, self.kind, factory, plugin, description, requires)
         self._items[name] = info
         return info
 
@@ -356,6 +377,7 @@ class Components:
         if name not in registry:
             raise ConfigError(file, _join(key, "name"), registry.unknown_message(name))
         info = registry.get(name)
+        _check_installed(info, file, key)
         params = info.parameters
         hints = _hints(info.factory)
         out: dict[str, Any] = {"name": name}
@@ -378,6 +400,7 @@ class Components:
         name = spec["name"]
         if name not in registry:
             raise ConfigError(file, _join(key, "name"), registry.unknown_message(name))
+        _check_installed(registry.get(name), file, key)
         outline = registry.get(name).outline
         if outline is None:
             return
@@ -538,6 +561,13 @@ def _check_argument_names(kind: str, name: str, spec: Mapping[str, Any], params:
     for arg in required:
         if arg not in spec and arg not in provided:
             raise ConfigError(file, _join(key, arg), f"missing required argument of {kind} {name!r}")
+
+
+def _check_installed(info: ComponentInfo, file: str, key: str) -> None:
+    """Refuse a component whose optional packages are missing (:meth:`ComponentInfo.missing`)."""
+    why = info.missing()
+    if why is not None:
+        raise ConfigError(file, _join(key, "name"), why)
 
 
 def _join(key: str, sub: str) -> str:

@@ -4,8 +4,8 @@ Runs ``mertk bench dual-atme.yaml ststnet.yaml`` on the demo data with the ``mlf
 copies one run's ``training_curves.png``, starts ``mlflow server`` on the bench's store and
 photographs MLflow's web UI in headless Chromium, driven by Playwright::
 
-    pip install -e ".[mlflow]" mlflow playwright   # the full mlflow package brings the web UI
-    apt-get install chromium                       # Playwright drives it; it downloads no browser
+    pip install -e ".[mlflow]" playwright   # the mlflow extra is the full package, web UI included
+    apt-get install chromium                # Playwright drives it; it downloads no browser
     python tools/tracking_screenshots.py   # writes docs/images/tracking-*.png
 
 The bench writes to ``--work`` (default: a new temporary folder) and the MLflow UI listens on

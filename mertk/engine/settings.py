@@ -84,5 +84,6 @@ class OutputSettings(Strict):
     the fold models."""
     trackers: list[component("tracker")] = []
     """Experiment trackers that also receive the run (``mlflow``, ``tensorboard``; see the page
-    *Tracking experiments*), e.g. ``[mlflow, {name: tensorboard}]``. A tracker that fails warns
-    once and is dropped; the run and its run folder are never affected."""
+    *Tracking experiments*), e.g. ``[mlflow, {name: tensorboard}]``. Each prints where it
+    tracks the run and how to open it. One that cannot start stops the run before any training;
+    one that fails later warns once and is dropped, and the run and its run folder go on."""

@@ -1,10 +1,13 @@
 """What watches a run train: ``history.csv`` and the trackers of ``output.trackers``.
 
 :class:`RunTracking` is the engine's one handle on both. It builds the trackers before any work
-(so a missing optional package fails the run at once, with the fix), then passes every event to
-each tracker (:class:`mertk.api.Tracker`). A tracker that raises is named in one warning
-line and dropped for the rest of the run: tracking never stops a run or loses its results,
-which the run folder holds whatever happens to a tracker.
+(so a missing optional package fails the run at once, with the fix) and starts them before any
+data is loaded: a tracker the user asked for that cannot start is an error naming it, before any
+fold trains, rather than a run that quietly goes untracked. Each started tracker's line saying
+where the run is tracked and how to open it is printed once. Then every event goes to each
+tracker (:class:`mertk.api.Tracker`); a tracker that raises from then on is named in one warning
+line and dropped for the rest of the run: tracking never stops a started run or loses its
+results, which the run folder holds whatever happens to a tracker.
 """
 
 from __future__ import annotations
@@ -61,6 +64,20 @@ def _fold_metrics(record: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def _cannot_start(name: str, exc: Exception, folder: RunFolder) -> MertkError:
+    """The error for tracker ``name`` that raised ``exc`` from ``start``: a
+    :class:`MertkError`'s message as the tracker wrote it (with its fix), else the exception's
+    type and first line, and what to do."""
+    if isinstance(exc, MertkError):
+        reason = str(exc)
+    else:
+        lines = str(exc).strip().splitlines()
+        reason = (f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__) + (
+            f". Fix: correct its arguments in output.trackers, or remove {name!r} from output.trackers")
+    return MertkError(f"tracker {name!r} cannot start: {reason.rstrip('.')}. Nothing was trained: once the "
+                      f"tracker works, `mertk run --resume {folder.path}` starts this run")
+
+
 class RunTracking:
     """``history.csv`` plus the configured trackers of one run (see the module docs).
 
@@ -109,14 +126,35 @@ class RunTracking:
                         pass
 
     def start(self, loaded: LoadedConfig, folder: RunFolder, *, resumed: bool) -> None:
-        """The run starts in ``folder`` (after its config and environment are saved)."""
+        """The run starts in ``folder`` (after its config and environment are saved): each tracker
+        starts and its line saying where it tracks the run is printed.
+
+        Raises:
+            MertkError: a tracker cannot start (named, with its reason); the trackers started
+                before it are closed as failed, and the error goes to ``run.log``.
+        """
         self.history = HistoryFile(folder.path / HISTORY_FILE)
         self.log = folder.log
         environments = sorted(folder.path.glob("environment*.json"), key=lambda p: p.stat().st_mtime)
         environment = json.loads(environments[-1].read_text(encoding="utf-8")) if environments else {}
         resolved = loaded.config.model_dump(mode="json")  # every key, defaults included
-        self._call("start", RunStart(loaded.config.name, folder.path, resolved, flatten_config(resolved),
-                                     environment, resumed))
+        run = RunStart(loaded.config.name, folder.path, resolved, flatten_config(resolved), environment, resumed)
+        for position, (name, tracker) in enumerate(self.trackers):
+            try:
+                where = tracker.start(run)
+            except BaseException as exc:
+                self.trackers = self.trackers[:position + 1]  # those not started are not closed either
+                if not isinstance(exc, Exception):  # an interrupt: the started trackers end as interrupted
+                    self.close(exc)
+                    self.trackers = []
+                    raise
+                error = _cannot_start(name, exc, folder)
+                self.close(error)
+                self.trackers = []
+                folder.log(f"stopped: {error}", echo=False)  # the command line prints it
+                raise error from exc
+            if where:
+                self.log(str(where))
 
     def start_fold(self, index: int, name: str) -> None:
         """Fold ``index`` trains from its first epoch: its stale history rows go, trackers are told."""

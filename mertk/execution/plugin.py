@@ -8,7 +8,7 @@ from mertk.hookspecs import hookimpl
 @hookimpl
 def register_executors(register) -> None:
     register("local", "mertk.execution.local:LocalExecutor")
-    register("ray", "mertk.execution.ray_cluster:RayExecutor")
+    register("ray", "mertk.execution.ray_cluster:RayExecutor", requires={"ray": "mertk[ray]"})
 
 
 @hookimpl

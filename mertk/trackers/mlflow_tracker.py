@@ -8,16 +8,25 @@ line them up column by column; the folds of one run share the keys ``train/loss`
 that trains again after an interruption replaces its nested run (the stale one is deleted),
 which is impossible for part of a metric's history in one run.
 
-Needs the extra ``mertk[mlflow]`` (``mlflow-skinny`` with SQLAlchemy and Alembic for the local
-SQLite store), imported only when a run starts.
+Needs the extra ``mertk[mlflow]`` (the full ``mlflow`` package: the client, the SQLite store
+and ``mlflow ui``, all of one version), imported only when a run starts. The store's schema
+migrations log at INFO ("Creating initial MLflow database tables...", Alembic's "Running
+upgrade ..."), which is silenced unless ``MLFLOW_LOGGING_LEVEL`` asks for it; on a tracking
+server, the client's "View run ... at: URL" line for every fold is too, unless
+``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`` is set.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shlex
+import ssl
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,17 +34,22 @@ from typing import Any
 import yaml
 
 from mertk.api import RunResult, RunStart
+from mertk.errors import MertkError
 from mertk.trackers import require
 
-__all__ = ["MlflowTracker", "STATE_FILE", "default_tracking_uri", "sqlite_artifact_root"]
+__all__ = ["MlflowTracker", "STATE_FILE", "default_tracking_uri", "open_command", "sqlite_artifact_root"]
 
 #: File in the run folder that remembers the MLflow run, so that a resumed run continues it.
 STATE_FILE = "mlflow.json"
 _STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 #: A tracking server that does not answer fails in seconds, not minutes (MLflow's default is 7
 #: retries with growing pauses, about 4 minutes); variables the user set win.
+#: MLflow also prints "View run ... at: URL" for every run it ends on a server, every fold here;
+#: mertk prints the run's page once when it starts.
 _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+#: Loggers that talk at INFO: the store announcing each schema migration, with Alembic's lines.
+_CHATTY_LOGGERS = ("mlflow.store", "alembic")
 _MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter's value
 _BATCH = 100  # MLflow's limit on parameters per log_batch call (metrics: 1000)
 
@@ -51,6 +65,50 @@ def sqlite_artifact_root(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
     return Path(uri[len("sqlite:///"):]).resolve().parent / "artifacts"
+
+
+def _is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def open_command(uri: str, experiment_id: str, run_id: str) -> str:
+    """How to look at a run in the store ``uri``: the run's page on a tracking server, or the
+    ``mlflow ui`` command that serves a database store (``sqlite:///...``, ``postgresql://...``)."""
+    if _is_server(uri):
+        return f"open {uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    if uri.startswith("databricks"):
+        return "open it in the Databricks workspace"
+    return f"open it with: mlflow ui --backend-store-uri {shlex.quote(uri)}"
+
+
+def _quiet_store_logs() -> None:
+    """Silence the store's INFO lines, unless the user set ``MLFLOW_LOGGING_LEVEL``."""
+    if "MLFLOW_LOGGING_LEVEL" in os.environ:
+        return
+    for name in _CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
+def _check_server(uri: str) -> None:
+    """Refuse a tracking server that does not answer at all. Any HTTP answer, even a refusal of
+    ``/health``, counts as answering, and so does a TLS handshake this probe cannot check (MLflow
+    has its own TLS settings): MLflow's own error then says what is wrong."""
+    timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", _HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]))
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLError) or isinstance(exc, ssl.SSLError):
+            return
+        raise MertkError(f"the MLflow tracking server {uri} does not answer ({reason}). Fix: start it (e.g. "
+                         f"`mlflow server --host HOST --port PORT` on its machine), or set the tracker's "
+                         f"tracking_uri in output.trackers to a server that runs, or leave tracking_uri out "
+                         f"for a local store beside the run folder") from None
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -124,14 +182,16 @@ class MlflowTracker:
 
     # ------------------------------------------------------------------ the tracker contract
 
-    def start(self, run: RunStart) -> None:
+    def start(self, run: RunStart) -> str:
+        uri = self.tracking_uri or default_tracking_uri(run.run_dir)
+        if _is_server(uri):
+            for name, value in _HTTP_DEFAULTS.items():
+                os.environ.setdefault(name, value)
+            _check_server(uri)
+        _quiet_store_logs()
         from mlflow.entities import Param, RunTag
         from mlflow.tracking import MlflowClient
 
-        uri = self.tracking_uri or default_tracking_uri(run.run_dir)
-        if uri.startswith(("http://", "https://")):
-            for name, value in _HTTP_DEFAULTS.items():
-                os.environ.setdefault(name, value)
         self.artifact_root = sqlite_artifact_root(uri)
         if self.artifact_root is not None:
             self.artifact_root.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +218,9 @@ class MlflowTracker:
         self.client.log_batch(self.run_id, tags=tags)
         self.client.log_dict(self.run_id, dict(run.environment), "environment.json")
         self.client.log_text(self.run_id, yaml.safe_dump(dict(run.config), sort_keys=False), "config.yaml")
+        experiment = self.client.get_experiment(self.experiment_id).name
+        return (f"mlflow: run {Path(run.run_dir).name!r} in experiment {experiment!r} of {uri}; "
+                f"{open_command(uri, self.experiment_id, self.run_id)}")
 
     def start_fold(self, index: int, name: str) -> None:
         stale = self.client.search_runs(

@@ -20,6 +20,7 @@ Needs the extra ``mertk[tensorboard]``, imported only when a run starts.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,18 +61,21 @@ class TensorBoardTracker:
         assert self.root is not None
         return SummaryWriter(str(self.root / name), purge_step=0 if purge else None)
 
-    def start(self, run: RunStart) -> None:
+    def start(self, run: RunStart) -> str:
         self.root = (Path(self.log_dir) / Path(run.run_dir).name if self.log_dir
-                     else Path(run.run_dir) / "tensorboard")
+                     else Path(run.run_dir) / "tensorboard").resolve()
+        where = (f"tensorboard: event files in {self.root}; "
+                 f"open them with: tensorboard --logdir {shlex.quote(str(self.root))}")
         continued = run.resumed and any((self.root / "summary").glob("events.out.tfevents.*"))
         self.summary = self._writer("summary", purge=False)
         if continued:  # the config and environment are there from the first start
-            return
+            return where
         config = yaml.safe_dump(dict(run.config), sort_keys=False)
         self.summary.add_text("config", f"```yaml\n{config}```", 0)
         environment = json.dumps(dict(run.environment), indent=2, default=str)
         self.summary.add_text("environment", f"```json\n{environment}\n```", 0)
         self.summary.flush()
+        return where
 
     def start_fold(self, index: int, name: str) -> None:
         if self.fold is not None:

@@ -227,3 +227,43 @@ def test_no_help_shows_rest_markup(tmp_path) -> None:
     shown = invoke([*args, "rest-doc", "--help"]).output
     assert "a MertkError when 'mode' is \"'x'\"" in " ".join(shown.split())
     assert "With 'on_error: stop', see mertk.config.load_config." in " ".join(shown.split())
+
+
+RAY_CONFIG = CONFIG + "executor: {name: ray, num_cpus: 1}\n"
+
+
+def _cli_without_ray(env: list[str], args: list[str], cwd, *, hide_ray: bool) -> subprocess.CompletedProcess:
+    """``mertk ARGS`` in a fresh interpreter; ``hide_ray``: ``import ray`` fails there, as where the
+    extra is not installed. Prints, last on stderr, the exit code and whether ray was imported."""
+    code = textwrap.dedent(f"""
+        import sys
+        if {hide_ray!r}:
+            sys.modules["ray"] = None  # import ray -> ImportError; find_spec -> None
+        from mertk.cli import main
+        try:
+            main({[*env, *args]!r})
+        except SystemExit as exc:
+            print("exit", exc.code, sys.modules.get("ray") is not None, file=sys.stderr)
+    """)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd)
+
+
+def test_the_ray_executor_without_ray_is_refused_by_config_check_and_before_a_run_folder(env, tmp_path):
+    (tmp_path / "ray.yaml").write_text(RAY_CONFIG)
+    message = ('Error: ray.yaml: executor.name: executor \'ray\' needs the Python package \'ray\', which is not '
+               'installed. Fix: pip install "mertk[ray]", or choose another executor')
+    check = _cli_without_ray(env, ["config", "check", "ray.yaml"], tmp_path, hide_ray=True)
+    assert message in check.stderr and "Traceback" not in check.stderr, check.stderr
+    assert check.stderr.strip().endswith("exit 1 False")
+    run = _cli_without_ray(env, ["run", "ray.yaml"], tmp_path, hide_ray=True)
+    assert message in run.stderr and run.stderr.strip().endswith("exit 1 False"), run.stderr
+    assert not (tmp_path / "runs").exists()  # no run folder
+    override = _cli_without_ray(env, ["config", "check", "good.yaml", "--set", "executor.name=ray"], tmp_path,
+                                hide_ray=True)
+    assert "--set executor.name=ray: executor.name: executor 'ray' needs the Python package 'ray'" in override.stderr
+
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is not None:  # where it is installed, the check passes without importing it
+        found = _cli_without_ray(env, ["config", "check", "ray.yaml"], tmp_path, hide_ray=False)
+        assert "ray.yaml: OK" in found.stdout and found.stderr.strip().endswith("exit 0 False"), found.stderr

@@ -187,3 +187,19 @@ def test_a_factorys_check_arguments_runs_with_the_config_check(components) -> No
         components.validate("model", {"name": "net", "gate": {"name": "wrapper", "options": {"colour": 1}}},
                             file="run.yaml", key="model", provided=("num_classes",))
     assert str(exc.value) == "run.yaml: model.gate.options.colour: the library spells it 'color'"
+
+
+def test_a_component_whose_optional_package_is_missing_is_refused_with_the_install_command(components) -> None:
+    """``requires`` is looked up without importing the factory or the package, by validate and
+    by the name check that runs before torch loads."""
+    components["loss"].register("fancy", "tests_lazy_missing.fancy:Loss", plugin="p4",
+                                requires={"mertk_no_such_package": "mertk[fancy]"})
+    message = ("run.yaml: loss.name: loss 'fancy' needs the Python package 'mertk_no_such_package', which is not "
+               'installed. Fix: pip install "mertk[fancy]", or choose another loss')
+    for check in (components.check_names, components.validate):
+        with pytest.raises(ConfigError) as exc:
+            check("loss", {"name": "fancy"}, file="run.yaml", key="loss")
+        assert str(exc.value) == message
+    assert "factory" not in components["loss"].get("fancy").__dict__  # never imported
+    components["loss"].register("plain", CE, plugin="p4", requires={"collections": "collections"})
+    assert components.validate("loss", "plain") == {"name": "plain"}

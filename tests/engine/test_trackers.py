@@ -1,10 +1,20 @@
 """The mlflow and tensorboard trackers on a tiny LOSO run, read back with MLflow's client and
-TensorBoard's event reader: a real SQLite MLflow store and real event files in tmp_path."""
+TensorBoard's event reader: a real SQLite MLflow store and real event files in tmp_path; and
+the MLflow UI of the same install, started with the command the run prints, read over its REST API."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,8 +22,12 @@ import pytest
 from mertk.config import load_config
 from mertk.engine import runner
 from mertk.engine.trainer import Trainer
+from mertk.testing import invoke
 
 EPOCHS = 2
+#: What the mlflow tracker sets for a tracking server when the user has not (restored after a test).
+HTTP_VARIABLES = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT",
+                  "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
 
 
 def history(run_dir: Path) -> dict[tuple[int, int], dict[str, float]]:
@@ -123,9 +137,14 @@ def test_bench_runs_are_mlflow_runs_side_by_side(make_config, fake_data, compone
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_tensorboard_writes_scalars_per_fold_and_overall(tiny, fake_data, components, tmp_path: Path) -> None:
+def test_tensorboard_writes_scalars_per_fold_and_overall(tiny, fake_data, components, tmp_path: Path,
+                                                         capsys) -> None:
     pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed (pip install 'mertk[tensorboard]')")
     run_dir = runner.run_experiment(tiny(["tensorboard"]), components, run_dir=tmp_path / "run")
+    printed = capsys.readouterr()
+    logs = (tmp_path / "run" / "tensorboard").resolve()
+    assert (printed.out + printed.err).count(f"tensorboard: event files in {logs}; open them with: "
+                                             f"tensorboard --logdir {logs}\n") == 1
     logged = history(run_dir)
     for fold in range(4):
         reader = event_reader(run_dir / "tensorboard" / f"fold-{fold:03d}")
@@ -208,15 +227,127 @@ def test_resume_continues_the_mlflow_run_and_the_tensorboard_log(tiny, fake_data
     assert len(summary.Images("confusion_matrix")) == 1
 
 
-def test_an_unreachable_mlflow_server_warns_once_and_loses_nothing(tiny, fake_data, components, tmp_path: Path,
-                                                                  monkeypatch) -> None:
+def test_an_unreachable_mlflow_server_stops_the_run_before_any_training(tiny, fake_data, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """The user asked for MLflow tracking on a server that is down: `mertk run` says so, with the
+    fix, and exits 1 before loading data or training (not a warning and an untracked run)."""
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install 'mertk[mlflow]')")
-    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+    for name in HTTP_VARIABLES:
         monkeypatch.delenv(name, raising=False)  # restored after the test: the tracker sets defaults
     # port 9 on the loopback address: nothing listens, the connection is refused at once
-    loaded = tiny([{"name": "mlflow", "tracking_uri": "http://127.0.0.1:9"}])
-    run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
-    assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24
-    assert len(history(run_dir)) == 4 * EPOCHS and (run_dir / "report.md").is_file()
-    warnings = [line for line in (run_dir / "run.log").read_text().splitlines() if line.startswith("warning")]
-    assert len(warnings) == 1 and "tracker 'mlflow' failed in start" in warnings[0]
+    tiny([{"name": "mlflow", "tracking_uri": "http://127.0.0.1:9"}], dir=str(tmp_path / "runs"))
+    result = invoke(["run", str(tmp_path / "tiny.yaml")])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert "Error: tracker 'mlflow' cannot start: the MLflow tracking server http://127.0.0.1:9 does not answer (" \
+        in result.output
+    assert "Fix: start it (e.g. `mlflow server --host HOST --port PORT` on its machine), or set the tracker's " \
+        "tracking_uri in output.trackers to a server that runs" in result.output
+    assert f"Nothing was trained: once the tracker works, `mertk run --resume {run_dir}` starts this run" in result.output
+    assert not (run_dir / "folds").exists() and not (run_dir / "history.csv").exists()
+    assert "data: " not in (run_dir / "run.log").read_text()  # stopped before loading the data
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _rest(base: str, endpoint: str, body: dict | None = None) -> dict:
+    """GET (or POST ``body`` to) MLflow's REST API ``/api/2.0/mlflow/{endpoint}``."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}/api/2.0/mlflow/{endpoint}", data=data,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _wait_until_answers(url: str, server: subprocess.Popen, seconds: float, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the MLflow UI exited ({server.returncode}): {log.read_text()[-3000:]}"
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    raise AssertionError(f"the MLflow UI did not answer {url} within {seconds} s")
+
+
+@pytest.mark.slow
+def test_the_mlflow_ui_the_run_names_opens_its_store(tiny, make_config, fake_data, components, tmp_path: Path,
+                                                     capfd, monkeypatch) -> None:
+    """The `mertk[mlflow]` extra brings an MLflow UI of the client's own version: the command the
+    run prints, once, starts it on the run's store, and its REST API lists the run, its folds and
+    metrics. The store's INFO chatter (creating its tables) is not printed. A run tracked on that
+    UI as a server prints the run's page once, and MLflow's "View run" lines are not printed."""
+    pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install 'mertk[mlflow]')")
+    for name in HTTP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)  # restored after the test: the tracker sets defaults
+    run_dir = runner.run_experiment(tiny(["mlflow"], dir=str(tmp_path / "runs")), components)
+    printed = capfd.readouterr()
+    printed = printed.out + printed.err
+    store = "sqlite:///" + (tmp_path / "runs" / "mlruns" / "mlflow.db").resolve().as_posix()
+    line = (f"mlflow: run {run_dir.name!r} in experiment 'runs' of {store}; "
+            f"open it with: mlflow ui --backend-store-uri {store}")
+    assert printed.count(line) == 1, printed
+    assert "Creating initial MLflow database tables" not in printed and " INFO " not in printed, printed
+
+    command = shlex.split(line.split("open it with: ")[1])
+    script = Path(sys.executable).parent / "mlflow"  # the console script of this install
+    command = [str(script), *command[1:]] if script.is_file() else [sys.executable, "-m", "mlflow", *command[1:]]
+    base = f"http://127.0.0.1:{_free_port()}"
+    # one web worker is enough here and starts fewer processes on the test machine's cores
+    with (tmp_path / "ui.log").open("w") as log:
+        server = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", base.rsplit(":", 1)[1], "--workers", "1"],
+                                  cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_until_answers(f"{base}/health", server, 180, tmp_path / "ui.log")
+        experiment = _rest(base, "experiments/get-by-name?experiment_name=runs")["experiment"]
+        runs = _rest(base, "runs/search", {"experiment_ids": [experiment["experiment_id"]], "max_results": 100})["runs"]
+        tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
+        (parent,) = [r for r, t in zip(runs, tags) if "mlflow.parentRunId" not in t]
+        assert parent["info"]["run_name"] == run_dir.name and parent["info"]["status"] == "FINISHED"
+        assert sorted(t["mertk.fold"] for t in tags if "mertk.fold" in t) == ["0", "1", "2", "3"]
+        metrics = {m["key"]: m["value"] for m in parent["data"]["metrics"]}
+        expected = json.loads((run_dir / "metrics.json").read_text())["overall"]
+        assert metrics["uf1"] == pytest.approx(expected["uf1"]) and metrics["n"] == expected["n"]
+        params = {p["key"]: p["value"] for p in parent["data"]["params"]}
+        assert params["train.epochs"] == str(EPOCHS)
+        history = _rest(base, f"metrics/get-history?run_id={parent['info']['run_id']}&metric_key=fold/test_accuracy")
+        assert [m["step"] for m in history["metrics"]] == [0, 1, 2, 3]
+        files = _rest(base, f"artifacts/list?run_id={parent['info']['run_id']}")["files"]
+        assert {"report.md", "metrics.json"} <= {f["path"] for f in files}
+
+        # the same UI as the tracking server of a run: the run prints its page, and no "View run" per fold
+        small = make_config({"train": {"epochs": 1, "batch_size": 8}, "protocol": {"name": "kfold", "k": 2},
+                             "output": {"export_model": False, "dir": str(tmp_path / "runs"),
+                                        "trackers": [{"name": "mlflow", "tracking_uri": base, "experiment": "served"}]}})
+        served = runner.run_experiment(small, components, run_dir=tmp_path / "served")
+        printed = capfd.readouterr()
+        printed = printed.out + printed.err
+        (line,) = [x for x in printed.splitlines() if x.startswith("mlflow: ")]
+        experiment = _rest(base, "experiments/get-by-name?experiment_name=served")["experiment"]["experiment_id"]
+        (run,) = [r for r in _rest(base, "runs/search", {"experiment_ids": [experiment]})["runs"]
+                  if r["info"]["run_name"] == served.name]
+        assert line == (f"mlflow: run 'served' in experiment 'served' of {base}; "
+                        f"open {base}/#/experiments/{experiment}/runs/{run['info']['run_id']}")
+        assert run["info"]["status"] == "FINISHED" and "View run" not in printed and " INFO " not in printed, printed
+    finally:
+        _end_group(server)
+
+
+def _end_group(server: subprocess.Popen) -> None:
+    """Stop the process group of ``server`` (the UI, its web workers and job consumers): politely,
+    then whatever is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:  # every process of the group has ended
+            break
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+    server.wait(30)

@@ -22,10 +22,11 @@ CALLS: list[tuple] = []
 
 
 class Recorder:
-    """A tracker that keeps every call it gets in ``CALLS``; ``fail_in`` names a method that raises."""
+    """A tracker that keeps every call it gets in ``CALLS``; ``fail_in`` names a method that raises;
+    ``where`` is what ``start`` says about where it tracks the run."""
 
-    def __init__(self, label: str = "a", fail_in: str = "") -> None:
-        self.label, self.fail_in = label, fail_in
+    def __init__(self, label: str = "a", fail_in: str = "", where: str = "") -> None:
+        self.label, self.fail_in, self.where = label, fail_in, where
 
     def _record(self, method: str, *args) -> None:
         CALLS.append((self.label, method, *args))
@@ -34,6 +35,7 @@ class Recorder:
 
     def start(self, run):
         self._record("start", run)
+        return self.where or None
 
     def start_fold(self, index, name):
         self._record("start_fold", index)
@@ -205,3 +207,60 @@ def test_importing_mertk_and_the_engine_loads_no_tracker_package() -> None:
             "print(sorted(m for m in ('mlflow', 'tensorboard', 'sqlalchemy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_each_tracker_says_once_where_it_tracks_the_run(recording, fake_data, tmp_path: Path, capsys) -> None:
+    components, load = recording
+    loaded = load([{"name": "recorder", "label": "a", "where": "recorder a: store X; open it with: x-ui X"},
+                   {"name": "recorder", "label": "b"}], epochs=1)
+    run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    printed = capsys.readouterr()
+    assert (printed.out + printed.err).count("recorder a: store X; open it with: x-ui X") == 1
+    assert (run_dir / "run.log").read_text().count("recorder a: store X; open it with: x-ui X\n") == 1
+
+
+def test_a_tracker_that_cannot_start_stops_the_run_before_any_training(recording, fake_data, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    """The user asked for tracking: a tracker whose start fails is an error naming it, before any
+    fold trains (not a warning and an untracked run); the trackers started before it are closed,
+    those after it never start. Once it works, the resume the message names runs the whole run."""
+    components, load = recording
+    loaded = load([{"name": "recorder", "label": "first"}, {"name": "recorder", "label": "bad", "fail_in": "start"},
+                   {"name": "recorder", "label": "never"}], epochs=1)
+    run_dir = tmp_path / "run"
+    with pytest.raises(MertkError) as exc:
+        runner.run_experiment(loaded, components, run_dir=run_dir)
+    assert str(exc.value) == (
+        "tracker 'recorder' cannot start: ConnectionError: tracking server unreachable. Fix: correct its arguments "
+        "in output.trackers, or remove 'recorder' from output.trackers. Nothing was trained: once the tracker "
+        f"works, `mertk run --resume {run_dir}` starts this run")
+    assert CALLS == [("first", "start", CALLS[0][2]), ("bad", "start", CALLS[0][2]), ("first", "close", "failed"),
+                     ("bad", "close", "failed")]
+    assert not (run_dir / "folds").exists() and not (run_dir / "history.csv").exists()
+    assert (run_dir / "run.log").read_text().splitlines()[-1] == f"stopped: {exc.value}"
+
+    CALLS.clear()
+    monkeypatch.setattr(Recorder, "_record", lambda self, method, *args: CALLS.append((self.label, method)))
+    runner.run_experiment(load_config(run_dir / "config.yaml", components), components, run_dir=run_dir, resume=True)
+    assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24
+    assert CALLS.count(("bad", "end_fold")) == 4 and CALLS[-1] == ("never", "close")
+
+
+def test_an_interrupt_while_trackers_start_ends_the_started_ones_as_interrupted(recording, fake_data, tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    components, load = recording
+    loaded = load([{"name": "recorder", "label": "first"}, {"name": "recorder", "label": "slow"},
+                   {"name": "recorder", "label": "never"}])
+    real = Recorder._record
+
+    def interrupted_in_slow_start(self, method, *args):
+        real(self, method, *args)
+        if (self.label, method) == ("slow", "start"):
+            raise KeyboardInterrupt("Ctrl-C")
+
+    monkeypatch.setattr(Recorder, "_record", interrupted_in_slow_start)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
+    assert [c[:3] for c in CALLS if c[1] == "close"] == [("first", "close", "interrupted"),
+                                                         ("slow", "close", "interrupted")]
+    assert not any(c[0] == "never" for c in CALLS) and not (tmp_path / "run" / "folds").exists()
