@@ -33,8 +33,13 @@ Usage::
 
     python benchmarks/trajectory.py [--config dual-atme-demo-flows.yaml] [--folds 3] [--seeds 3]
         [--epochs 20] [--report 1 2 5 10 20] [--arms ...] [--set KEY=VALUE ...] [--out FILE.jsonl]
+        [--report-only]
 
-Results (one JSON line per arm, seed, fold and reported epoch) go to ``--out`` as they come.
+Results (one JSON line per arm, seed, fold and reported epoch, and one per arm and seed with the
+pooled UF1) go to ``--out`` as they come; ``--report-only`` prints the tables again from them.
+Any flows manifest, real data included, runs the same comparison::
+
+    python benchmarks/trajectory.py --config dual-atme-flows.yaml --set dataset.path=/data/flows/manifest.csv
 """
 
 from __future__ import annotations
@@ -214,9 +219,17 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("trajectory.jsonl"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="print the tables from the rows in --out made with these options; train nothing")
     args = parser.parse_args()
     configure_threads(args.threads)
     report = sorted({e for e in args.report if e <= args.epochs} | {args.epochs})
+    if args.report_only:
+        sets = [*args.set, *([f"protocol={{name: kfold, k: {args.folds}, by_subject: true}}"] if args.folds else [])]
+        rows = [row for row in map(json.loads, args.out.read_text().splitlines())
+                if row["config"] == args.config and row["set"] == sets and row["seed"] <= args.seeds]
+        print(report_table(rows, args.arms, report))
+        return
 
     components = mertk.load_components()
     folds_override = [f"protocol={{name: kfold, k: {args.folds}, by_subject: true}}"] if args.folds else []
