@@ -49,20 +49,18 @@ and the affinity).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import multiprocessing
 import os
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # per-epoch bars of parallel trainings would interleave
 
 import torch
-import torch.nn.functional as F
+from fastpaths import plain_torch  # benchmarks/, on sys.path when run as a script
 
 import mertk
 from mertk.config import LoadedConfig, load_config
@@ -71,21 +69,20 @@ from mertk.engine.runner import load_data, train_and_test
 from mertk.engine.trainer import autocast_dtype, configure_threads, normalize_views
 from mertk.evaluation.metrics import evaluate
 
-#: Each arm: ``(config overrides, patch)``. ``reference*`` arms run ``benchmarks/reference.py``
-#: (their overrides are ignored); a patch name switches one mertk fast path back in the worker
-#: (see :func:`_patched`).
-ARMS: dict[str, tuple[list[str], str | None]] = {
-    "reference": ([], None),
-    "reference-upper": ([], None),
-    "mertk": (["train.precision=fp32"], None),
+#: Each arm: ``(config overrides, fast paths switched back to plain torch)``. ``reference*`` arms
+#: run ``benchmarks/reference.py`` (their overrides are ignored); see :func:`fastpaths.plain_torch`.
+ARMS: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "reference": ([], ()),
+    "reference-upper": ([], ()),
+    "mertk": (["train.precision=fp32"], ()),
     "mertk-shared-attention": (["train.precision=fp32", "model.attention_on=both", "model.share_attention=true"],
-                               None),
-    "mertk-unfused": (["train.precision=fp32", "model.fused_branches=false"], None),
-    "mertk-nn-conv": (["train.precision=fp32"], "nn-conv"),
-    "mertk-nn-layers": (["train.precision=fp32"], "nn-layers"),
-    "mertk-plain-adam": (["train.precision=fp32"], "plain-adam"),
-    "mertk-nondeterministic": (["train.precision=fp32", "train.deterministic=false"], None),
-    "mertk-bf16": (["train.precision=bf16"], None),
+                               ()),
+    "mertk-unfused": (["train.precision=fp32", "model.fused_branches=false"], ()),
+    "mertk-nn-conv": (["train.precision=fp32"], ("nn-conv",)),
+    "mertk-nn-layers": (["train.precision=fp32"], ("nn-conv", "nn-pool")),
+    "mertk-plain-adam": (["train.precision=fp32"], ("plain-adam",)),
+    "mertk-nondeterministic": (["train.precision=fp32", "train.deterministic=false"], ()),
+    "mertk-bf16": (["train.precision=bf16"], ()),
 }
 #: Which reference model each ``reference*`` arm trains (``attention`` of ``train_reference``).
 REFERENCE_ATTENTION = {"reference": "shared", "reference-upper": "upper"}
@@ -108,43 +105,13 @@ def _prepare(args: argparse.Namespace) -> None:
                   labels=torch.tensor([s.label for s in data.samples]))
 
 
-@contextlib.contextmanager
-def _patched(patch: str | None) -> Iterator[None]:
-    """Switch one of mertk's fast paths back to plain torch while the block runs.
-
-    ``nn-conv``: :class:`mertk_dual_atme.conv.Conv2d` computes with ``nn.Conv2d.forward``;
-    ``nn-layers``: that, and :func:`mertk_dual_atme.pooling.max_pool2d` is ``F.max_pool2d``;
-    ``plain-adam``: the trainer's optimizer is ``torch.optim.Adam`` without fused kernels
-    (``foreach=False``, the single-tensor update the reference uses).
-    """
-    from mertk.engine import trainer
-    from mertk_dual_atme import conv, pooling
-
-    saved = conv.Conv2d.forward, pooling.max_pool2d, trainer.make_optimizer
-    if patch in ("nn-conv", "nn-layers"):
-        conv.Conv2d.forward = torch.nn.Conv2d.forward
-    if patch == "nn-layers":
-        pooling.max_pool2d = lambda x, kernel, stride, padding=0: F.max_pool2d(x, kernel, stride, padding)
-    if patch == "plain-adam":
-        def make_optimizer(params, settings, device):
-            if settings.name != "adam":
-                return saved[2](params, settings, device)
-            return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay, foreach=False)
-
-        trainer.make_optimizer = make_optimizer
-    try:
-        yield
-    finally:
-        conv.Conv2d.forward, pooling.max_pool2d, trainer.make_optimizer = saved
-
-
 def _mertk_predictions(arm: str, seed: int) -> list[int]:
     components, data, folds, labels = _STATE["components"], _STATE["data"], _STATE["folds"], _STATE["labels"]
     loaded = _arm_config(components, _STATE["args"], arm)
     train = loaded.config.train
     inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, torch.device("cpu"))
     predictions = [0] * len(labels)
-    with _patched(ARMS[arm][1]):
+    with plain_torch(*ARMS[arm][1]):
         for index, fold in enumerate(folds):
             _, record = train_and_test(loaded, components, data, inputs, labels, fold.train, fold.test,
                                        seed=1000 * seed + index, desc="")

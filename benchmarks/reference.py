@@ -54,13 +54,15 @@ Deliberate differences from the authors' code (none changes the function being t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AuthorsDualATME", "CBAM", "Inception", "predict_reference", "reference_loss", "train_reference"]
+__all__ = ["AuthorsDualATME", "CBAM", "Inception", "fit_reference", "predict_reference", "reference_loss",
+           "to_mertk_state", "train_reference"]
 
 Attention = Literal["shared", "upper"]
 
@@ -140,23 +142,69 @@ def reference_loss(logits: torch.Tensor, upper: torch.Tensor, lower: torch.Tenso
 def train_reference(face: torch.Tensor, hars: torch.Tensor, labels: torch.Tensor, *, seed: int,
                     epochs: int = 60, batch_size: int = 128, num_classes: int = 3,
                     attention: Attention = "shared") -> AuthorsDualATME:
-    """Train on normalised ``(N, 3, 28, 28)`` views and ``(N,)`` labels; the last epoch's model."""
+    """Train on normalised ``(N, 3, 28, 28)`` views and ``(N,)`` labels; the last epoch's model.
+
+    ``seed`` seeds the initialisation and dropout (the global generator) and the batch order
+    (a generator of its own)."""
     torch.manual_seed(seed)
     model = AuthorsDualATME(num_classes, face.shape[1], attention)
+    fit_reference(model, face, hars, labels, epochs=epochs, batch_size=batch_size,
+                  order=torch.Generator().manual_seed(seed))
+    return model
+
+
+def fit_reference(model: AuthorsDualATME, face: torch.Tensor, hars: torch.Tensor, labels: torch.Tensor, *,
+                  epochs: int, batch_size: int, order: torch.Generator,
+                  on_epoch: Callable[[int], None] | None = None) -> None:
+    """The authors' loop on a built ``model``: default Adam (lr 1e-3, single-tensor), batches of
+    ``batch_size`` in a new order from ``order`` every epoch; dropout draws from the global
+    generator. ``on_epoch(epoch)`` (1-based) is called after each epoch."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=False)
-    order_generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         model.train()
-        order = torch.randperm(len(labels), generator=order_generator)
+        permutation = torch.randperm(len(labels), generator=order)
         for start in range(0, len(labels), batch_size):
-            index = order[start:start + batch_size]
+            index = permutation[start:start + batch_size]
             if len(index) < 2:
                 continue
             loss = reference_loss(*model(face[index], hars[index]), labels[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return model
+        if on_epoch is not None:
+            on_epoch(epoch)
+
+
+def to_mertk_state(reference: AuthorsDualATME) -> dict[str, torch.Tensor]:
+    """The reference's weights in the state-dict layout of mertk's ``dual-atme`` model
+    (per-branch ``upper.*`` / ``lower.*``, the three entry 1x1 convolutions as one ``entry``
+    layer: the 1x1 path's channels, then the 3x3 and 5x5 paths' reductions; CBAM as
+    ``upper_attention`` and, when shared, ``lower_attention``). Load it with ``strict=False``:
+    the only keys it lacks are BatchNorm step counters of the merged layers."""
+    ref = reference.state_dict()
+    state: dict[str, torch.Tensor] = {}
+    for branch in ("upper", "lower"):
+        for block, index in ((0, 0), (2, 2)):
+            src, dst = f"{branch}.{index}.", f"{branch}.layers.{block}."
+            for part in ("weight", "bias", "running_mean", "running_var"):
+                for layer in (0, 1):  # 0: the convolution, 1: its BatchNorm
+                    if f"{src}path1.{layer}.{part}" not in ref:
+                        continue
+                    state[f"{dst}entry.{layer}.{part}"] = torch.cat(
+                        [ref[f"{src}path1.{layer}.{part}"], ref[f"{src}path3.0.{layer}.{part}"],
+                         ref[f"{src}path5.0.{layer}.{part}"]])
+                    state[f"{dst}conv3.{layer}.{part}"] = ref[f"{src}path3.1.{layer}.{part}"]
+                    state[f"{dst}conv5.{layer}.{part}"] = ref[f"{src}path5.1.{layer}.{part}"]
+                    state[f"{dst}pool.1.{layer}.{part}"] = ref[f"{src}pool.1.{layer}.{part}"]
+            state[f"{dst}entry.1.num_batches_tracked"] = ref[f"{src}path1.1.num_batches_tracked"]
+            for name in ("conv3", "conv5"):
+                state[f"{dst}{name}.1.num_batches_tracked"] = ref[f"{src}path1.1.num_batches_tracked"]
+            state[f"{dst}pool.1.1.num_batches_tracked"] = ref[f"{src}pool.1.1.num_batches_tracked"]
+    for prefix in ["upper_attention"] + (["lower_attention"] if reference.attend_lower else []):
+        state.update({prefix + key[len("attention"):]: value for key, value in ref.items()
+                      if key.startswith("attention.")})
+    state.update({key: value for key, value in ref.items() if key.startswith("head.")})
+    return state
 
 
 def predict_reference(model: AuthorsDualATME, face: torch.Tensor, hars: torch.Tensor) -> torch.Tensor:
