@@ -27,6 +27,6 @@ def test_the_checker_sees_lazy_imports(tmp_path) -> None:
     config = tmp_path / "contracts.toml"
     config.write_text('[tool.importlinter]\nroot_packages = ["mertk"]\n\n'
                       '[[tool.importlinter.contracts]]\nname = "planted"\ntype = "forbidden"\n'
-                      'source_modules = ["mertk.engine.runner"]\nforbidden_modules = ["mertk.preprocess.pipeline"]\n')
+                      'source_modules = ["mertk.engine.run"]\nforbidden_modules = ["mertk.preprocess.pipeline"]\n')
     proc = _lint_imports(config)
-    assert proc.returncode == 1 and "mertk.engine.runner -> mertk.preprocess.pipeline" in proc.stdout, proc.stdout[-3000:]
+    assert proc.returncode == 1 and "mertk.engine.run -> mertk.preprocess.pipeline" in proc.stdout, proc.stdout[-3000:]

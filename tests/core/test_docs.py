@@ -261,7 +261,7 @@ def _handler_options() -> dict:
 @pytest.mark.parametrize("path, last_words", [
     ("mertk.evaluation.metrics.evaluate", "are sorted."),
     ("mertk.inference.predict.predict_clips", "and the problems met."),
-    ("mertk.engine.runner.train_and_test", "``history`` and ``seconds``."),
+    ("mertk.engine.fold.train_and_test", "``test`` is not empty) and ``seconds``."),
     ("mertk.api.FlowExtractor.__call__", "``second(x + u, y + v) ~= first(x, y)``."),
 ])
 def test_a_multi_line_returns_section_is_one_value(path: str, last_words: str) -> None:
