@@ -30,6 +30,7 @@ import pydantic
 
 from mertk.config_values import NotExpected, as_expected
 from mertk.errors import ArgumentError, ConfigError, MertkError, PluginError, did_you_mean
+from mertk.hookspecs import KINDS
 from mertk.refs import Ref
 from mertk.signatures import Outline, read_outline
 from mertk.signatures import Parameter as OutlineParameter
@@ -39,22 +40,6 @@ __all__ = ["Ref", "ConfigSection", "ComponentInfo", "Registry", "Components", "K
 #: A component spec as written in a config: a name, or a mapping with ``name`` and arguments.
 Spec = str | Mapping[str, Any]
 
-#: The component kinds, in the order they are listed and documented.
-KINDS: dict[str, str] = {
-    "dataset": "Dataset adapters: read a released dataset layout or a manifest into samples.",
-    "protocol": "Evaluation protocols: split samples into train/test folds (LOSO, LODO, k-fold).",
-    "face_detector": "Face detectors: find the face box in a frame.",
-    "landmark_detector": "Landmark detectors: 68 facial landmarks inside a face box.",
-    "spotter": "Apex spotters: pick the apex frame when the annotation has none.",
-    "flow_extractor": "Optical-flow extractors: dense (u, v) flow between two frames.",
-    "roi_selector": "ROI selectors: turn the encoded flow image into one model input view.",
-    "backbone": "Backbones: feature extractors (B, C, H, W) -> (B, C', h, w).",
-    "attention": "Attention modules: (B, C, H, W) -> (B, C, H, W) re-weighting.",
-    "loss": "Losses: (ModelOutput, target) -> scalar.",
-    "model": "Models: views {name: (B, C, S, S)} -> ModelOutput(logits, features).",
-    "tracker": "Experiment trackers: receive the config, per-epoch values and fold and run metrics.",
-    "executor": "Executors: run independent tasks (folds, clips) here, in worker processes or on a cluster.",
-}
 
 
 @dataclass(frozen=True)

@@ -30,3 +30,18 @@ def test_the_checker_sees_lazy_imports(tmp_path) -> None:
                       'source_modules = ["mertk.engine.run"]\nforbidden_modules = ["mertk.preprocess.pipeline"]\n')
     proc = _lint_imports(config)
     assert proc.returncode == 1 and "mertk.engine.run -> mertk.preprocess.pipeline" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_no_import_circle_among_mertks_modules() -> None:
+    """No module of mertk imports, directly or through others, a module that imports it back, counting
+    the imports inside functions (a lazy import hides a circle from Python, not from a reader)."""
+    import grimp
+
+    graph = grimp.build_graph("mertk", cache_dir=None)
+    circles = set()
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back:
+                circles.add(" -> ".join((module, *back)))
+    assert not circles, "import circles: " + "; ".join(sorted(circles))
