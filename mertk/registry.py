@@ -28,6 +28,7 @@ from typing import Any
 
 import pydantic
 
+from mertk.api import ChecksArguments
 from mertk.config_values import NotExpected, as_expected
 from mertk.errors import ArgumentError, ConfigError, MertkError, PluginError, did_you_mean
 from mertk.hookspecs import KINDS
@@ -358,9 +359,9 @@ class Components:
         """Run the factory's optional ``check_arguments(**arguments)`` (checks a signature cannot
         express, such as arguments passed on to another library); its :class:`ArgumentError`
         becomes a :class:`ConfigError` at the argument's key."""
-        check = getattr(info.factory, "check_arguments", None)
-        if not callable(check):
+        if not isinstance(info.factory, ChecksArguments):
             return
+        check = info.factory.check_arguments
         try:
             check(**{k: v for k, v in spec.items() if k != "name"})
         except ArgumentError as exc:

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from mertk.api import Fold, Sample
+from mertk.api import Fitted, Fold, Sample
 from mertk.config import LoadedConfig, validate_config
 from mertk.engine.stacked import StackedTrainer, StackingError, fork_default_generator
 from mertk.engine.trainer import (
@@ -309,7 +309,7 @@ def _train(ctx: FoldContext, plans: Sequence[_Plan], *, desc: str) -> list[Train
                 plan.on_epoch(one)
 
     try:
-        if len(setups) == 1 and hasattr(setups[0].model, "fit"):  # e.g. a linear SVM: no optimizer, no epochs
+        if len(setups) == 1 and isinstance(setups[0].model, Fitted):  # e.g. a linear SVM: no optimizer, no epochs
             setup = setups[0]
             setup.model.fit({k: v.index_select(0, setup.train_index) for k, v in ctx.inputs.items()},
                             ctx.labels.index_select(0, setup.train_index))

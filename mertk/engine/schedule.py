@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mertk.api import TaskFailure, TaskRetry
+from mertk.api import DescribedExecutor, TaskFailure, TaskRetry
 from mertk.config import LoadedConfig
 from mertk.engine.fold import fold_task
 from mertk.engine.run import Run
@@ -81,8 +81,7 @@ def run_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pat
 
 
 def _describe(executor: Any) -> str:
-    describe = getattr(executor, "describe", None)
-    return describe() if callable(describe) else type(executor).__name__
+    return executor.describe() if isinstance(executor, DescribedExecutor) else type(executor).__name__
 
 
 def run_experiments(requests: Sequence[RunRequest], components: Components) -> list[Path]:

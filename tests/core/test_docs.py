@@ -383,3 +383,18 @@ def test_datasets_page_shows_a_config_per_dataset(site):
                  "dual-atme-megc2019.yaml"):
         assert f'<span class="filename">{name}</span>' in html, name
     assert "${CASME2_ROOT}" in html and "5class" in html and "7class" in html
+
+
+def test_the_contracts_page_lists_every_optional_ability_from_its_protocol(site):
+    """The optional-abilities table is generated from mertk.api.ABILITIES: every protocol is there
+    with its members, each is runtime-checkable (mertk tests components with isinstance), and each
+    names kinds that exist."""
+    from mertk.api import ABILITIES
+
+    html = (site / "plugins" / "contracts" / "index.html").read_text()
+    assert "<!-- optional-abilities -->" not in html and "&lt;!-- optional-abilities" not in html
+    for ability in ABILITIES:
+        assert f"<code>{ability.protocol.__name__}</code>" in html, ability.protocol.__name__
+        assert not isinstance(object(), ability.protocol)  # runtime-checkable: a TypeError otherwise
+        assert set(ability.kinds) <= {*KINDS, "any"}, ability
+    assert "<code>uses_device: bool</code>" in html and "<code>origin(landmarks, shape)</code>" in html
