@@ -197,7 +197,8 @@ def test_every_bundled_config_is_listed(site):
 def test_reference_pages_render_their_objects(site):
     expected = {
         "reference/preprocess": ["mertk.preprocess.pipeline.prepare", "mertk.preprocess.pipeline.Prepared"],
-        "reference/engine": ["mertk.engine.runner.run_experiment"],
+        "reference/engine": ["mertk.engine.schedule.run_experiment", "mertk.engine.fold.train_folds",
+                             "mertk.engine.run.Run", "mertk.engine.trainer.run_epochs"],
         "reference/data": ["mertk.evaluation.metrics.evaluate", "mertk.evaluation.protocols.LeaveOneSubjectOut"],
         "reference/inference": ["mertk.artifact.load_artifact", "mertk.inference.predict.predict_clips"],
         "methods/dual-atme": ["mertk_dual_atme.model.DualATME"],
