@@ -36,10 +36,36 @@ from mertk.refs import Ref
 from mertk.signatures import Outline, read_outline
 from mertk.signatures import Parameter as OutlineParameter
 
-__all__ = ["Ref", "ConfigSection", "ComponentInfo", "Registry", "Components", "KINDS", "Spec"]
+__all__ = ["Ref", "ConfigSection", "ComponentInfo", "Registry", "Components", "KINDS", "Spec", "ComponentSpec"]
 
 #: A component spec as written in a config: a name, or a mapping with ``name`` and arguments.
 Spec = str | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A validated component spec as one type: the component's name and its arguments.
+
+    A config may write a spec as a name or as a mapping with ``name``; code that reads a
+    validated spec takes :meth:`of` it instead of handling both shapes itself.
+    """
+
+    name: str
+    arguments: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, spec: Spec, *, kind: str = "component", file: str = "<config>", key: str = "") -> ComponentSpec:
+        """``"name"`` or ``{name: ..., **arguments}`` as a :class:`ComponentSpec`.
+
+        Raises:
+            ConfigError: another shape (a validated config never has one).
+        """
+        mapping = Components.normalise(kind, spec, file, key)
+        return cls(mapping.pop("name"), mapping)
+
+    def as_mapping(self) -> dict[str, Any]:
+        """``{name: ..., **arguments}``, what :meth:`Components.build` takes."""
+        return {"name": self.name, **self.arguments}
 
 
 

@@ -44,7 +44,7 @@ from mertk.engine.trainer import (
 from mertk.errors import MertkError, PluginError
 from mertk.plugins import PluginRecipe
 from mertk.progress import progress_bar
-from mertk.registry import Components
+from mertk.registry import Components, ComponentSpec
 
 __all__ = ["FoldContext", "FoldJob", "FoldSetup", "TrainedFold", "fold_context", "fold_task", "train_folds",
            "setup_fold", "train_and_test", "model_name"]
@@ -237,8 +237,7 @@ def train_and_test(ctx: FoldContext, train: Sequence[int], test: Sequence[int], 
 
 def model_name(loaded: LoadedConfig) -> str:
     """The config's model name, for messages."""
-    model = loaded.config.model
-    return model if isinstance(model, str) else model.get("name", "?")
+    return ComponentSpec.of(loaded.config.model, kind="model").name
 
 
 @dataclass

@@ -33,7 +33,7 @@ from mertk.engine.trainer import EpochStats, autocast_dtype, normalize_views, se
 from mertk.errors import MertkError, PluginError
 from mertk.evaluation.classes import check_classes, check_fold_classes
 from mertk.plugins import PluginRecipe, plugin_recipe
-from mertk.registry import Components
+from mertk.registry import Components, ComponentSpec
 
 __all__ = ["ExperimentData", "Run", "load_data", "split_folds"]
 
@@ -410,7 +410,7 @@ def _why_no_samples(data: ExperimentData, folder: RunFolder) -> str:
 def _settings_summary(loaded: LoadedConfig) -> str:
     cfg = loaded.config
     t = cfg.train
-    terms = [LOSS_TERM.split({"name": s} if isinstance(s, str) else s) for s in cfg.loss]
+    terms = [LOSS_TERM.split(ComponentSpec.of(s, kind="loss").as_mapping()) for s in cfg.loss]
     return (f"Model `{model_name(loaded)}`; losses: "
             + ", ".join(f"{spec['name']} x {options['weight']:g}" for spec, options in terms)
             + f". {t.epochs} epochs, batch {t.batch_size}, {t.optimizer.name} lr {t.optimizer.lr}, "

@@ -22,7 +22,7 @@ from mertk.api import ModelOutput
 from mertk.config import LOSS_TERM
 from mertk.cpus import CpuBudget, available_cpus
 from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSettings
-from mertk.registry import Components
+from mertk.registry import Components, ComponentSpec
 
 __all__ = ["select_device", "seed_everything", "configure_threads", "thread_budget", "set_threads",
            "LossSum", "build_loss", "build_model",
@@ -114,7 +114,7 @@ def build_loss(specs: Sequence[Mapping[str, Any]], components: Components, *, nu
     """
     terms = []
     for i, spec in enumerate(specs):
-        spec, options = LOSS_TERM.split({"name": spec} if isinstance(spec, str) else spec)
+        spec, options = LOSS_TERM.split(ComponentSpec.of(spec, kind="loss").as_mapping())
         weight = float(options["weight"])
         params = components["loss"].get(spec["name"]).parameters
         run_time = {"num_classes": num_classes, "class_counts": list(class_counts)}

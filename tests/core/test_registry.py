@@ -187,3 +187,15 @@ def test_a_factorys_check_arguments_runs_with_the_config_check(components) -> No
         components.validate("model", {"name": "net", "gate": {"name": "wrapper", "options": {"colour": 1}}},
                             file="run.yaml", key="model", provided=("num_classes",))
     assert str(exc.value) == "run.yaml: model.gate.options.colour: the library spells it 'color'"
+
+
+def test_a_component_spec_is_one_type_whichever_shape_the_config_wrote():
+    from mertk.errors import ConfigError
+    from mertk.registry import ComponentSpec
+
+    assert ComponentSpec.of("focal") == ComponentSpec("focal", {})
+    spec = ComponentSpec.of({"name": "focal", "gamma": 2.0}, kind="loss")
+    assert (spec.name, dict(spec.arguments), spec.as_mapping()) == ("focal", {"gamma": 2.0},
+                                                                     {"name": "focal", "gamma": 2.0})
+    with pytest.raises(ConfigError, match=r"run\.yaml: loss\.0\.name: missing: say which loss to use"):
+        ComponentSpec.of({"gamma": 2.0}, kind="loss", file="run.yaml", key="loss.0")
