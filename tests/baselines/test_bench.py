@@ -107,12 +107,12 @@ def test_bench_refuses_a_run_folder_made_with_another_config(tmp_path, flow_mani
 
 def test_bench_refuses_to_resume_a_run_with_another_recipe_naming_the_key(tmp_path, flow_manifest, monkeypatch):
     """A started run folder of a bench is resumed only with the recipe its fingerprint.json recorded."""
-    from mertk.engine import runner
+    from mertk.engine import run
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt("stopped before any fold")
 
-    monkeypatch.setattr(runner, "split_folds", stop)
+    monkeypatch.setattr(run, "split_folds", stop)
     bench_dir = tmp_path / "bench"
     invoke(["bench", "ststnet.yaml", "--dir", str(bench_dir), *tiny(flow_manifest)])
     run = bench_dir / "ststnet-seed1"
