@@ -8,7 +8,7 @@ and per source dataset (the samples' ``dataset``). Arms:
   (``benchmarks/reference.py``: their layers, one CBAM shared by both branches as in their
   code, default Adam, fp32); ``reference-upper``: the same with CBAM on the upper branch only
   (the paper, and mertk's default ``attention_on: upper``), i.e. the same function as ``mertk``;
-* ``mertk``: the config as it is, through :func:`mertk.engine.runner.train_and_test`, in fp32
+* ``mertk``: the config as it is, through :func:`mertk.engine.fold.train_and_test`, in fp32
   like the reference (``precision: auto`` would pick bf16 on some CPUs and not on others, and
   the comparison must not depend on the machine);
 * each option where mertk departs from the authors' code, switched back one at a time:
@@ -65,7 +65,8 @@ from fastpaths import plain_torch  # benchmarks/, on sys.path when run as a scri
 import mertk
 from mertk.config import LoadedConfig, load_config
 from mertk.cpus import available_cpus
-from mertk.engine.runner import load_data, train_and_test
+from mertk.engine.fold import FoldContext, train_and_test
+from mertk.engine.run import load_data
 from mertk.engine.trainer import autocast_dtype, configure_threads, normalize_views
 from mertk.evaluation.metrics import evaluate
 
@@ -111,10 +112,10 @@ def _mertk_predictions(arm: str, seed: int) -> list[int]:
     train = loaded.config.train
     inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, torch.device("cpu"))
     predictions = [0] * len(labels)
+    ctx = FoldContext(loaded, components, tuple(data.samples), data.class_names, inputs, labels, tuple(folds))
     with plain_torch(*ARMS[arm][1]):
         for index, fold in enumerate(folds):
-            _, record = train_and_test(loaded, components, data, inputs, labels, fold.train, fold.test,
-                                       seed=1000 * seed + index, desc="")
+            _, record = train_and_test(ctx, fold.train, fold.test, seed=1000 * seed + index, desc="")
             for i, p in zip(fold.test, record["y_pred"]):
                 predictions[i] = p
     return predictions

@@ -15,7 +15,7 @@ For each config and device it times one LOSO epoch, i.e. one epoch of every fold
 * stacked ``k``: the folds in stacks of ``k`` (what ``stack_folds: k`` runs), one
   :class:`mertk.engine.stacked.StackedTrainer` per stack.
 
-Every fold is built as the run builds it (:func:`mertk.engine.runner.setup_fold`). Per stack,
+Every fold is built as the run builds it (:func:`mertk.engine.fold.setup_fold`). Per stack,
 its folds' Trainers and the StackedTrainer take turns, epoch by epoch (interleaved, so that load
 from other processes on a shared machine hits both alike): one warm-up epoch each, then
 ``--epochs`` timed ones; the stacks' median epochs add up to a LOSO epoch, each way.
@@ -56,7 +56,8 @@ import torch
 import mertk
 from mertk.api import Fold
 from mertk.config import LoadedConfig, load_config
-from mertk.engine import runner
+from mertk.engine.fold import FoldContext, FoldSetup, setup_fold
+from mertk.engine.run import load_data
 from mertk.engine.stacked import StackedTrainer, train_stacked
 from mertk.engine.trainer import Trainer, autocast_dtype, configure_threads, normalize_views, train_model
 
@@ -69,17 +70,18 @@ class Loso:
                                                        else [])
         self.loaded: LoadedConfig = load_config(file, components, overrides)
         self.components, self.device = components, device
-        self.data = runner.load_data(self.loaded, components)
+        self.data = load_data(self.loaded, components)
         self.folds: list[Fold] = components.build("protocol", self.loaded.config.protocol).split(self.data.samples)
         self.train = train = self.loaded.config.train  # the config's own settings (setup changes the epochs)
         self.inputs = normalize_views(self.data.views, train.normalize_mean, train.normalize_std, device)
         self.labels = torch.as_tensor([s.label for s in self.data.samples], dtype=torch.int64, device=device)
 
-    def setup(self, index: int, epochs: int) -> runner.FoldSetup:
+    def setup(self, index: int, epochs: int) -> FoldSetup:
         """Fold ``index`` built and seeded as the run builds it, for ``epochs`` epochs."""
         self.loaded.config.train = self.train.model_copy(update={"epochs": epochs})
-        return runner.setup_fold(self.loaded, self.components, self.data, self.inputs, self.labels,
-                                 self.folds[index].train, seed=self.loaded.config.seed + index)
+        ctx = FoldContext(self.loaded, self.components, tuple(self.data.samples), self.data.class_names, self.inputs,
+                          self.labels, tuple(self.folds))
+        return setup_fold(ctx, self.folds[index].train, seed=self.loaded.config.seed + index)
 
 
 def clock(device: torch.device) -> float:

@@ -65,7 +65,7 @@ def demo_flow_images(size: int, components: mertk.Components) -> tuple[dict[str,
     demo (about a minute); later ones read mertk's cache.
     """
     from mertk.config import load_config
-    from mertk.engine.runner import load_data
+    from mertk.engine.run import load_data
 
     overrides = [f"preprocess.views.face.size={size}", f"preprocess.views.hars.size={size}"]
     data = load_data(load_config("dual-atme.yaml", components, overrides), components)

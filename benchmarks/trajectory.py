@@ -61,7 +61,7 @@ from reference import AuthorsDualATME, fit_reference, to_mertk_state
 
 import mertk
 from mertk.config import load_config
-from mertk.engine.runner import load_data
+from mertk.engine.run import load_data
 from mertk.engine.trainer import Trainer, build_loss, build_model, configure_threads, normalize_views
 from mertk.evaluation.metrics import evaluate
 

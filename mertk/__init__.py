@@ -12,17 +12,11 @@ Plugins implement hooks from :mod:`mertk.hookspecs` with the :data:`hookimpl` ma
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from mertk.errors import ConfigError, MertkError, PluginError
 from mertk.hookspecs import hookimpl
 from mertk.plugins import load_components, plugin_manager
 from mertk.registry import KINDS, ComponentInfo, Components, Ref, Registry
-
-try:
-    __version__ = version("mertk")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from mertk.version import __version__
 
 __all__ = [
     "__version__", "hookimpl", "load_components", "plugin_manager", "Components", "ComponentInfo",

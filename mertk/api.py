@@ -40,6 +40,19 @@ __all__ = [
     "TaskRetry",
     "Executor",
     "is_stacked",
+    "UsesDevice",
+    "ReadsFrames",
+    "SizedView",
+    "DrawsOrigin",
+    "Fitted",
+    "SpatialMap",
+    "ChecksArguments",
+    "LocalExecutor",
+    "DescribedExecutor",
+    "ClosableExecutor",
+    "CannotStack",
+    "Ability",
+    "ABILITIES",
 ]
 
 
@@ -261,8 +274,8 @@ class RoiSelector(Protocol):
 
 def view_source(selector: object) -> Literal["flow", "frames"]:
     """What a ``roi_selector`` reads: ``"frames"`` (the aligned grey clip ``(T, 1, A, A)``) when
-    it sets the optional attribute ``source = "frames"``, else ``"flow"`` (the encoded flow image)."""
-    return "frames" if getattr(selector, "source", "flow") == "frames" else "flow"
+    it is a :class:`ReadsFrames`, else ``"flow"`` (the encoded flow image)."""
+    return "frames" if isinstance(selector, ReadsFrames) and selector.source == "frames" else "flow"
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -480,6 +493,143 @@ class Executor(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- optional abilities
+#
+# A component may have these on top of its kind's interface; mertk tests for each with
+# isinstance(component, Protocol), so leaving one out is fine. ABILITIES lists them with the
+# kinds they apply to; docs/plugins/contracts.md's table is generated from it
+# (docs/_hooks/abilities.py).
+
+
+@runtime_checkable
+class UsesDevice(Protocol):
+    """The extractor computes on its inputs' device (like ``torch-tvl1``): with
+    ``preprocess.device: auto`` on a CUDA machine, or ``cuda``, the flow of up to
+    ``preprocess.batch_size`` clips runs as one batch on the GPU. Set ``uses_device = True``."""
+
+    uses_device: bool
+
+
+@runtime_checkable
+class ReadsFrames(Protocol):
+    """The selector reads the aligned grey clip ``(T, 1, A, A)`` (onset to offset) instead of the
+    encoded flow image (like ``lbp-top``); the clip is then cached too. Set ``source = "frames"``
+    (see :func:`view_source`)."""
+
+    source: str
+
+
+@runtime_checkable
+class SizedView(Protocol):
+    """The side ``S`` of the selector's ``(C, S, S)`` view, used to shape empty results."""
+
+    size: int
+
+
+@runtime_checkable
+class DrawsOrigin(Protocol):
+    """Which rectangle of the ``(H, W)`` aligned image each rectangle of the ``(S, S)`` view was
+    resampled from (``full-face``: one piece, the whole image; ``hars``: one strip per region
+    box); ``mertk explain`` uses it to draw the view's maps on the face and outline its regions,
+    else it draws them on the view."""
+
+    def origin(self, landmarks: np.ndarray, shape: tuple[int, int]) -> list[ViewPiece]:
+        """The view's pieces for a face with these ``(68, 2)`` landmarks in an ``(H, W)`` image."""
+        ...
+
+
+@runtime_checkable
+class Fitted(Protocol):
+    """The model is fitted on the training fold once instead of trained by gradient descent (like
+    ``linear-svm``), then predicts through ``forward``; it never stacks."""
+
+    def fit(self, views: Mapping[str, Any], labels: Any) -> Any:
+        """Fit on the training fold's views ``{name: (N, C, S, S)}`` and ``(N,)`` int64 labels."""
+        ...
+
+
+@runtime_checkable
+class SpatialMap(Protocol):
+    """The last spatial attention map ``(B, 1, h, w)``; the ``dual-atme`` model copies it into its
+    output's ``maps`` (``upper_attention``), which ``mertk explain`` draws."""
+
+    spatial_map: Any
+
+
+@runtime_checkable
+class ChecksArguments(Protocol):
+    """A static or class method of the factory, called when a config is checked with the
+    component's arguments from the config (not those mertk supplies at run time); it raises
+    ``mertk.errors.ArgumentError(argument, message)`` for what a signature cannot express, e.g.
+    arguments passed on to another library (the ``timm`` backbone checks its ``kwargs`` against
+    the timm model this way); the error is reported at that argument's key."""
+
+    def check_arguments(self, **arguments: Any) -> None:
+        """Raise ``ArgumentError`` for a bad argument."""
+        ...
+
+
+@runtime_checkable
+class LocalExecutor(Protocol):
+    """The executor runs only on this machine: preprocessing then uses mertk's own forked workers
+    (``preprocess.workers``) instead of one task per clip through ``map``. Set ``local = True``."""
+
+    local: bool
+
+
+@runtime_checkable
+class DescribedExecutor(Protocol):
+    """One line saying where tasks run, written to ``run.log`` and ``environment.json``."""
+
+    def describe(self) -> str:
+        """Where tasks run, in words."""
+        ...
+
+
+@runtime_checkable
+class ClosableExecutor(Protocol):
+    """Called when the command is done (the ``ray`` executor shuts down a Ray it started)."""
+
+    def close(self) -> None:
+        """Release what the executor started."""
+        ...
+
+
+@runtime_checkable
+class CannotStack(Protocol):
+    """The component cannot be trained with its folds stacked (``train.stack_folds``): ``mertk
+    config check`` refuses an explicit stack size naming the component and the reason, and
+    ``auto`` trains one fold after another, saying why in the run log (like ``timm`` with a
+    ``drop_rate``). On the factory: a reason (str), or a static function of the component's
+    config arguments returning one or ``None``."""
+
+    cannot_stack: str | Callable[[Mapping[str, Any]], str | None]
+
+
+class Ability(NamedTuple):
+    """An optional ability: its protocol, the kinds that may have it, and where it goes."""
+
+    protocol: type
+    kinds: tuple[str, ...]
+    on: Literal["component", "factory"] = "component"
+
+
+#: Every optional ability, in the order the contracts page lists them.
+ABILITIES: tuple[Ability, ...] = (
+    Ability(UsesDevice, ("flow_extractor",)),
+    Ability(ReadsFrames, ("roi_selector",)),
+    Ability(SizedView, ("roi_selector",)),
+    Ability(DrawsOrigin, ("roi_selector",)),
+    Ability(Fitted, ("model",)),
+    Ability(SpatialMap, ("attention",)),
+    Ability(ChecksArguments, ("any",), "factory"),
+    Ability(LocalExecutor, ("executor",)),
+    Ability(DescribedExecutor, ("executor",)),
+    Ability(ClosableExecutor, ("executor",)),
+    Ability(CannotStack, ("model", "backbone", "attention", "loss"), "factory"),
+)
+
+
 def is_stacked(tensor: "torch.Tensor") -> bool:  # noqa: F821
     """``True`` when ``tensor`` is one model's share of a stacked computation.
 
@@ -495,7 +645,8 @@ def is_stacked(tensor: "torch.Tensor") -> bool:  # noqa: F821
     """
     import torch
 
-    return bool(torch._C._functorch.is_batchedtensor(tensor))
+    # torch has no public test for a vmap-batched tensor; this is the one torch.func itself uses
+    return bool(torch._C._functorch.is_batchedtensor(tensor))  # noqa: SLF001
 
 
 def __getattr__(name: str) -> Any:

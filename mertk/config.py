@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import typing
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,13 +65,17 @@ class RunConfig(Strict):
     """Loss terms, summed; each may carry ``weight: float`` (default 1)."""
 
 
+#: The run config model built for each set of components (dropped with them).
+_RUN_CONFIG_MODELS: weakref.WeakKeyDictionary[Components, type[RunConfig]] = weakref.WeakKeyDictionary()
+
+
 def run_config_model(components: Components) -> type[RunConfig]:
     """:class:`RunConfig` with every registered config section added (cached per ``components``).
 
     Raises:
         PluginError: a plugin registered a section under one of :class:`RunConfig`'s own keys.
     """
-    cached = getattr(components, "_run_config_model", None)
+    cached = _RUN_CONFIG_MODELS.get(components)
     if cached is not None:
         return cached
     from mertk.errors import PluginError
@@ -86,7 +91,7 @@ def run_config_model(components: Components) -> type[RunConfig]:
             fields[key] = (section.model, pydantic.Field(default_factory=section.model,
                                                          description=section.description))
     model = pydantic.create_model("RunConfig", __base__=RunConfig, __module__=__name__, **fields)
-    components._run_config_model = model
+    _RUN_CONFIG_MODELS[components] = model
     return model
 
 

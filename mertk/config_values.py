@@ -25,6 +25,7 @@ from typing import Any
 
 import pydantic
 
+from mertk.refs import Ref
 from mertk.yamlfile import BoolWord
 
 __all__ = ["NotExpected", "as_expected", "plain"]
@@ -93,8 +94,6 @@ _COMPONENT = object()
 
 def _strip(annotation: Any) -> Any:
     """The annotation without ``Annotated`` metadata, or :data:`_COMPONENT` for a component spec."""
-    from mertk.registry import Ref  # mertk.registry imports this module
-
     while typing.get_origin(annotation) is typing.Annotated:
         if any(isinstance(m, Ref) for m in annotation.__metadata__):
             return _COMPONENT

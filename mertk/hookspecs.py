@@ -23,7 +23,8 @@ Built-in components and the Dual-ATME reference set are registered through these
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
 
@@ -37,13 +38,39 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 class Register(Protocol):
-    """The callable every ``register_*`` hook receives (``register_config_dirs``: ``register(folder)``)."""
+    """The callable every ``register_*`` hook receives (``register_config_dirs``: ``register(folder)``).
+
+    It is a :class:`mertk.plugins.Registrations`: a ``wrapper=True`` hook implementation sees
+    every registration of the call in its ``made`` list once the others have run (after its
+    ``yield``), and may :meth:`~mertk.plugins.Registrations.veto` some, or raise to refuse them all.
+    """
 
     def __call__(self, name: str, factory: Any = ..., *, description: str | None = None,
                  requires: Any = None) -> Any: ...
 
 
-@hookspec
+#: Component kind -> what its components do, in the order kinds are listed and documented.
+#: Filled by :func:`component_hook`, the one place a kind is declared.
+KINDS: dict[str, str] = {}
+#: Component kind -> the name of the ``register_*`` hook that registers its components.
+HOOK_FOR_KIND: dict[str, str] = {}
+
+_Hook = TypeVar("_Hook", bound=Callable[..., Any])
+
+
+def component_hook(kind: str, description: str) -> Callable[[_Hook], _Hook]:
+    """Declare a component kind: its ``register_*`` hookspec (the decorated function), its name
+    and its one-line description. A new kind is this decorator on a new hookspec, nothing else."""
+
+    def declare(function: _Hook) -> _Hook:
+        KINDS[kind] = description
+        HOOK_FOR_KIND[kind] = function.__name__
+        return hookspec(function)
+
+    return declare
+
+
+@component_hook("dataset", "Dataset adapters: read a released dataset layout or a manifest into samples.")
 def register_datasets(register: Register) -> None:
     """Register dataset adapters (kind ``dataset``).
 
@@ -52,7 +79,7 @@ def register_datasets(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("protocol", "Evaluation protocols: split samples into train/test folds (LOSO, LODO, k-fold).")
 def register_protocols(register: Register) -> None:
     """Register evaluation protocols (kind ``protocol``).
 
@@ -61,7 +88,7 @@ def register_protocols(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("face_detector", "Face detectors: find the face box in a frame.")
 def register_face_detectors(register: Register) -> None:
     """Register face detectors (kind ``face_detector``).
 
@@ -70,7 +97,7 @@ def register_face_detectors(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("landmark_detector", "Landmark detectors: 68 facial landmarks inside a face box.")
 def register_landmark_detectors(register: Register) -> None:
     """Register landmark detectors (kind ``landmark_detector``).
 
@@ -79,7 +106,7 @@ def register_landmark_detectors(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("spotter", "Apex spotters: pick the apex frame when the annotation has none.")
 def register_spotters(register: Register) -> None:
     """Register apex spotters (kind ``spotter``).
 
@@ -88,7 +115,7 @@ def register_spotters(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("flow_extractor", "Optical-flow extractors: dense (u, v) flow between two frames.")
 def register_flow_extractors(register: Register) -> None:
     """Register optical-flow extractors (kind ``flow_extractor``).
 
@@ -97,7 +124,7 @@ def register_flow_extractors(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("roi_selector", "ROI selectors: turn the encoded flow image into one model input view.")
 def register_roi_selectors(register: Register) -> None:
     """Register ROI selectors (kind ``roi_selector``).
 
@@ -106,7 +133,7 @@ def register_roi_selectors(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("backbone", "Backbones: feature extractors (B, C, H, W) -> (B, C', h, w).")
 def register_backbones(register: Register) -> None:
     """Register backbones (kind ``backbone``).
 
@@ -116,7 +143,7 @@ def register_backbones(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("attention", "Attention modules: (B, C, H, W) -> (B, C, H, W) re-weighting.")
 def register_attentions(register: Register) -> None:
     """Register attention modules (kind ``attention``).
 
@@ -125,7 +152,7 @@ def register_attentions(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("loss", "Losses: (ModelOutput, target) -> scalar.")
 def register_losses(register: Register) -> None:
     """Register losses (kind ``loss``).
 
@@ -134,7 +161,7 @@ def register_losses(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("model", "Models: views {name: (B, C, S, S)} -> ModelOutput(logits, features).")
 def register_models(register: Register) -> None:
     """Register models (kind ``model``).
 
@@ -145,7 +172,7 @@ def register_models(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("tracker", "Experiment trackers: receive the config, per-epoch values and fold and run metrics.")
 def register_trackers(register: Register) -> None:
     """Register experiment trackers (kind ``tracker``), configured as ``output.trackers``.
 
@@ -157,7 +184,8 @@ def register_trackers(register: Register) -> None:
     """
 
 
-@hookspec
+@component_hook("executor",
+                "Executors: run independent tasks (folds, clips) here, in worker processes or on a cluster.")
 def register_executors(register: Register) -> None:
     """Register executors (kind ``executor``).
 

@@ -13,24 +13,30 @@ Switches:
 
 from __future__ import annotations
 
+import bisect
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
 from mertk import hookspecs
 from mertk.errors import PluginError, did_you_mean
-from mertk.registry import KINDS, Components
+from mertk.hookspecs import HOOK_FOR_KIND
+from mertk.registry import Components
+from mertk.version import __version__
 
-__all__ = ["PluginManager", "BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "DISABLE_AUTOLOAD_ENV", "plugin_manager",
-           "load_components", "PluginInfo", "plugin_infos", "check_hooks", "PluginRecipe", "plugin_recipe"]
+__all__ = ["PluginManager", "BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "DISABLE_AUTOLOAD_ENV", "HOOK_FOR_KIND",
+           "plugin_manager", "load_components", "Registration", "Registrations", "PluginInfo", "plugin_infos",
+           "check_hooks", "PluginRecipe", "plugin_recipe"]
 
 ENTRY_POINT_GROUP = "mertk"
 DISABLE_AUTOLOAD_ENV = "MERTK_DISABLE_PLUGIN_AUTOLOAD"
@@ -48,23 +54,6 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mertk.execution.plugin",
 )
 
-#: ``register_*`` hook name for each component kind.
-HOOK_FOR_KIND: dict[str, str] = {
-    "dataset": "register_datasets",
-    "protocol": "register_protocols",
-    "face_detector": "register_face_detectors",
-    "landmark_detector": "register_landmark_detectors",
-    "spotter": "register_spotters",
-    "flow_extractor": "register_flow_extractors",
-    "roi_selector": "register_roi_selectors",
-    "backbone": "register_backbones",
-    "attention": "register_attentions",
-    "loss": "register_losses",
-    "model": "register_models",
-    "tracker": "register_trackers",
-    "executor": "register_executors",
-}
-assert set(HOOK_FOR_KIND) == set(KINDS)
 
 
 def _has_hooks(module: ModuleType) -> bool:
@@ -263,28 +252,117 @@ def load_components(pm: PluginManager | None = None, *, extra: Sequence[str | Pa
                     autoload: bool | None = None) -> Components:
     """Build a fresh :class:`~mertk.registry.Components` filled by every plugin's hooks.
 
-    Each hook implementation is called with a ``register`` callable bound to its plugin's
-    name, so duplicate names raise naming both plugins.
+    Each ``register_*`` hook is called once through pluggy (``pm.hook.<name>``), so hook wrappers
+    and pluggy's tracing see it, with a :class:`Registrations` as ``register``: it notes which
+    plugin made each registration, and the registrations left once the call returns (wrappers may
+    veto some) go into the registries in plugin registration order, so duplicate names raise
+    naming both plugins.
     """
     pm = pm or plugin_manager(extra=extra, autoload=autoload)
     components = Components(plugin_manager=pm)
     for kind, hook_name in HOOK_FOR_KIND.items():
         registry = components[kind]
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
-            def register(name, factory, *, description=None, requires=None, _plugin=impl.plugin_name,
-                         _registry=registry):
-                return _registry.register(name, factory, plugin=_plugin, description=description, requires=requires)
-            kwargs = {"register": register} if "register" in impl.argnames else {}
-            impl.function(**kwargs)
-    for impl in pm.hook.register_config_sections.get_hookimpls():
-        def register_section(key, model, *, description=None, default=None, _plugin=impl.plugin_name):
-            components.register_section(key, model, plugin=_plugin, description=description, default=default)
-        impl.function(register=register_section)
-    for impl in pm.hook.register_config_dirs.get_hookimpls():
-        impl.function(register=lambda folder: components.config_dirs.append(str(folder)))
+        for made in _call(pm, hook_name).made:
+            factory, options = made.value("factory")
+            registry.register(made.name, factory, plugin=made.plugin, **options)
+    for made in _call(pm, "register_config_sections").made:
+        model, options = made.value("model")
+        components.register_section(made.name, model, plugin=made.plugin, **options)
+    components.config_dirs.extend(str(made.name) for made in _call(pm, "register_config_dirs").made)
     for folders in pm.hook.mertk_config_dirs():  # deprecated; pluggy warns when it is implemented
         components.config_dirs.extend(str(f) for f in folders)
     return components
+
+
+@dataclass
+class Registration:
+    """One ``register(name, *args, **options)`` call a plugin's hook made.
+
+    Attributes:
+        plugin: The name of the plugin whose hook implementation made it.
+        hook: The hook it was made in (``register_losses``).
+        name: The first argument: the component's name (the section's key, the config folder).
+        args: The other positional arguments (the factory, the section's model).
+        options: The keyword arguments (``description``, ``default``).
+        position: The plugin's place in registration order (registrations are applied in it).
+    """
+
+    plugin: str
+    hook: str
+    name: Any
+    args: tuple[Any, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    position: int = 0
+
+    def value(self, keyword: str) -> tuple[Any, dict[str, Any]]:
+        """The second argument, given by position or as ``keyword``, and the other options.
+
+        Raises:
+            PluginError: it was not given.
+        """
+        options = dict(self.options)
+        if self.args:
+            return self.args[0], options
+        if keyword in options:
+            return options.pop(keyword), options
+        raise PluginError(f"plugin {self.plugin!r}: {self.hook}: register({self.name!r}) needs the {keyword} as "
+                          f"its second argument: register(name, {keyword})")
+
+
+class Registrations:
+    """The ``register`` callable of one ``register_*`` hook call; what it collected is :attr:`made`.
+
+    A registration is noted with the plugin whose hook implementation made it (found on the call
+    stack, so a helper function the implementation calls may register too). Nothing reaches the
+    registries until the whole call (wrappers included) has returned: a ``wrapper=True`` hook
+    implementation sees every registration after its ``yield`` and may :meth:`veto` some.
+    """
+
+    def __init__(self, hook: str, impls: Sequence[Any]) -> None:
+        self.hook = hook
+        #: Registrations in plugin registration order (the order components are listed), vetoed ones left out.
+        self.made: list[Registration] = []
+        # id(code) -> (position, plugin name, plugin); by identity: equal code of two files compares equal
+        self._impls: dict[int, list[tuple[int, str, object]]] = {}
+        for position, impl in enumerate(impls):
+            code = getattr(getattr(impl.function, "__func__", impl.function), "__code__", None)
+            if code is not None:
+                self._impls.setdefault(id(code), []).append((position, impl.plugin_name, impl.plugin))
+
+    def __call__(self, name: Any, *args: Any, **options: Any) -> None:
+        position, plugin = self._caller()
+        made = Registration(plugin, self.hook, name, args, options, position)
+        bisect.insort(self.made, made, key=lambda r: r.position)  # after equal positions: a plugin's order kept
+
+    def veto(self, registration: Registration) -> None:
+        """Leave ``registration`` out of the registries (a hook wrapper's decision)."""
+        self.made.remove(registration)
+
+    def _caller(self) -> tuple[int, str]:
+        """The position and name of the hook implementation on the call stack."""
+        frame = inspect.currentframe()
+        while frame is not None:
+            found = self._impls.get(id(frame.f_code), [])
+            if len(found) > 1:  # one method of a class whose instances are several plugins: its `self` says which
+                found = [f for f in found if frame.f_locals.get("self") is f[2]]
+            if len(found) == 1:
+                return found[0][:2]
+            if found:
+                break
+            frame = frame.f_back
+        else:
+            raise PluginError(f"{self.hook}: register() was called from outside a hook implementation (a thread, "
+                              "or a function stored and called later); call it while the hook runs")
+        raise PluginError(f"{self.hook}: plugins {', '.join(repr(f[1]) for f in found)} share one hook function, so "
+                          "their registrations cannot be told apart; give each plugin its own function")
+
+
+def _call(pm: pluggy.PluginManager, hook_name: str) -> Registrations:
+    """Call ``pm.hook.<hook_name>(register=...)`` once; the registrations it made."""
+    caller = getattr(pm.hook, hook_name)
+    register = Registrations(hook_name, caller.get_hookimpls())
+    caller(register=register)
+    return register
 
 
 def plugin_infos(components: Components) -> list[PluginInfo]:
@@ -292,8 +370,6 @@ def plugin_infos(components: Components) -> list[PluginInfo]:
     pm = components.plugin_manager
     if pm is None:
         return []
-    from mertk import __version__
-
     infos: dict[str, PluginInfo] = {}
     for name, plugin in pm.list_name_plugin():
         dist = pm.distributions.get(name)

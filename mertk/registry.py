@@ -29,61 +29,45 @@ from typing import Any
 
 import pydantic
 
+from mertk.api import ChecksArguments
 from mertk.config_values import NotExpected, as_expected
 from mertk.errors import ArgumentError, ConfigError, MertkError, PluginError, did_you_mean
+from mertk.hookspecs import KINDS
+from mertk.refs import Ref
 from mertk.signatures import Outline, read_outline
 from mertk.signatures import Parameter as OutlineParameter
 
-__all__ = ["Ref", "ConfigSection", "ComponentInfo", "Registry", "Components", "KINDS", "Spec"]
+__all__ = ["Ref", "ConfigSection", "ComponentInfo", "Registry", "Components", "KINDS", "Spec", "ComponentSpec"]
 
 #: A component spec as written in a config: a name, or a mapping with ``name`` and arguments.
 Spec = str | Mapping[str, Any]
 
-#: The component kinds, in the order they are listed and documented.
-KINDS: dict[str, str] = {
-    "dataset": "Dataset adapters: read a released dataset layout or a manifest into samples.",
-    "protocol": "Evaluation protocols: split samples into train/test folds (LOSO, LODO, k-fold).",
-    "face_detector": "Face detectors: find the face box in a frame.",
-    "landmark_detector": "Landmark detectors: 68 facial landmarks inside a face box.",
-    "spotter": "Apex spotters: pick the apex frame when the annotation has none.",
-    "flow_extractor": "Optical-flow extractors: dense (u, v) flow between two frames.",
-    "roi_selector": "ROI selectors: turn the encoded flow image into one model input view.",
-    "backbone": "Backbones: feature extractors (B, C, H, W) -> (B, C', h, w).",
-    "attention": "Attention modules: (B, C, H, W) -> (B, C, H, W) re-weighting.",
-    "loss": "Losses: (ModelOutput, target) -> scalar.",
-    "model": "Models: views {name: (B, C, S, S)} -> ModelOutput(logits, features).",
-    "tracker": "Experiment trackers: receive the config, per-epoch values and fold and run metrics.",
-    "executor": "Executors: run independent tasks (folds, clips) here, in worker processes or on a cluster.",
-}
-
 
 @dataclass(frozen=True)
-class Ref:
-    """Marks a factory parameter or config field as a component spec of ``kind`` (see module docs).
+class ComponentSpec:
+    """A validated component spec as one type: the component's name and its arguments.
 
-    ``options`` are ``(key, default)`` or ``(key, default, annotation)`` entries that a spec may
-    carry beside the component's own arguments and that its user reads itself (a loss term's
-    ``weight``); they are checked against ``annotation`` (default: the default's type), ranges
-    included (``Annotated[float, Field(ge=0)]``), and never passed to the factory (see :meth:`split`).
+    A config may write a spec as a name or as a mapping with ``name``; code that reads a
+    validated spec takes :meth:`of` it instead of handling both shapes itself.
     """
 
-    kind: str
-    provided: tuple[str, ...] = ()
-    options: tuple[tuple[Any, ...], ...] = ()
+    name: str
+    arguments: Mapping[str, Any]
 
-    def split(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``spec`` without the options, and the options' values (defaults where left out).
+    @classmethod
+    def of(cls, spec: Spec, *, kind: str = "component", file: str = "<config>", key: str = "") -> ComponentSpec:
+        """``"name"`` or ``{name: ..., **arguments}`` as a :class:`ComponentSpec`.
 
-        >>> Ref("loss", options=(("weight", 1.0),)).split({"name": "focal", "gamma": 2, "weight": 0.5})
-        ({'name': 'focal', 'gamma': 2}, {'weight': 0.5})
+        Raises:
+            ConfigError: another shape (a validated config never has one).
         """
-        names = {option[0] for option in self.options}
-        component = {k: v for k, v in spec.items() if k not in names}
-        return component, {k: spec.get(k, default) for k, default, *_ in self.options}
+        mapping = Components.normalise(kind, spec, file, key)
+        return cls(mapping.pop("name"), mapping)
 
-    def option_types(self) -> dict[str, Any]:
-        """Each option's annotation: the one given, else its default's type."""
-        return {k: annotation[0] if annotation else type(default) for k, default, *annotation in self.options}
+    def as_mapping(self) -> dict[str, Any]:
+        """``{name: ..., **arguments}``, what :meth:`Components.build` takes."""
+        return {"name": self.name, **self.arguments}
+
 
 
 @dataclass(frozen=True)
@@ -424,9 +408,9 @@ class Components:
         """Run the factory's optional ``check_arguments(**arguments)`` (checks a signature cannot
         express, such as arguments passed on to another library); its :class:`ArgumentError`
         becomes a :class:`ConfigError` at the argument's key."""
-        check = getattr(info.factory, "check_arguments", None)
-        if not callable(check):
+        if not isinstance(info.factory, ChecksArguments):
             return
+        check = info.factory.check_arguments
         try:
             check(**{k: v for k, v in spec.items() if k != "name"})
         except ArgumentError as exc:

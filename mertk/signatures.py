@@ -19,10 +19,8 @@ import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mertk.registry import Ref
+from mertk.refs import Ref
 
 __all__ = ["Parameter", "Outline", "read_outline"]
 
@@ -108,8 +106,6 @@ def _parameter(arg: ast.arg, aliases: dict[str, ast.AST], *, required: bool) -> 
 def _ref_in(annotation: ast.AST, aliases: dict[str, ast.AST]) -> Ref | None:
     """The ``Ref(kind, provided=(...))`` written in an annotation, or in a module-level alias it
     names, if its arguments are literals."""
-    from mertk.registry import Ref  # mertk.registry imports this module
-
     nodes = list(ast.walk(annotation))
     nodes += [n for name in nodes if isinstance(name, ast.Name) and name.id in aliases
               for n in ast.walk(aliases[name.id])]

@@ -110,10 +110,10 @@ def run_all(runs: Sequence[BenchRun], components: Components, *, echo: Callable[
     Raises:
         MertkError: a run folder holds a run of a different config.
     """
-    from mertk.engine.fanout import RunRequest
+    from mertk.engine.schedule import RunRequest
 
     if run_experiments is None:
-        from mertk.engine.fanout import run_experiments
+        from mertk.engine.schedule import run_experiments
     counts = {"reused": 0, "resumed": 0, "started": 0}
     requests = []
     for i, run in enumerate(runs, 1):

@@ -1,7 +1,7 @@
 """The composite demo: a development data set shaped like the MEGC 2019 composite that does not saturate.
 
 ``dataset: {name: demo, variant: composite}``. Generated locally and deterministically from
-``seed`` with the basic demo's faces, action units and renderer (`mertk.data.demo`), once, into
+``seed`` with the basic demo's faces, action units and renderer (`mertk.data.demo_faces`), once, into
 ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-composite-v2-seed{seed}`` (written to a temporary
 sibling and renamed when complete), as frame folders and a manifest read by the ``manifest``
 adapter::
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mertk.data import demo
+from mertk.data import demo_faces
 from mertk.data.labels import MEGC3
 
 __all__ = ["SOURCES", "Source", "PlannedClip", "plan_composite", "generate_composite", "render_composite_clip",
@@ -61,15 +61,16 @@ class Source:
     subjects: int
     classes: tuple[int, int, int]  # clips per class, in MEGC3 order
     frame_size: int
-    style: demo.ClipStyle
+    style: demo_faces.ClipStyle
     near_infrared: bool = False
 
 
 _STYLE = dict(amplitude=(0.3, 1.5), blink_rate=0.5, head_motion=0.2)
 SOURCES = (
-    Source("casme2", 24, (88, 32, 25), 240, demo.ClipStyle(lengths=(12, 16), **_STYLE)),
-    Source("samm", 28, (92, 26, 15), 240, demo.ClipStyle(lengths=(12, 16), noise=3.0, **_STYLE), near_infrared=True),
-    Source("smic", 16, (70, 51, 43), 160, demo.ClipStyle(lengths=(8, 11), **_STYLE)),
+    Source("casme2", 24, (88, 32, 25), 240, demo_faces.ClipStyle(lengths=(12, 16), **_STYLE)),
+    Source("samm", 28, (92, 26, 15), 240, demo_faces.ClipStyle(lengths=(12, 16), noise=3.0, **_STYLE),
+           near_infrared=True),
+    Source("smic", 16, (70, 51, 43), 160, demo_faces.ClipStyle(lengths=(8, 11), **_STYLE)),
 )
 
 #: Per class: ``(probability, action units)`` recipes; AUs are shared across classes as in real data.
@@ -134,12 +135,13 @@ def plan_composite(seed: int = 0) -> list[PlannedClip]:
 # --------------------------------------------------------------------------- faces
 
 
-def _subject_faces(count: int, seed: int) -> list[demo._Face]:
+def _subject_faces(count: int, seed: int) -> list[demo_faces.Face]:
     """``count`` distinct-looking faces: found faces, then flipped ones; each with its own skin and brightness."""
     rng = np.random.default_rng([seed, 2])
-    detector, predictor = demo._dlib_models()
-    found = [f for f in (demo._find_face(i, detector, predictor) for i in demo._base_images(rng)) if f is not None]
-    faces: list[demo._Face] = []
+    detector, predictor = demo_faces.dlib_models()
+    candidates = (demo_faces.find_face(i, detector, predictor) for i in demo_faces.base_images(rng))
+    found = [f for f in candidates if f is not None]
+    faces: list[demo_faces.Face] = []
     for candidate in _candidates(found, detector, predictor):
         faces.append(_restyle(candidate, rng))
         if len(faces) == count:
@@ -147,20 +149,20 @@ def _subject_faces(count: int, seed: int) -> list[demo._Face]:
     raise RuntimeError(f"only {len(faces)} of {count} demo faces were found")
 
 
-def _candidates(found: list[demo._Face], detector, predictor) -> Iterator[demo._Face]:
+def _candidates(found: list[demo_faces.Face], detector, predictor) -> Iterator[demo_faces.Face]:
     """The found faces, then their mirror images (landmarks found again on the flipped image)."""
     yield from found
     for face in found:
-        flipped = demo._find_face(face.image[:, ::-1].copy(), detector, predictor)
+        flipped = demo_faces.find_face(face.image[:, ::-1].copy(), detector, predictor)
         if flipped is not None:
             yield flipped
 
 
-def _restyle(face: demo._Face, rng: np.random.Generator) -> demo._Face:
+def _restyle(face: demo_faces.Face, rng: np.random.Generator) -> demo_faces.Face:
     """The face with its own skin texture, brightness and contrast."""
     mean = float(face.image.mean())
     image = (face.image - mean) * rng.uniform(0.85, 1.15) + mean + rng.uniform(-20, 20)
-    return demo._Face(demo._add_skin_texture(image, rng), face.landmarks, face.width)
+    return demo_faces.Face(demo_faces.add_skin_texture(image, rng), face.landmarks, face.width)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -177,13 +179,14 @@ def _near_infrared(frames: Sequence[np.ndarray], rng: np.random.Generator) -> li
     return out
 
 
-def render_composite_clip(clip: PlannedClip, face: demo._Face, seed: int) -> tuple[list[np.ndarray], int, int, int]:
+def render_composite_clip(clip: PlannedClip, face: demo_faces.Face,
+                          seed: int) -> tuple[list[np.ndarray], int, int, int]:
     """The frames of ``clip`` (its source's size and look) and its onset, apex, offset positions."""
     import cv2
 
     source = next(s for s in SOURCES if s.name == clip.source)
     rng = np.random.default_rng([seed, 3, clip.index])
-    frames, onset, apex, offset = demo._render_clip(face, clip.units, rng, source.style)
+    frames, onset, apex, offset = demo_faces.render_clip(face, clip.units, rng, source.style)
     if source.near_infrared:
         frames = _near_infrared(frames, rng)
     if frames[0].shape[0] != source.frame_size:
@@ -201,7 +204,7 @@ def generate_composite(target: Path, seed: int = 0) -> None:
         frames, onset, apex, offset = render_composite_clip(clip, faces[clip.face], seed)
         folder = Path(FRAMES_FOLDER) / clip.source / f"sub{clip.subject:02d}" / clip.name
         (target / folder).mkdir(parents=True)
-        demo._write_frames(target / folder, frames)
+        demo_faces.write_frames(target / folder, frames)
         rows.append((clip.name, f"sub{clip.subject:02d}", clip.source, clip.label, folder.as_posix(),
                      onset + 1, apex + 1, offset + 1))
     with open(target / MANIFEST_NAME, "w", newline="") as handle:

@@ -13,7 +13,7 @@ directly, without rendering frames or computing flow, so it takes about a second
   (:func:`mertk.preprocess.template.template_landmarks`) with its own small shift, scale and
   shape jitter; the landmarks are written beside each flow (``landmarks`` column) so the HARS
   view finds the eyes and the mouth;
-* the apex displacement is the basic demo's action-unit field (:func:`mertk.data.demo._displacement`)
+* the apex displacement is the basic demo's action-unit field (:func:`mertk.data.demo_faces.displacement`)
   at the composite demo's amplitudes (0.3-1.5 px for a 128 px face, so about 0.03-0.4 px
   here), plus an eye blink in half of the clips, a small head translation and smooth flow
   noise inside the face (more in ``samm``, the near-infrared source); outside the face
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mertk.data import demo
+from mertk.data import demo_faces
 from mertk.data.demo_composite import SOURCES, plan_composite
 
 __all__ = ["generate_flows", "flow_image", "MANIFEST_NAME", "VERSION", "SIZE"]
@@ -73,11 +73,11 @@ def flow_image(units: tuple[str, ...], landmarks: np.ndarray, source: str,
     """One ``(28, 28, 3)`` uint8 (u, v, strain) image of a clip moving the action ``units``."""
     style = next(s for s in SOURCES if s.name == source).style
     width = float(np.ptp(landmarks[:, 0]))
-    face = demo._Face(np.zeros((SIZE, SIZE), np.float32), landmarks, width)
+    face = demo_faces.Face(np.zeros((SIZE, SIZE), np.float32), landmarks, width)
     scale = width / 128.0
-    field = demo._displacement(units, face, amplitude=rng.uniform(*style.amplitude) * scale, rng=rng)
+    field = demo_faces.displacement(units, face, amplitude=rng.uniform(*style.amplitude) * scale, rng=rng)
     if rng.random() < style.blink_rate:
-        field += demo._displacement(["blink"], face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng)
+        field += demo_faces.displacement(["blink"], face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng)
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
     cx, cy = landmarks[:, 0].mean(), landmarks[:, 1].mean() - 0.1 * width
     mask = (((xs - cx) / (0.62 * width)) ** 2 + ((ys - cy) / (0.8 * width)) ** 2 <= 1).astype(np.float32)

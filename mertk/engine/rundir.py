@@ -101,7 +101,7 @@ class RunFolder:
             raise MertkError(f"{run_dir}: the run folder is not empty; pass --resume {run_dir} to continue "
                              "that run, or choose another --run-dir")
         run_dir.mkdir(parents=True, exist_ok=True)
-        return cls(run_dir)._locked()
+        return cls(run_dir).locked()
 
     @classmethod
     def open(cls, run_dir: Path) -> RunFolder:
@@ -110,9 +110,9 @@ class RunFolder:
             raise MertkError(f"{run_dir}: not a mertk run folder (no config.yaml); pass the folder `mertk run` printed")
         check_writable_dir(run_dir, what="the resumed run's folds and results",
                            fix="make the folder writable, or copy it to a place you can write and resume the copy")
-        return cls(Path(run_dir))._locked()
+        return cls(Path(run_dir)).locked()
 
-    def _locked(self) -> RunFolder:
+    def locked(self) -> RunFolder:
         """This folder, locked for this process; refuses (naming the holder) when another one has it."""
         self.lock = RunLock.acquire(self.path)
         return self

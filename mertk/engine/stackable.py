@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mertk.api import CannotStack, Fitted
 from mertk.registry import Components
 
 __all__ = ["stacking_obstacle"]
@@ -38,10 +39,10 @@ def stacking_obstacle(config: Any, components: Components) -> str | None:
     for i, spec in enumerate(config.loss):
         parts += components.parts("loss", spec, f"loss.{i}")
     for key, info, spec in parts:
-        reason = getattr(info.factory, "cannot_stack", None)
+        reason = info.factory.cannot_stack if isinstance(info.factory, CannotStack) else None
         if callable(reason):
             reason = reason({k: v for k, v in spec.items() if k != "name"})
-        if reason is None and key == "model" and callable(getattr(info.factory, "fit", None)):
+        if reason is None and key == "model" and isinstance(info.factory, Fitted):
             reason = "it is fitted by its fit() method, not trained by gradient steps"
         if reason:
             where = "" if key == info.kind else f" ({key})"

@@ -37,6 +37,7 @@ convolution adds in another order than a single one).
 from __future__ import annotations
 
 import copy
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -46,7 +47,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from mertk.engine.settings import TrainSettings
-from mertk.engine.trainer import EpochStats, autocast_dtype, make_optimizer, make_scheduler
+from mertk.engine.trainer import EpochStats, LossSum, autocast_dtype, make_optimizer, make_scheduler, run_epochs
 
 __all__ = ["StackingError", "FoldDropout", "fork_default_generator", "stack_size", "stack_memory_limit",
            "measure_fold_bytes", "StackedTrainer", "train_stacked"]
@@ -183,6 +184,19 @@ def _named_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return {**dict(module.named_parameters()), **dict(module.named_buffers())}
 
 
+class _LossTerms(nn.Module):
+    """A loss that also gives its terms (each before its weight): a :class:`LossSum`'s, else none."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, output: Any, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if isinstance(self.loss, LossSum):
+            return self.loss.forward_terms(output, target)
+        return self.loss(output, target), {}
+
+
 class _Stack:
     """``F`` same-shaped models and their losses as stacked tensors, with the vmapped step.
 
@@ -190,7 +204,8 @@ class _Stack:
         trainable: Name -> ``(F, ...)`` leaf tensors (requires grad): the models' trainable
             parameters; each model's parameter is a view of its slice.
         constants: Name -> ``(F, ...)``: the models' buffers and frozen parameters.
-        loss_tensors: Name -> ``(F, ...)``: the losses' parameters and buffers (constants).
+        loss_tensors: Name -> ``(F, ...)``: the losses' parameters and buffers (constants),
+            named as in :class:`_LossTerms` (``loss.`` + the loss's own name).
     """
 
     def __init__(self, models: Sequence[nn.Module], losses: Sequence[nn.Module]) -> None:
@@ -199,7 +214,7 @@ class _Stack:
             raise StackingError("the folds' models have differently shaped parameters")
         self.source = _ActiveGenerators()
         self.skeleton = self._with_fold_dropout(copy.deepcopy(models[0]).train())
-        self.loss = copy.deepcopy(losses[0]).train()
+        self.loss = _LossTerms(copy.deepcopy(losses[0]).train())
         first = models[0]
         trainable = [name for name, p in first.named_parameters() if p.requires_grad]
         others = [name for name in _named_tensors(first) if name not in trainable]
@@ -208,25 +223,26 @@ class _Stack:
                           for name in trainable}
         self.constants = {name: _stack_in_place([t[name] for t in per_model]) for name in others}
         self.fold_params = [[dict(m.named_parameters())[name] for name in trainable] for m in models]
-        self.loss_tensors = {name: torch.stack([_named_tensors(loss)[name].detach() for loss in losses])
+        self.loss_tensors = {f"loss.{name}": torch.stack([_named_tensors(loss)[name].detach() for loss in losses])
                              for name in _named_tensors(losses[0])}
 
     def _with_fold_dropout(self, model: nn.Module) -> nn.Module:
         for parent in list(model.modules()):
             for name, child in parent.named_children():
                 if isinstance(child, nn.Dropout):
-                    parent._modules[name] = FoldDropout(child.p, self.source)
+                    setattr(parent, name, FoldDropout(child.p, self.source))  # registers the child module
         return model
 
     def _call(self, trainable: dict[str, torch.Tensor], constants: dict[str, torch.Tensor],
               loss_tensors: dict[str, torch.Tensor], views: dict[str, torch.Tensor],
-              target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+              target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         output = functional_call(self.skeleton, (trainable, constants), (views,))
-        return functional_call(self.loss, loss_tensors, (output, target)), output.logits
+        value, terms = functional_call(self.loss, loss_tensors, (output, target))
+        return value, terms, output.logits
 
     def step(self, folds: Sequence[int], index: torch.Tensor, views: Views, labels: torch.Tensor,
              generators: Sequence[torch.Generator],
-             dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+             dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Forward and backward of ``folds`` (positions in the stack) on their batches.
 
         Args:
@@ -234,7 +250,8 @@ class _Stack:
             generators: The dropout generator of each fold in ``folds``.
 
         Returns:
-            ``(G,)`` loss values and ``(G,)`` correct predictions. Gradients accumulate in
+            ``(G,)`` loss values, ``(G,)`` correct predictions and ``(G,)`` values of each loss
+            term by :attr:`LossSum.keys` (none for another loss). Gradients accumulate in
             :attr:`trainable`'s ``.grad`` (zero outside ``folds``).
         """
         whole = len(folds) == len(self.fold_params)
@@ -250,13 +267,14 @@ class _Stack:
         self.source.generators = list(generators)
         device = index.device
         with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            value, logits = vmap(self._call, randomness="error")(trainable, constants, loss_tensors, batch,
-                                                                 target)
+            value, terms, logits = vmap(self._call, randomness="error")(trainable, constants, loss_tensors,
+                                                                        batch, target)
         value.sum().backward()
         if not whole:  # BatchNorm updated copies of these folds' statistics: write them back
             for name, stacked in self.constants.items():
                 stacked.index_copy_(0, rows, constants[name])
-        return value.detach(), (logits.detach().argmax(-1) == target).sum(-1)
+        hits = (logits.detach().argmax(-1) == target).sum(-1)
+        return value.detach(), hits, {key: part.detach() for key, part in terms.items()}
 
     def hand_gradients(self, folds: Sequence[int]) -> None:
         """Give each fold of ``folds`` its slice of the stacked gradients; the others none."""
@@ -328,9 +346,11 @@ class StackedTrainer:
             StackingError: the first step failed under ``vmap`` (nothing was trained).
         """
         device, batch_size = self.device, self.settings.batch_size
+        start_time = time.perf_counter()
         batches = [_epoch_batches(len(i), batch_size, g) for i, g in zip(self.indices, self.generators)]
         total = torch.zeros(len(self.models), device=device)
         correct = torch.zeros(len(self.models), device=device, dtype=torch.int64)
+        terms: dict[str, torch.Tensor] = {}
         seen = [0] * len(self.models)
         for step in range(max(map(len, batches), default=0)):
             groups: dict[int, list[int]] = defaultdict(list)  # batch size -> folds with a batch that size
@@ -340,7 +360,7 @@ class StackedTrainer:
             for size, folds in groups.items():
                 index = torch.stack([self.indices[f][batches[f][step].to(device)] for f in folds])
                 try:
-                    value, hits = self.stack.step(folds, index, self.views, self.labels,
+                    value, hits, parts = self.stack.step(folds, index, self.views, self.labels,
                                                   [self.dropout_generators[f] for f in folds], self.dtype)
                 except (RuntimeError, ValueError, TypeError) as exc:
                     if self.probed:
@@ -350,6 +370,9 @@ class StackedTrainer:
                 rows = torch.as_tensor(folds, device=device)
                 total.index_add_(0, rows, value.float() * size)
                 correct.index_add_(0, rows, hits)
+                for key, part in parts.items():
+                    terms.setdefault(key, torch.zeros(len(self.models), device=device)).index_add_(
+                        0, rows, part.float() * size)
                 for f in folds:
                     seen[f] += size
             self.stack.hand_gradients([f for folds in groups.values() for f in folds])
@@ -359,8 +382,19 @@ class StackedTrainer:
         if self.scheduler is not None:
             self.scheduler.step()
         self.epochs_done += 1
-        return [EpochStats(self.epochs_done, t / max(n, 1), c / max(n, 1), lr)
-                for t, c, n in zip(total.tolist(), correct.tolist(), seen)]
+        seconds = (time.perf_counter() - start_time) / len(self.models)  # the stack's time, shared equally
+        means = {key: [float(v) / max(n, 1) for v, n in zip(values.tolist(), seen)] for key, values in terms.items()}
+        return [EpochStats(self.epochs_done, t / max(n, 1), c / max(n, 1), lr, seconds,
+                           {key: fold_means[f] for key, fold_means in means.items()})
+                for f, (t, c, n) in enumerate(zip(total.tolist(), correct.tolist(), seen))]
+
+    def train_epoch(self) -> list[EpochStats]:
+        """:meth:`epoch`, as a :class:`mertk.engine.trainer.TrainingLoop`."""
+        return self.epoch()
+
+    def close(self) -> None:
+        """:meth:`release`, as a :class:`mertk.engine.trainer.TrainingLoop`."""
+        self.release()
 
     def release(self) -> None:
         """Give every model tensors of its own again (the stack's memory can then be freed)."""
@@ -386,14 +420,4 @@ def train_stacked(models: Sequence[nn.Module], losses: Sequence[nn.Module], view
     """
     trainer = StackedTrainer(models, losses, views, labels, train_indices, settings, generators=generators,
                              dropout_generators=dropout_generators)
-    histories: list[list[EpochStats]] = [[] for _ in models]
-    try:
-        for _ in range(settings.epochs):
-            stats = trainer.epoch()
-            for history, s in zip(histories, stats):
-                history.append(s)
-            if on_epoch is not None:
-                on_epoch(stats)
-    finally:
-        trainer.release()
-    return histories
+    return run_epochs(trainer, settings.epochs, on_epoch) or [[] for _ in models]

@@ -182,7 +182,7 @@ class RunTracking:
             log_epoch(stats)
 
     def end_fold(self, record: Mapping[str, Any]) -> None:
-        """A fold's record (as :func:`mertk.engine.runner.run_fold` returns it) is saved."""
+        """A fold's record (as :func:`mertk.engine.fold.train_folds` returns it) is saved."""
         self._call("end_fold", record["index"], record["name"], _fold_metrics(record))
 
     def finish(self, folder: RunFolder, metrics: Mapping[str, Any], folds: Sequence[Mapping[str, Any]]) -> None:

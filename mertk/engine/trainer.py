@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -22,12 +22,12 @@ from mertk.api import ModelOutput
 from mertk.config import LOSS_TERM
 from mertk.cpus import CpuBudget, available_cpus
 from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSettings
-from mertk.registry import Components
+from mertk.registry import Components, ComponentSpec
 
 __all__ = ["select_device", "seed_everything", "configure_threads", "thread_budget", "set_threads",
            "LossSum", "build_loss", "build_model",
            "normalize_views", "cpu_has_bf16", "autocast_dtype", "make_optimizer", "make_scheduler", "Trainer",
-           "train_model", "predict", "EpochStats"]
+           "TrainingLoop", "run_epochs", "train_model", "predict", "EpochStats"]
 
 Views = Mapping[str, torch.Tensor]
 
@@ -114,7 +114,7 @@ def build_loss(specs: Sequence[Mapping[str, Any]], components: Components, *, nu
     """
     terms = []
     for i, spec in enumerate(specs):
-        spec, options = LOSS_TERM.split({"name": spec} if isinstance(spec, str) else spec)
+        spec, options = LOSS_TERM.split(ComponentSpec.of(spec, kind="loss").as_mapping())
         weight = float(options["weight"])
         params = components["loss"].get(spec["name"]).parameters
         run_time = {"num_classes": num_classes, "class_counts": list(class_counts)}
@@ -192,14 +192,15 @@ def make_scheduler(optimizer: torch.optim.Optimizer, settings: SchedulerSettings
 
 @dataclass
 class EpochStats:
-    """Mean training loss and accuracy over one epoch's batches.
+    """Mean training loss and accuracy over one epoch's batches, the same for a fold trained alone
+    (:class:`Trainer`) or in a stack (:class:`mertk.engine.stacked.StackedTrainer`).
 
     Attributes:
         epoch: 1-based epoch number.
         loss: Mean weighted total loss per sample.
         accuracy: Training accuracy over the epoch's batches (the model changing as it goes).
         lr: The learning rate the epoch trained with.
-        seconds: Wall time of the epoch.
+        seconds: Wall time of the epoch (in a stack of ``F`` folds: the stack's epoch time / ``F``).
         terms: Mean value of each loss term before its weight, by :attr:`LossSum.keys`
             (empty for a loss that is not a :class:`LossSum`).
     """
@@ -283,6 +284,54 @@ class Trainer:
         return EpochStats(self.epochs_done, float(total) / seen, float(correct) / seen, lr,
                           time.perf_counter() - start_time, means)
 
+    def train_epoch(self) -> list[EpochStats]:
+        """:meth:`epoch`, as the :class:`TrainingLoop` of one model."""
+        return [self.epoch()]
+
+    def close(self) -> None:
+        """Nothing to give back (the model owns its tensors)."""
+
+
+@runtime_checkable
+class TrainingLoop(Protocol):
+    """Trains one or more models, one epoch of each per :meth:`train_epoch` call.
+
+    The one interface the engine trains through: :class:`Trainer` (one fold) and
+    :class:`mertk.engine.stacked.StackedTrainer` (a stack of folds) both give each model's
+    :class:`EpochStats`, so ``history.csv`` and the trackers see the same values either way.
+    """
+
+    def train_epoch(self) -> list[EpochStats]:
+        """One epoch of every model; their statistics, in model order."""
+        ...
+
+    def close(self) -> None:
+        """Leave every model usable on its own (called once training ends, however it ends)."""
+        ...
+
+
+def run_epochs(loop: TrainingLoop, epochs: int,
+               on_epoch: Callable[[list[EpochStats]], None] | None = None) -> list[list[EpochStats]]:
+    """Train ``loop`` for ``epochs`` epochs, calling ``on_epoch`` after each with every model's
+    statistics; then :meth:`TrainingLoop.close` it (also when training fails).
+
+    Returns:
+        Per model, one :class:`EpochStats` per epoch.
+    """
+    histories: list[list[EpochStats]] = []
+    try:
+        for _ in range(epochs):
+            stats = loop.train_epoch()
+            if not histories:
+                histories = [[] for _ in stats]
+            for history, one in zip(histories, stats):
+                history.append(one)
+            if on_epoch is not None:
+                on_epoch(stats)
+    finally:
+        loop.close()
+    return histories
+
 
 def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.Tensor, settings: TrainSettings,
                 *, generator: torch.Generator | None = None,
@@ -293,13 +342,8 @@ def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.T
     statistics. Returns one :class:`EpochStats` per epoch.
     """
     trainer = Trainer(model, loss, views, labels, settings, generator=generator)
-    history = []
-    for _ in range(settings.epochs):
-        stats = trainer.epoch()
-        history.append(stats)
-        if on_epoch is not None:
-            on_epoch(stats)
-    return history
+    histories = run_epochs(trainer, settings.epochs, None if on_epoch is None else lambda stats: on_epoch(stats[0]))
+    return histories[0] if histories else []
 
 
 def predict(model: nn.Module, views: Views, batch_size: int = 512, precision: str = "fp32") -> torch.Tensor:

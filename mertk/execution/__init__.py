@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from mertk.api import ClosableExecutor
 from mertk.registry import Components
 
 __all__ = ["open_executor"]
@@ -24,6 +25,5 @@ def open_executor(components: Components, spec: Any, *, file: str = "<config>") 
     try:
         yield executor
     finally:
-        close = getattr(executor, "close", None)
-        if callable(close):
-            close()
+        if isinstance(executor, ClosableExecutor):
+            executor.close()

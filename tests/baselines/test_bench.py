@@ -73,7 +73,7 @@ def test_bench_table_then_rerun_reuses_every_finished_run(tmp_path, flow_manifes
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr("mertk.engine.fanout.run_experiments", no_training)
+    monkeypatch.setattr("mertk.engine.schedule.run_experiments", no_training)
     second = bench(bench_dir, flow_manifest)
     assert "4 reused, 0 resumed, 0 new" in second.output
     assert stamps(bench_dir) == before
@@ -107,12 +107,12 @@ def test_bench_refuses_a_run_folder_made_with_another_config(tmp_path, flow_mani
 
 def test_bench_refuses_to_resume_a_run_with_another_recipe_naming_the_key(tmp_path, flow_manifest, monkeypatch):
     """A started run folder of a bench is resumed only with the recipe its fingerprint.json recorded."""
-    from mertk.engine import runner
+    from mertk.engine import run
 
     def stop(*args, **kwargs):
         raise KeyboardInterrupt("stopped before any fold")
 
-    monkeypatch.setattr(runner, "split_folds", stop)
+    monkeypatch.setattr(run, "split_folds", stop)
     bench_dir = tmp_path / "bench"
     invoke(["bench", "ststnet.yaml", "--dir", str(bench_dir), *tiny(flow_manifest)])
     run = bench_dir / "ststnet-seed1"
@@ -133,17 +133,17 @@ def test_bench_refuses_configs_on_different_data(tmp_path, flow_manifest):
 
 
 def test_an_interrupted_bench_exits_130_says_how_to_resume_and_resumes(tmp_path, flow_manifest, monkeypatch):
-    from mertk.engine import runner
+    from mertk.engine import fold
 
-    bench_dir, real, calls = tmp_path / "bench", runner.train_and_test, []
+    bench_dir, real, calls = tmp_path / "bench", fold.train_folds, []
 
-    def interrupt_the_second_fold(*args, **kwargs):
+    def interrupt_the_second_fold(ctx, indices):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return real(ctx, indices)
 
-    monkeypatch.setattr(runner, "train_and_test", interrupt_the_second_fold)
+    monkeypatch.setattr(fold, "train_folds", interrupt_the_second_fold)
     args = ["bench", "ststnet.yaml", "--dir", str(bench_dir), *tiny(flow_manifest)]
     result = invoke(args)
     assert result.exit_code == 130, result.output
@@ -153,7 +153,7 @@ def test_an_interrupted_bench_exits_130_says_how_to_resume_and_resumes(tmp_path,
     run = bench_dir / "ststnet-seed1"
     assert (run / "run.log").read_text().splitlines()[-1] == f"interrupted; resume with `mertk run --resume {run}`"
     assert not (run / "run.lock").exists()
-    monkeypatch.setattr(runner, "train_and_test", real)
+    monkeypatch.setattr(fold, "train_folds", real)
     again = invoke(args)
     assert again.exit_code == 0 and "0 reused, 1 resumed, 0 new" in again.output, again.output
 

@@ -197,7 +197,8 @@ def test_every_bundled_config_is_listed(site):
 def test_reference_pages_render_their_objects(site):
     expected = {
         "reference/preprocess": ["mertk.preprocess.pipeline.prepare", "mertk.preprocess.pipeline.Prepared"],
-        "reference/engine": ["mertk.engine.runner.run_experiment"],
+        "reference/engine": ["mertk.engine.schedule.run_experiment", "mertk.engine.fold.train_folds",
+                             "mertk.engine.run.Run", "mertk.engine.trainer.run_epochs"],
         "reference/data": ["mertk.evaluation.metrics.evaluate", "mertk.evaluation.protocols.LeaveOneSubjectOut"],
         "reference/inference": ["mertk.artifact.load_artifact", "mertk.inference.predict.predict_clips"],
         "methods/dual-atme": ["mertk_dual_atme.model.DualATME"],
@@ -261,7 +262,7 @@ def _handler_options() -> dict:
 @pytest.mark.parametrize("path, last_words", [
     ("mertk.evaluation.metrics.evaluate", "are sorted."),
     ("mertk.inference.predict.predict_clips", "and the problems met."),
-    ("mertk.engine.runner.train_and_test", "``history`` and ``seconds``."),
+    ("mertk.engine.fold.train_and_test", "``test`` is not empty) and ``seconds``."),
     ("mertk.api.FlowExtractor.__call__", "``second(x + u, y + v) ~= first(x, y)``."),
 ])
 def test_a_multi_line_returns_section_is_one_value(path: str, last_words: str) -> None:
@@ -445,3 +446,18 @@ def test_the_run_folder_tree_describes_every_entry_or_stops(tmp_path):
     (run / "new.csv").write_text("")
     with pytest.raises(SystemExit, match=r"\['new.csv'\], which ENTRIES does not describe"):
         getting_started.folder_tree(run)
+
+
+def test_the_contracts_page_lists_every_optional_ability_from_its_protocol(site):
+    """The optional-abilities table is generated from mertk.api.ABILITIES: every protocol is there
+    with its members, each is runtime-checkable (mertk tests components with isinstance), and each
+    names kinds that exist."""
+    from mertk.api import ABILITIES
+
+    html = (site / "plugins" / "contracts" / "index.html").read_text()
+    assert "<!-- optional-abilities -->" not in html and "&lt;!-- optional-abilities" not in html
+    for ability in ABILITIES:
+        assert f"<code>{ability.protocol.__name__}</code>" in html, ability.protocol.__name__
+        assert not isinstance(object(), ability.protocol)  # runtime-checkable: a TypeError otherwise
+        assert set(ability.kinds) <= {*KINDS, "any"}, ability
+    assert "<code>uses_device: bool</code>" in html and "<code>origin(landmarks, shape)</code>" in html

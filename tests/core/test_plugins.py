@@ -263,3 +263,57 @@ def test_cli_plugins_lists_installed(installed_plugin):
     assert "fake-attention" in result.output
     result = invoke(["--no-autoload", "plugins"])
     assert "fakedist" not in result.output
+
+
+def test_registrations_go_through_pluggy_so_a_hook_wrapper_sees_and_vetoes_them():
+    """register_* hooks are called through pm.hook: a wrapper=True implementation runs around the
+    others, sees every registration of the call with the plugin that made it, and may veto one;
+    the vetoed component is not registered, the others are, and pluggy's tracing sees the call."""
+    seen = []
+
+    class Losses:
+        @hookimpl
+        def register_losses(self, register):
+            register("kept-loss", dict, description="kept")
+            register("vetoed-loss", dict)
+
+    class Gatekeeper:
+        @hookimpl(wrapper=True)
+        def register_losses(self, register):
+            result = yield
+            seen.extend((made.plugin, made.name) for made in register.made)
+            for made in list(register.made):
+                if made.name == "vetoed-loss":
+                    register.veto(made)
+            return result
+
+    pm = plugin_manager(autoload=False)
+    pm.register(Losses(), name="losses-plugin")
+    pm.register(Gatekeeper(), name="gatekeeper")
+    traced = []
+    pm.trace.root.setwriter(traced.append)
+    pm.enable_tracing()
+    components = load_components(pm)
+    assert ("losses-plugin", "kept-loss") in seen and ("losses-plugin", "vetoed-loss") in seen
+    assert ("mertk.builtin.plugin", "cross-entropy") in seen or any(name == "cross-entropy" for _, name in seen)
+    assert components["loss"].get("kept-loss").plugin == "losses-plugin"
+    with pytest.raises(Exception, match="vetoed-loss"):
+        components["loss"].get("vetoed-loss")
+    assert any("register_losses" in line for line in traced)
+
+
+def test_a_hook_wrapper_that_raises_refuses_the_registrations_naming_itself():
+    class Refuser:
+        @hookimpl(wrapper=True)
+        def register_models(self, register):
+            yield
+            if any(made.name == "forbidden-model" for made in register.made):
+                raise PluginError("refuser: model 'forbidden-model' is not allowed here")
+
+    class Models:
+        @hookimpl
+        def register_models(self, register):
+            register("forbidden-model", dict)
+
+    with pytest.raises(PluginError, match="forbidden-model' is not allowed"):
+        components_with(Models(), Refuser())

@@ -203,3 +203,15 @@ def test_a_component_whose_optional_package_is_missing_is_refused_with_the_insta
     assert "factory" not in components["loss"].get("fancy").__dict__  # never imported
     components["loss"].register("plain", CE, plugin="p4", requires={"collections": "collections"})
     assert components.validate("loss", "plain") == {"name": "plain"}
+
+
+def test_a_component_spec_is_one_type_whichever_shape_the_config_wrote():
+    from mertk.errors import ConfigError
+    from mertk.registry import ComponentSpec
+
+    assert ComponentSpec.of("focal") == ComponentSpec("focal", {})
+    spec = ComponentSpec.of({"name": "focal", "gamma": 2.0}, kind="loss")
+    assert (spec.name, dict(spec.arguments), spec.as_mapping()) == ("focal", {"gamma": 2.0},
+                                                                     {"name": "focal", "gamma": 2.0})
+    with pytest.raises(ConfigError, match=r"run\.yaml: loss\.0\.name: missing: say which loss to use"):
+        ComponentSpec.of({"gamma": 2.0}, kind="loss", file="run.yaml", key="loss.0")

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from mertk.data import demo
+from mertk.data import demo, demo_faces
 from mertk.data.sheets import read_sheet
 
 
@@ -31,7 +31,7 @@ def test_demo_loads_through_casme2_reader(demo_root: Path) -> None:
 
 
 def test_demo_onset_frames_are_found_by_dlib_hog(demo_root: Path) -> None:
-    detector, _ = demo._dlib_models()
+    detector, _ = demo_faces.dlib_models()
     for sample in demo.Demo(root=str(demo_root)).load().samples:
         frame = cv2.imread(str(sample.frames[sample.onset]), cv2.IMREAD_GRAYSCALE)
         boxes = detector(frame, 1)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mertk.data import demo, demo_composite
+from mertk.data import demo, demo_composite, demo_faces
 from mertk.data.demo_composite import plan_composite, render_composite_clip
 
 
@@ -36,14 +36,14 @@ def test_plan_is_deterministic_and_shares_action_units() -> None:
 
 
 @pytest.fixture(scope="module")
-def face() -> demo._Face:
-    detector, predictor = demo._dlib_models()
-    found = demo._find_face(next(demo._base_images(np.random.default_rng(0))), detector, predictor)
+def face() -> demo_faces.Face:
+    detector, predictor = demo_faces.dlib_models()
+    found = demo_faces.find_face(next(demo_faces.base_images(np.random.default_rng(0))), detector, predictor)
     assert found is not None
     return found
 
 
-def test_rendered_clips_follow_their_source(face: demo._Face) -> None:
+def test_rendered_clips_follow_their_source(face: demo_faces.Face) -> None:
     plan = plan_composite(seed=0)
     sizes = {"casme2": 240, "samm": 240, "smic": 160}
     lengths = {"casme2": (12, 16), "samm": (12, 16), "smic": (8, 11)}
@@ -60,7 +60,7 @@ def test_rendered_clips_follow_their_source(face: demo._Face) -> None:
     assert contrast["samm"] < 0.85 * contrast["casme2"]  # the near-infrared look: lower contrast
 
 
-def test_composite_loads_through_the_manifest_adapter(tmp_path: Path, face: demo._Face,
+def test_composite_loads_through_the_manifest_adapter(tmp_path: Path, face: demo_faces.Face,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     few = [c for c in plan_composite(seed=0) if c.subject == 1 and c.name == "EP01"]
     monkeypatch.setattr(demo_composite, "plan_composite", lambda seed: few)

@@ -26,7 +26,7 @@ def test_reference_and_mertk_are_the_same_function(attention: str, fused: bool) 
     torch.manual_seed(0)
     reference = AuthorsDualATME(3, 3, attention)
     for module in reference.modules():  # non-trivial BatchNorm parameters and statistics
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
             torch.nn.init.uniform_(module.weight, 0.5, 1.5), torch.nn.init.uniform_(module.bias, -0.2, 0.2)
             module.running_mean.uniform_(-0.1, 0.1), module.running_var.uniform_(0.8, 1.2)
     spec = {"name": "dual-atme", "fused_branches": fused, "attention_on": "both" if attention == "shared" else "upper",

@@ -14,8 +14,10 @@ import yaml
 import mertk
 from mertk.api import Sample
 from mertk.config import load_config
-from mertk.engine import runner
-from mertk.engine.runner import ExperimentData
+from mertk.engine import fold as fold_module
+from mertk.engine import run as run_module
+from mertk.engine.fold import FoldContext
+from mertk.engine.run import ExperimentData
 
 TINY = {
     "name": "tiny",
@@ -77,7 +79,7 @@ def make_config(tmp_path: Path, components: mertk.Components):
 def fake_data(monkeypatch: pytest.MonkeyPatch) -> ExperimentData:
     """Replace dataset loading and preprocessing by :func:`synthetic_data`."""
     data = synthetic_data()
-    monkeypatch.setattr(runner, "load_data", lambda loaded, components, **kwargs: data)
+    monkeypatch.setattr(run_module, "load_data", lambda loaded, components, **kwargs: data)
     return data
 
 
@@ -102,18 +104,24 @@ def crash_on_fold(monkeypatch: pytest.MonkeyPatch, fold: int) -> list[str]:
         The progress descriptions (``"fold 3/4 ..."``) of every fold that started, this one included;
         a test may clear it to count the folds a resume trains.
     """
-    real, calls = runner.train_and_test, []
+    real, calls = fold_module.train_folds, []
 
-    def train_and_test(*args, **kwargs):
-        calls.append(kwargs["desc"])
-        if len(calls) == fold:
-            monkeypatch.setattr(runner, "train_and_test", counting)
-            raise KeyboardInterrupt("simulated crash")
-        return real(*args, **kwargs)
+    def train_folds(ctx, indices):
+        for index in indices:
+            calls.append(f"fold {index + 1}/{len(ctx.folds)} {ctx.folds[index].name}")
+            if len(calls) == fold:
+                monkeypatch.setattr(fold_module, "train_folds", counting)
+                raise KeyboardInterrupt("simulated crash")
+        return real(ctx, indices)
 
-    def counting(*args, **kwargs):
-        calls.append(kwargs["desc"])
-        return real(*args, **kwargs)
+    def counting(ctx, indices):
+        calls.extend(f"fold {index + 1}/{len(ctx.folds)} {ctx.folds[index].name}" for index in indices)
+        return real(ctx, indices)
 
-    monkeypatch.setattr(runner, "train_and_test", train_and_test)
+    monkeypatch.setattr(fold_module, "train_folds", train_folds)
     return calls
+
+
+def context_of(loaded, components: mertk.Components, data: ExperimentData, inputs, labels, folds) -> FoldContext:
+    """The fold context a run builds from these parts (``folds``: a protocol's folds)."""
+    return FoldContext(loaded, components, tuple(data.samples), data.class_names, inputs, labels, tuple(folds))

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mertk.engine import fold as fold_module
 from mertk.engine import runner
 from mertk.engine.rundir import RunFolder
 from mertk.engine.runlock import LOCK_NAME, RunFolderBusy, RunLock
@@ -123,23 +124,23 @@ def test_a_run_holds_its_folder_until_it_ends_however_it_ends(make_config, fake_
                                                              tmp_path: Path, monkeypatch) -> None:
     """A new run locks the folder it creates; the lock goes when the run fails (and when it finishes)."""
     run_dir = tmp_path / "run"
-    real = runner.train_and_test
-    seen: list[str] = []
+    real = fold_module.train_folds
+    seen: list[tuple[int, ...]] = []
 
-    def try_to_open_the_folder_then_fail(*args, **kwargs):
+    def try_to_open_the_folder_then_fail(ctx, indices):
         with pytest.raises(RunFolderBusy, match=f"in use by pid {os.getpid()} "):
             RunFolder.open(run_dir)
-        seen.append(kwargs["desc"])
+        seen.append(tuple(indices))
         if len(seen) == 2:
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return real(ctx, indices)
 
-    monkeypatch.setattr(runner, "train_and_test", try_to_open_the_folder_then_fail)
+    monkeypatch.setattr(fold_module, "train_folds", try_to_open_the_folder_then_fail)
     with pytest.raises(KeyboardInterrupt):
         runner.run_experiment(make_config(), components, run_dir=run_dir)
     assert not (run_dir / LOCK_NAME).exists()
     log = (run_dir / "run.log").read_text().splitlines()
     assert log[-1] == f"interrupted; resume with `mertk run --resume {run_dir}`"
-    monkeypatch.setattr(runner, "train_and_test", real)
+    monkeypatch.setattr(fold_module, "train_folds", real)
     runner.run_experiment(make_config(), components, run_dir=run_dir, resume=True)
     assert (run_dir / "metrics.json").is_file() and not (run_dir / LOCK_NAME).exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import mertk
+from mertk.engine import fold as fold_module
 from mertk.engine import runner
 from mertk.errors import MertkError
 from mertk.testing import invoke
@@ -36,7 +37,8 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a fold was trained")
 
-    monkeypatch.setattr(runner, "train_and_test", refuse)
+    monkeypatch.setattr(fold_module, "train_folds", refuse)
+    monkeypatch.setattr(fold_module, "train_and_test", refuse)
 
 
 def test_resume_with_a_changed_setting_refuses_and_names_the_key(interrupted: Path, no_training) -> None:
@@ -99,7 +101,8 @@ def test_resuming_a_finished_run_unchanged_trains_nothing(interrupted: Path, com
     def refuse(*args, **kwargs):
         raise AssertionError("a fold was trained")
 
-    monkeypatch.setattr(runner, "train_and_test", refuse)
+    monkeypatch.setattr(fold_module, "train_folds", refuse)
+    monkeypatch.setattr(fold_module, "train_and_test", refuse)
     result = invoke(["run", "--resume", str(interrupted)])
     assert result.exit_code == 0, result.output
     assert {n: b for n, (b, _) in files_of(interrupted).items() if n in kept} == kept

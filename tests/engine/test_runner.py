@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from mertk.config import load_config
+from mertk.engine import fold as fold_module
 from mertk.engine import runner
+from mertk.engine.fold import train_folds
 from mertk.errors import MertkError
 
-from .conftest import crash_on_fold
+from .conftest import context_of, crash_on_fold
 
 FILES = ("config.yaml", "environment.json", "problems.csv", "predictions.csv", "metrics.json", "report.md",
          "confusion_matrix.png", "per_class.png", "run.log")
@@ -94,7 +96,7 @@ def test_one_line_changes_run(make_config, fake_data, components, tmp_path: Path
 
 
 def test_a_fold_runs_alone_as_it_runs_in_the_experiment(make_config, fake_data, components, tmp_path: Path) -> None:
-    """run_fold depends only on its arguments: fold 2 run by itself, after no other fold, gives the
+    """train_folds depends only on its context and the fold's number: fold 2 run by itself, after no other fold, gives the
     record the whole experiment saved for it (what lets an executor run folds anywhere)."""
     import torch
 
@@ -106,7 +108,7 @@ def test_a_fold_runs_alone_as_it_runs_in_the_experiment(make_config, fake_data, 
     folds = components.build("protocol", loaded.config.protocol).split(fake_data.samples)
     inputs = normalize_views(fake_data.views, 0.5, 0.5, torch.device("cpu"))
     labels = torch.tensor([s.label for s in fake_data.samples])
-    _, record = runner.run_fold(loaded, components, fake_data, inputs, labels, folds[2], 2, total=len(folds))
+    (_, record), = train_folds(context_of(loaded, components, fake_data, inputs, labels, folds), [2])
     assert record["name"] == saved["name"] and record["test_ids"] == saved["test_ids"]
     assert record["y_true"] == saved["y_true"]
     probs, expected = torch.tensor(record["probs"]), torch.tensor(saved["probs"])
@@ -217,13 +219,13 @@ def test_resume_retrains_a_fold_whose_file_is_damaged_and_says_so(make_config, f
     original = damaged.read_text()
     damaged.write_bytes(damage(original.encode()))
     kept = {p.name: p.read_text() for p in (run_dir / "folds").glob("*.json") if p.name != "002.json"}
-    real, calls = runner.train_and_test, []
+    real, calls = fold_module.train_folds, []
 
-    def counting(*args, **kwargs):
-        calls.append(kwargs["desc"])
-        return real(*args, **kwargs)
+    def counting(ctx, indices):
+        calls.extend(f"fold {i + 1}/{len(ctx.folds)}" for i in indices)
+        return real(ctx, indices)
 
-    monkeypatch.setattr(runner, "train_and_test", counting)
+    monkeypatch.setattr(fold_module, "train_folds", counting)
     capsys.readouterr()
     runner.run_experiment(load_config(run_dir / "config.yaml", components), components, run_dir=run_dir, resume=True)
     assert len(calls) == 1 and calls[0].startswith("fold 3/4")

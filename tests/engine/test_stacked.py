@@ -12,12 +12,14 @@ from torch import nn
 import mertk
 from mertk.api import ModelOutput
 from mertk.config import validate_config
+from mertk.engine import fold as fold_module
 from mertk.engine import runner
+from mertk.engine.fold import train_folds
 from mertk.engine.stacked import stack_memory_limit, stack_size
 from mertk.errors import ConfigError, MertkError
 from mertk.testing import components_with, invoke
 
-from .conftest import folds_of, synthetic_data
+from .conftest import context_of, folds_of, synthetic_data
 
 #: Subjects of 6, 8, 7 and 4 clips: the first three LOSO folds (subjects 1, 3, 0) train on 17, 21
 #: and 19 clips, i.e. batches of 8 + 8 + 1 (the 1 is skipped: two steps), 8 + 8 + 5 and 8 + 8 + 3.
@@ -28,7 +30,7 @@ def _batch_statistics(model: nn.Module) -> nn.Module:
     """Eval mode (no dropout) except BatchNorm, which normalises with the batch's statistics."""
     model.eval()
     for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
             module.train()
     return model
 
@@ -41,8 +43,9 @@ def _train_both_ways(make_config, changes: dict, device: str = "cpu"):
     folds = list(enumerate(mertk.load_components()["protocol"].get("loso").factory().split(data.samples)))[:3]
     assert [len(f.train) for _, f in folds] == [17, 21, 19]
     components = mertk.load_components()
-    sequential = [runner.run_fold(loaded, components, data, inputs, labels, f, i, total=4) for i, f in folds]
-    stacked = runner.run_fold_stack(loaded, components, data, inputs, labels, folds, total=4)
+    ctx = context_of(loaded, components, data, inputs, labels, [f for _, f in folds])
+    sequential = [train_folds(ctx, [i])[0] for i, _ in folds]
+    stacked = train_folds(ctx, [i for i, _ in folds])
     return inputs, sequential, stacked
 
 
@@ -111,10 +114,9 @@ def test_built_in_models_and_losses_train_stacked(make_config, changes: dict) ->
     inputs = {k: (v - 0.5) / 0.5 for k, v in data.views.items()}
     labels = torch.tensor([s.label for s in data.samples])
     folds = list(enumerate(components["protocol"].get("loso").factory().split(data.samples)))[:2]
-    sequential = [runner.run_fold(loaded, components, data, inputs, labels, f, i, total=3)[1]
-                  for i, f in folds]
-    stacked = [record for _, record in runner.run_fold_stack(loaded, components, data, inputs, labels, folds,
-                                                             total=3)]
+    ctx = context_of(loaded, components, data, inputs, labels, [f for _, f in folds])
+    sequential = [train_folds(ctx, [i])[0].record for i, _ in folds]
+    stacked = [trained.record for trained in train_folds(ctx, [i for i, _ in folds])]
     for seq, stack in zip(sequential, stacked):
         losses = [h["loss"] for h in seq["history"]]
         assert [h["loss"] for h in stack["history"]] == pytest.approx(losses, abs=2e-3)
@@ -125,16 +127,16 @@ def test_a_stacked_run_writes_folds_one_by_one_and_resumes_by_fold(make_config, 
                                                                   tmp_path: Path, monkeypatch) -> None:
     loaded = make_config({"train": {"epochs": 2, "batch_size": 8, "stack_folds": 2}})
     run_dir = tmp_path / "run"
-    real = runner.run_fold_stack
+    real = fold_module.train_folds
     calls: list[list[int]] = []
 
-    def crash_in_second_stack(*args, **kwargs):
-        calls.append([index for index, _ in args[5]])
+    def crash_in_second_stack(ctx, indices):
+        calls.append(list(indices))
         if len(calls) == 2:
             raise KeyboardInterrupt("simulated crash")
-        return real(*args, **kwargs)
+        return real(ctx, indices)
 
-    monkeypatch.setattr(runner, "run_fold_stack", crash_in_second_stack)
+    monkeypatch.setattr(fold_module, "train_folds", crash_in_second_stack)
     with pytest.raises(KeyboardInterrupt):
         runner.run_experiment(loaded, components, run_dir=run_dir)
     assert calls == [[0, 1], [2, 3]]
@@ -171,21 +173,28 @@ def test_config_check_refuses_a_stack_of_a_model_that_cannot_stack(components, t
     assert "stack_folds: off" in result.output
 
 
-def test_auto_says_in_the_run_log_why_it_trains_one_fold_after_another(make_config, components,
-                                                                        tmp_path: Path) -> None:
-    from mertk.engine.rundir import RunFolder
+def test_auto_says_in_the_run_log_why_it_trains_one_fold_after_another(make_config, components, tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    from mertk.engine import run as run_module
+    from mertk.engine.run import Run
 
     data = synthetic_data()
-    labels = torch.tensor([s.label for s in data.samples])
-    folds = list(enumerate(components["protocol"].get("loso").factory().split(data.samples)))
+    data.views["lbp-top"] = data.views["face"].clone()
+    monkeypatch.setattr(run_module, "load_data", lambda loaded, components, **kwargs: data)
     for model, expected in ((mertk.config.load_config("lbp-top.yaml", components).config.model,
                              "model 'linear-svm' cannot be trained stacked: it is fitted"),
                             ({"name": "dual-atme", "hidden": 8}, "auto: one fold after another on cpu")):
-        folder = RunFolder.create(tmp_path, "run", tmp_path / model["name"])
         loaded = make_config({"model": model, "train": {"stack_folds": "auto"},
                               "preprocess": {"views": {"face": "full-face", "hars": "hars", "lbp-top": "lbp-top"}}})
-        assert runner._stack_size(loaded, components, data, data.views, labels, folds, folder) == 1
-        assert expected in (folder.path / "run.log").read_text()
+        opened = []
+        try:
+            run = Run.start(loaded, components, run_dir=tmp_path / model["name"], resume=False, executor="here",
+                            opened=opened)
+            assert run.stack == 1 and run.groups() == [(0,), (1,), (2,), (3,)]
+        finally:
+            for folder in opened:
+                folder.release()
+        assert expected in (tmp_path / model["name"] / "run.log").read_text()
 
 
 class _ItemModel(nn.Module):
@@ -267,3 +276,23 @@ def test_stacks_are_executor_tasks_and_a_pool_runs_them_side_by_side(make_config
     pool = folds({"name": "local", "workers": 2, "threads": 1}, "pool")
     assert [r["stack"] for r in here.values()] == [[0, 1], [0, 1], [2, 3], [2, 3]]
     assert pool == here
+
+
+def test_a_stacked_run_logs_the_same_history_columns_as_a_sequential_run(make_config, fake_data, components,
+                                                                         tmp_path: Path) -> None:
+    """One training loop: a stack's epochs carry their seconds and loss terms too, so history.csv (and
+    the trackers) get the same columns either way, with real seconds."""
+    import csv
+
+    def history(stack_folds) -> tuple[list[str], list[dict[str, str]]]:
+        loaded = make_config({"train": {"epochs": 2, "batch_size": 8, "stack_folds": stack_folds}})
+        run_dir = runner.run_experiment(loaded, components, run_dir=tmp_path / str(stack_folds))
+        with open(run_dir / "history.csv", newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+
+    sequential, stacked = history("off"), history(2)
+    assert stacked[0] == sequential[0]
+    assert {"seconds", "loss/focal", "loss/similarity"} <= set(stacked[0])
+    assert len(stacked[1]) == len(sequential[1]) == 4 * 2
+    assert all(float(row["seconds"]) > 0 and row["loss/focal"] and row["loss/similarity"] for row in stacked[1])

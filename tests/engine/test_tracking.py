@@ -28,29 +28,29 @@ class Recorder:
     def __init__(self, label: str = "a", fail_in: str = "", where: str = "") -> None:
         self.label, self.fail_in, self.where = label, fail_in, where
 
-    def _record(self, method: str, *args) -> None:
+    def note(self, method: str, *args) -> None:
         CALLS.append((self.label, method, *args))
         if method == self.fail_in:
             raise ConnectionError("tracking server unreachable")
 
     def start(self, run):
-        self._record("start", run)
+        self.note("start", run)
         return self.where or None
 
     def start_fold(self, index, name):
-        self._record("start_fold", index)
+        self.note("start_fold", index)
 
     def log_epoch(self, index, epoch, values):
-        self._record("log_epoch", index, epoch, dict(values))
+        self.note("log_epoch", index, epoch, dict(values))
 
     def end_fold(self, index, name, metrics):
-        self._record("end_fold", index, dict(metrics))
+        self.note("end_fold", index, dict(metrics))
 
     def finish(self, result):
-        self._record("finish", result)
+        self.note("finish", result)
 
     def close(self, status):
-        self._record("close", status)
+        self.note("close", status)
 
 
 class RecorderPlugin:
@@ -240,7 +240,7 @@ def test_a_tracker_that_cannot_start_stops_the_run_before_any_training(recording
     assert (run_dir / "run.log").read_text().splitlines()[-1] == f"stopped: {exc.value}"
 
     CALLS.clear()
-    monkeypatch.setattr(Recorder, "_record", lambda self, method, *args: CALLS.append((self.label, method)))
+    monkeypatch.setattr(Recorder, "note", lambda self, method, *args: CALLS.append((self.label, method)))
     runner.run_experiment(load_config(run_dir / "config.yaml", components), components, run_dir=run_dir, resume=True)
     assert json.loads((run_dir / "metrics.json").read_text())["overall"]["n"] == 24
     assert CALLS.count(("bad", "end_fold")) == 4 and CALLS[-1] == ("never", "close")
@@ -251,14 +251,14 @@ def test_an_interrupt_while_trackers_start_ends_the_started_ones_as_interrupted(
     components, load = recording
     loaded = load([{"name": "recorder", "label": "first"}, {"name": "recorder", "label": "slow"},
                    {"name": "recorder", "label": "never"}])
-    real = Recorder._record
+    real = Recorder.note
 
     def interrupted_in_slow_start(self, method, *args):
         real(self, method, *args)
         if (self.label, method) == ("slow", "start"):
             raise KeyboardInterrupt("Ctrl-C")
 
-    monkeypatch.setattr(Recorder, "_record", interrupted_in_slow_start)
+    monkeypatch.setattr(Recorder, "note", interrupted_in_slow_start)
     with pytest.raises(KeyboardInterrupt):
         runner.run_experiment(loaded, components, run_dir=tmp_path / "run")
     assert [c[:3] for c in CALLS if c[1] == "close"] == [("first", "close", "interrupted"),
