@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,10 +64,12 @@ def shared_data(config: str, sets: list[str]) -> None:
         pickle.loads(blob)
         print(f"shared data sent to each worker: {len(blob) / 1e6:.2f} MB, pickled in {dumped * 1000:.0f} ms, "
               f"unpickled in {(time.perf_counter() - start) * 1000:.0f} ms (in the driver)", flush=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
         os._exit(0)  # nothing else to measure: leave without training
 
     local.LocalExecutor._in_pool = measure
-    sys.argv = ["mertk", "run", config, "--run-dir", tempfile.mkdtemp(prefix="worker-startup-"), *sets]
+    run_dir = tempfile.mkdtemp(prefix="worker-startup-")
+    sys.argv = ["mertk", "run", config, "--run-dir", run_dir, *sets]
     mertk_main()
 
 
