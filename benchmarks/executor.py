@@ -3,7 +3,11 @@
 Usage::
 
     python benchmarks/executor.py [--configs dual-atme.yaml dual-atme-demo-composite.yaml]
-        [--arms local-1x2 local-2x1 ray] [--epochs N] [--repeats 1] [--set KEY=VALUE ...] [--out DIR]
+        [--arms local-1x2 local-2x1 ray] [--epochs 2 0] [--repeats 1] [--set KEY=VALUE ...] [--out DIR]
+
+``--epochs`` takes one or more ``train.epochs`` values (0: the config's); the default, ``2 0``,
+times a short run (2 epochs: mostly start-up) and a long one (the config's epochs) in the same
+invocation, so their ratios are measured under the same load.
 
 Each arm is one ``mertk run CONFIG`` in a fresh process, timed wall-clock from start to exit:
 start-up, reading the cached views, every LOSO fold, the report (and for ``ray`` starting a
@@ -69,54 +73,71 @@ def compare(run_dir: Path, baseline_dir: Path) -> tuple[int, int, float]:
     return same, len(base), diff
 
 
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f} (1, 5, 15 min)"
+
+
+def bench(config: str, epochs: int, arms: list[str], args: argparse.Namespace, stamp: str) -> list[dict]:
+    """Time every arm on ``config`` with ``train.epochs=epochs`` (0: the config's); print the table."""
+    common = ["output.export_model=false", *([f"train.epochs={epochs}"] if epochs else []), *args.overrides]
+    sets = [x for o in common for x in ("--set", o)]
+    stem = f"{Path(config).stem}-e{epochs or 'cfg'}"
+    print(f"{config}, common settings: {' '.join(common)}", flush=True)
+    seconds = mertk(["preprocess", config, *sets], args.out / f"{stem}-preprocess.log")
+    print(f"{config}: preprocessing cached ({seconds:.0f} s)", flush=True)
+    times: dict[str, list[float]] = {a: [] for a in arms}
+    loads: dict[str, list[tuple[float, float]]] = {a: [] for a in arms}
+    for repeat in range(args.repeats):
+        for arm in arms if repeat % 2 == 0 else arms[::-1]:
+            run_dir = args.out / f"{stem}-{stamp}-{arm}-{repeat}"
+            before = os.getloadavg()[0]
+            seconds = mertk(["run", config, "--run-dir", str(run_dir), *sets,
+                             *[x for o in ARMS[arm] for x in ("--set", o)]], args.out / f"{run_dir.name}.log")
+            after = os.getloadavg()[0]
+            times[arm].append(seconds)
+            loads[arm].append((before, after))
+            n = len(folds(run_dir))
+            print(f"{config} epochs={epochs or 'config'} {arm} #{repeat}: {seconds:.1f} s for {n} folds "
+                  f"(load {before:.1f} -> {after:.1f})", flush=True)
+    base = statistics.median(times[BASELINE])
+    env = json.loads((args.out / f"{stem}-{stamp}-{BASELINE}-0" / "environment.json").read_text())
+    print(f"\n{config}, epochs {epochs or 'of the config'}: {n} folds, arithmetic {env['arithmetic']}\n")
+    print("| arm | seconds | speed-up | load before -> after | folds with the same predictions | max prob. diff |")
+    print("|---|---|---|---|---|---|")
+    results = []
+    for arm in arms:
+        median = statistics.median(times[arm])
+        same, total, diff = compare(args.out / f"{stem}-{stamp}-{arm}-0", args.out / f"{stem}-{stamp}-{BASELINE}-0")
+        load = f"{statistics.mean(b for b, _ in loads[arm]):.1f} -> {statistics.mean(a for _, a in loads[arm]):.1f}"
+        print(f"| {arm} | {median:.1f} | {base / median:.2f}x | {load} | {same}/{total} | {diff:.2g} |")
+        results.append({"config": config, "epochs": epochs or "config", "arm": arm, "seconds": times[arm],
+                        "median": median, "speedup": base / median, "loads": loads[arm], "folds": total,
+                        "same_predictions": same, "max_prob_diff": diff, "arithmetic": env["arithmetic"],
+                        "settings": common, "date": stamp})
+    print(flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["dual-atme.yaml", "dual-atme-demo-composite.yaml"])
     parser.add_argument("--arms", nargs="+", default=["local-1x2", "local-2x1", "ray"], choices=list(ARMS))
-    parser.add_argument("--epochs", type=int, default=0, help="train.epochs (0: the config's)")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[2, 0],
+                        help="train.epochs of each length timed, short then long (0: the config's)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-executor"))
     args = parser.parse_args()
     arms = [BASELINE] + [a for a in args.arms if a != BASELINE]
     args.out.mkdir(parents=True, exist_ok=True)
-    common = ["output.export_model=false", *([f"train.epochs={args.epochs}"] if args.epochs else []), *args.overrides]
-    sets = [x for o in common for x in ("--set", o)]
-    print(f"cores: {len(os.sched_getaffinity(0))}, common settings: {' '.join(common)}", flush=True)
+    print(f"cores: {len(os.sched_getaffinity(0))}, load average {_load()}", flush=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = []
     for config in args.configs:
-        stem = Path(config).stem
-        seconds = mertk(["preprocess", config, *sets], args.out / f"{stem}-preprocess.log")
-        print(f"{config}: preprocessing cached ({seconds:.0f} s)", flush=True)
-        times: dict[str, list[float]] = {a: [] for a in arms}
-        loads: dict[str, list[tuple[float, float]]] = {a: [] for a in arms}
-        for repeat in range(args.repeats):
-            for arm in arms if repeat % 2 == 0 else arms[::-1]:
-                run_dir = args.out / f"{stem}-{stamp}-{arm}-{repeat}"
-                before = os.getloadavg()[0]
-                seconds = mertk(["run", config, "--run-dir", str(run_dir), *sets,
-                                 *[x for o in ARMS[arm] for x in ("--set", o)]], args.out / f"{run_dir.name}.log")
-                after = os.getloadavg()[0]
-                times[arm].append(seconds)
-                loads[arm].append((before, after))
-                n = len(folds(run_dir))
-                print(f"{config} {arm} #{repeat}: {seconds:.1f} s for {n} folds (load {before:.1f} -> {after:.1f})",
-                      flush=True)
-        base = statistics.median(times[BASELINE])
-        env = json.loads((args.out / f"{stem}-{stamp}-{BASELINE}-0" / "environment.json").read_text())
-        print(f"\n{config}: {n} folds, arithmetic {env['arithmetic']}\n")
-        print("| arm | seconds | speed-up | load before -> after | folds with the same predictions | max prob. diff |")
-        print("|---|---|---|---|---|---|")
-        for arm in arms:
-            median = statistics.median(times[arm])
-            same, total, diff = compare(args.out / f"{stem}-{stamp}-{arm}-0", args.out / f"{stem}-{stamp}-{BASELINE}-0")
-            load = f"{statistics.mean(b for b, _ in loads[arm]):.1f} -> {statistics.mean(a for _, a in loads[arm]):.1f}"
-            print(f"| {arm} | {median:.1f} | {base / median:.2f}x | {load} | {same}/{total} | {diff:.2g} |")
-            results.append({"config": config, "arm": arm, "seconds": times[arm], "median": median,
-                            "speedup": base / median, "loads": loads[arm], "folds": total, "same_predictions": same,
-                            "max_prob_diff": diff, "arithmetic": env["arithmetic"], "settings": common})
-        print(flush=True)
+        for epochs in args.epochs:
+            results.extend(bench(config, epochs, arms, args, stamp))
+    print(f"load average at the end: {_load()}", flush=True)
     with open(args.out / "executor.jsonl", "a") as f:
         for r in results:
             f.write(json.dumps(r) + "\n")

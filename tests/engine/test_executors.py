@@ -150,6 +150,17 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def test_a_local_worker_imports_only_what_training_needs(fake_data, faulty_components, tmp_path: Path) -> None:
+    """A worker's start-up is mostly imports (torch, and torch._dynamo that torch's optimizers
+    import): none of the tracking, plotting, video or Ray packages the driver may use."""
+    modules = tmp_path / "modules.jsonl"
+    runner.run_experiment(faulty_config(tmp_path, faulty_components, POOL, modules=str(modules)), faulty_components,
+                          run_dir=tmp_path / "run")
+    seen = [json.loads(line) for line in modules.read_text().splitlines()]
+    assert seen and all(pid != os.getpid() for pid, _ in seen)  # recorded in the workers
+    assert [heavy for _, heavy in seen if heavy] == []
+
+
 @pytest.mark.parametrize("executor", [RAY, POOL], ids=["ray", "local-pool"])
 def test_a_worker_killed_mid_task_is_retried(executor, request, fake_data, faulty_components, tmp_path: Path) -> None:
     if executor is RAY:
