@@ -64,8 +64,9 @@ class LocalExecutor:
 
     Args:
         workers: Worker processes; 1 runs every task in this process, in order. The default, 2,
-            measured fastest for the bundled configs on a 2-core machine (``benchmarks/executor.py``,
-            docs page "Running on a cluster").
+            measured fastest for the bundled configs' full-length runs on a 2-core machine; a run
+            of a few epochs is faster with 1, which starts no worker processes
+            (``benchmarks/executor.py``, docs page "Running on a cluster").
         threads: Intra-op threads per worker process (0: the available cores divided by
             ``workers``, at most ``OMP_NUM_THREADS``). With ``workers: 1``, 0 keeps the
             threads the run set (``train.threads``).
