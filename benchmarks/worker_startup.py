@@ -67,7 +67,7 @@ def shared_data(config: str, sets: list[str]) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
         os._exit(0)  # nothing else to measure: leave without training
 
-    local.LocalExecutor._in_pool = measure
+    local.LocalExecutor._in_pool = measure  # noqa: SLF001 - the instrument: stop where the pool would start
     run_dir = tempfile.mkdtemp(prefix="worker-startup-")
     sys.argv = ["mertk", "run", config, "--run-dir", run_dir, *sets]
     mertk_main()

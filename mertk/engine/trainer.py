@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,22 +47,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     if deterministic:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-        _deterministic_algorithms()
+        torch.use_deterministic_algorithms(True, warn_only=True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-
-def _deterministic_algorithms() -> None:
-    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without importing torch's compiler.
-
-    That call imports ``torch._inductor.config`` (and with it ``torch._dynamo``, 2.5 s of CPU per
-    process, once in every worker process of an executor) only to set inductor's own
-    ``deterministic`` flag, which matters only to ``torch.compile``d code; mertk compiles nothing.
-    The flag is still set when that module is already loaded.
-    """
-    inductor = sys.modules.get("torch._inductor.config")
-    if inductor is not None:
-        inductor.deterministic = True
-    torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def configure_threads(threads: int = 0) -> int:

@@ -126,19 +126,3 @@ def test_auto_precision_is_bf16_where_the_cpu_has_bf16_units(monkeypatch, amx, a
     cpu = torch.device("cpu")
     assert autocast_dtype("auto", cpu) == expected
     assert autocast_dtype("fp32", cpu) is None and autocast_dtype("bf16", cpu) == torch.bfloat16
-
-
-def test_seeding_picks_deterministic_kernels_without_importing_torch_compile() -> None:
-    """Every worker process seeds its folds; torch.use_deterministic_algorithms would import
-    torch._inductor and torch._dynamo there (seconds of CPU per worker) for a flag only compiled
-    code reads. Run in a fresh interpreter, so no other test has imported them already."""
-    import subprocess
-    import sys
-
-    code = ("import sys, torch\n"
-            "from mertk.engine.trainer import seed_everything\n"
-            "seed_everything(3)\n"
-            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),"
-            " 'torch._dynamo' in sys.modules, 'torch._inductor' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["True", "True", "False", "False"]
