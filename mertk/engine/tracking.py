@@ -22,7 +22,7 @@ from mertk.config import LoadedConfig
 from mertk.engine.history import HISTORY_FILE, HistoryFile, epoch_values, mean_curves
 from mertk.engine.rundir import RunFolder
 from mertk.errors import MertkError
-from mertk.registry import Components
+from mertk.registry import Components, ComponentSpec
 
 __all__ = ["RunTracking", "flatten_config", "flat_metrics", "RESULT_FILES"]
 
@@ -101,7 +101,7 @@ class RunTracking:
         file = Path(loaded.file).name
         trackers = []
         for i, spec in enumerate(loaded.config.output.trackers):
-            name = spec if isinstance(spec, str) else spec["name"]
+            name = ComponentSpec.of(spec, kind="tracker").name
             tracker = components.build("tracker", spec, file=file, key=f"output.trackers.{i}")
             if not isinstance(tracker, Tracker):
                 missing = [m for m in ("start", "start_fold", "log_epoch", "end_fold", "finish", "close")

@@ -21,7 +21,7 @@ from mertk.api import Problem, Sample
 from mertk.artifact import META_NAME, Artifact
 from mertk.errors import MertkError
 from mertk.preprocess.pipeline import Prepared
-from mertk.registry import Components
+from mertk.registry import Components, ComponentSpec
 
 __all__ = ["PreparedClips", "prepare_clips", "predict_clips", "format_predictions"]
 
@@ -118,8 +118,7 @@ def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
     precision = artifact.config.get("train", {}).get("precision", "fp32")  # as the run's own test predictions
     probs = (predict(model, clips.inputs, batch_size=batch_size, precision=precision) if clips.samples
              else torch.zeros(0, len(artifact.class_names)))
-    spotter = artifact.preprocess.spotter
-    spotter_name = spotter if isinstance(spotter, str) else spotter.get("name")
+    spotter_name = ComponentSpec.of(artifact.preprocess.spotter, kind="spotter").name
     rows = []
     for sample, record, p in zip(clips.samples, clips.prepared.records, probs):
         onset, onset_file = _frame_ref(sample, record["onset"])

@@ -20,7 +20,7 @@ from pydantic import Field, NonNegativeInt
 
 from mertk.api import FaceBox
 from mertk.errors import MertkError
-from mertk.registry import Ref
+from mertk.registry import ComponentSpec, Ref
 
 __all__ = ["models_dir", "DlibHog", "DlibCnn", "OpenCVFace", "WholeFrame", "FallbackChain", "DlibLandmarks68"]
 
@@ -182,12 +182,12 @@ class FallbackChain:
     def __init__(self, chain: list[Annotated[str | dict[str, Any], Ref("face_detector")]] = DEFAULT_CHAIN) -> None:
         self.detectors = []
         for i, spec in enumerate(chain):
-            spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-            name = spec.pop("name", None)
+            spec = ComponentSpec.of(spec, kind="face detector", key=f"preprocess.face_detector.chain.{i}")
+            name = spec.name
             if name not in CHAIN_MEMBERS:
                 raise MertkError(f"preprocess.face_detector.chain.{i}: unknown detector {name!r}; "
                                  f"choose from {', '.join(CHAIN_MEMBERS)}")
-            self.detectors.append(_Lazy(CHAIN_MEMBERS[name], spec))
+            self.detectors.append(_Lazy(CHAIN_MEMBERS[name], dict(spec.arguments)))
 
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
         """``(H, W[, 3])`` ``uint8`` image -> faces of the first detector that finds any."""
