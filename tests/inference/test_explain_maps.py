@@ -134,18 +134,30 @@ def test_maps_of_unknown_geometry_are_drawn_on_the_view_itself(tmp_path) -> None
     assert hot[0] > hot[2] + 40 and cold[2] > cold[0] + 40  # red where the map is high, blue elsewhere
 
 
-def test_an_all_zero_grad_cam_says_so_in_its_title() -> None:
-    """A uniform blue panel must not be mistaken for a map: an all-zero Grad-CAM is labelled."""
-    from mertk.api import Sample
-    from mertk.inference.explain import Explanation, _panels
-
+def _hot_spot() -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``(128, 128)`` map, 2.0 in a 10 px square and 0 elsewhere, and the face region it covers."""
     covered = torch.zeros(128, 128, dtype=torch.bool)
     covered[20:60, 20:100] = True
     hot = torch.zeros(128, 128)
     hot[30:40, 30:40] = 2.0
-    ex = Explanation(sample=Sample(id="x", subject="s", clip="c", dataset="d", label=0), predicted="positive",
-                     target="positive", probabilities={"positive": 1.0}, face=torch.rand(128, 128),
-                     on_face={"gradcam:face": (hot, covered), "gradcam:hars": (torch.zeros(128, 128), covered)})
+    return hot, covered
+
+
+def _explanation(**fields):
+    """An explanation of a sample predicted 'positive' with probability 1 on a random face, plus ``fields``."""
+    from mertk.api import Sample
+    from mertk.inference.explain import Explanation
+
+    return Explanation(sample=Sample(id="x", subject="s", clip="c", dataset="d", label=0), predicted="positive",
+                       target="positive", probabilities={"positive": 1.0}, face=torch.rand(128, 128), **fields)
+
+
+def test_an_all_zero_grad_cam_says_so_in_its_title() -> None:
+    """A uniform blue panel must not be mistaken for a map: an all-zero Grad-CAM is labelled."""
+    from mertk.inference.explain import _panels
+
+    hot, covered = _hot_spot()
+    ex = _explanation(on_face={"gradcam:face": (hot, covered), "gradcam:hars": (torch.zeros(128, 128), covered)})
     titles = {suffix: title for suffix, title, _ in _panels(ex)}
     assert titles == {"gradcam-face": "Grad-CAM 'face' branch, class positive",
                       "gradcam-hars": "Grad-CAM 'hars' branch, class positive (all zero)"}
@@ -155,17 +167,11 @@ def test_the_explain_sheet_keys_the_map_colours(tmp_path) -> None:
     """The sheet's maps are coloured blue (lowest) to red (highest): a colour bar on the sheet says so."""
     import matplotlib.pyplot as plt
 
-    from mertk.api import Sample
-    from mertk.inference.explain import Explanation, _panels, explanation_sheet
+    from mertk.inference.explain import _panels, explanation_sheet
 
-    covered = torch.zeros(128, 128, dtype=torch.bool)
-    covered[20:60, 20:100] = True
-    hot = torch.zeros(128, 128)
-    hot[30:40, 30:40] = 2.0
-    ex = Explanation(sample=Sample(id="x", subject="s", clip="c", dataset="d", label=0), predicted="positive",
-                     target="positive", probabilities={"positive": 1.0}, face=torch.rand(128, 128),
-                     on_face={"gradcam:face": (hot, covered), "attention:face": (hot * 0.1 + 0.4, covered)},
-                     views={"face": torch.rand(3, 28, 28)}, record={"onset": 0, "apex": 3, "apex_source": "annotation"})
+    hot, covered = _hot_spot()
+    ex = _explanation(on_face={"gradcam:face": (hot, covered), "attention:face": (hot * 0.1 + 0.4, covered)},
+                      views={"face": torch.rand(3, 28, 28)}, record={"onset": 0, "apex": 3, "apex_source": "annotation"})
     fig = explanation_sheet(ex, _panels(ex))
     try:
         bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
