@@ -7,6 +7,11 @@ raise :class:`Interrupted`, a :class:`KeyboardInterrupt`, so the same clean-up r
 Code that knows how to continue (the engine knows the run folder) re-raises it with a ``hint``;
 the command line prints the hint and exits with :attr:`Interrupted.exit_code` (128 + the signal
 number, as shells do: 130 for SIGINT, 143 for SIGTERM).
+
+A signal can land while a library runs a bare ``except:`` or a finalizer, which swallows the
+exception (Python prints "Exception ignored in ..." for a finalizer). So the signal is also kept:
+loops that run for long (the training loop, once per batch) call :func:`raise_if_interrupted`,
+which raises it again, and a swallowed Ctrl-C stops the run at the next batch instead of never.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["Interrupted", "keep_signal_handlers", "signals_interrupt"]
+__all__ = ["Interrupted", "keep_signal_handlers", "raise_if_interrupted", "signals_interrupt"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -57,8 +62,19 @@ class Interrupted(KeyboardInterrupt):
         return cls(signum, f"{cls(signum).what}; {then}" if then else "")
 
 
+_received: list[int] = []  # the signals that arrived inside signals_interrupt(), until it ends
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` if SIGINT or SIGTERM arrived inside :func:`signals_interrupt`,
+    even when whatever code the signal landed in swallowed the first exception."""
+    if _received:
+        raise Interrupted(_received[0])
 
 
 @contextlib.contextmanager
@@ -83,6 +99,8 @@ def signals_interrupt() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if previous:
+            _received.clear()
 
 
 @contextlib.contextmanager

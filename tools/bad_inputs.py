@@ -850,7 +850,7 @@ def _(w: World) -> str:
 @case("ctrl_c_exit_130", "#9 Ctrl-C: exit 130, 'resume with mertk run --resume DIR' on screen and in run.log")
 def _(w: World) -> str:
     got = w.interrupted
-    expect(not got.get("first_hung"), "the run did not stop within 30 s of Ctrl-C")
+    expect(not got.get("first_hung"), f"the run did not stop within 30 s of Ctrl-C: {got['stderr'][-600:]}")
     expect(TRACEBACK not in got["stderr"], f"traceback on Ctrl-C: {got['stderr'][-300:]}")
     expect(got["code"] == 130, f"exit {got['code']} (expected 130): {got['stderr'][-200:]}")
     expect("--resume" in got["stderr"], "no resume hint on screen")

@@ -48,6 +48,7 @@ from torch.func import functional_call, vmap
 
 from mertk.engine.settings import TrainSettings
 from mertk.engine.trainer import EpochStats, LossSum, autocast_dtype, make_optimizer, make_scheduler, run_epochs
+from mertk.interrupts import raise_if_interrupted
 
 __all__ = ["StackingError", "FoldDropout", "fork_default_generator", "stack_size", "stack_memory_limit",
            "measure_fold_bytes", "StackedTrainer", "train_stacked"]
@@ -353,6 +354,7 @@ class StackedTrainer:
         terms: dict[str, torch.Tensor] = {}
         seen = [0] * len(self.models)
         for step in range(max(map(len, batches), default=0)):
+            raise_if_interrupted()
             groups: dict[int, list[int]] = defaultdict(list)  # batch size -> folds with a batch that size
             for fold, fold_batches in enumerate(batches):
                 if step < len(fold_batches):

@@ -22,6 +22,7 @@ from mertk.api import ModelOutput
 from mertk.config import LOSS_TERM
 from mertk.cpus import CpuBudget, available_cpus
 from mertk.engine.settings import OptimizerSettings, SchedulerSettings, TrainSettings
+from mertk.interrupts import raise_if_interrupted
 from mertk.registry import Components, ComponentSpec
 
 __all__ = ["select_device", "seed_everything", "configure_threads", "thread_budget", "set_threads",
@@ -256,6 +257,7 @@ class Trainer:
         terms: dict[str, torch.Tensor] = {}
         seen = 0
         for start in range(0, n, self.settings.batch_size):
+            raise_if_interrupted()  # a Ctrl-C whose exception a library swallowed stops here
             index = order[start:start + self.settings.batch_size]
             if len(index) < 2:
                 continue
@@ -313,7 +315,9 @@ class TrainingLoop(Protocol):
 def run_epochs(loop: TrainingLoop, epochs: int,
                on_epoch: Callable[[list[EpochStats]], None] | None = None) -> list[list[EpochStats]]:
     """Train ``loop`` for ``epochs`` epochs, calling ``on_epoch`` after each with every model's
-    statistics; then :meth:`TrainingLoop.close` it (also when training fails).
+    statistics; then :meth:`TrainingLoop.close` it (also when training fails). A Ctrl-C or SIGTERM
+    stops it before the next epoch even if the code the signal landed in swallowed its exception
+    (:func:`mertk.interrupts.raise_if_interrupted`).
 
     Returns:
         Per model, one :class:`EpochStats` per epoch.
@@ -321,6 +325,7 @@ def run_epochs(loop: TrainingLoop, epochs: int,
     histories: list[list[EpochStats]] = []
     try:
         for _ in range(epochs):
+            raise_if_interrupted()
             stats = loop.train_epoch()
             if not histories:
                 histories = [[] for _ in stats]

@@ -43,3 +43,41 @@ def test_an_ignored_sigint_stays_ignored_and_a_library_cannot_replace_the_handle
             assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class _CountingLoop:
+    """A :class:`~mertk.engine.trainer.TrainingLoop` that counts its epochs."""
+
+    def __init__(self) -> None:
+        self.epochs, self.closed = 0, False
+
+    def train_epoch(self) -> list:
+        self.epochs += 1
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _swallowed_ctrl_c() -> None:
+    """A SIGINT that lands in a library's bare ``except:``, which swallows the exception."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+    except BaseException:  # the library's bare except
+        pass
+
+
+def test_a_ctrl_c_that_a_library_swallowed_still_stops_training_at_the_next_step() -> None:
+    from mertk.engine.trainer import run_epochs
+
+    loop = _CountingLoop()
+    with pytest.raises(Interrupted) as stopped, signals_interrupt():
+        _swallowed_ctrl_c()
+        run_epochs(loop, epochs=1000)
+    assert stopped.value.exit_code == 130
+    assert loop.epochs == 0 and loop.closed
+
+    after = _CountingLoop()  # leaving the block forgets the signal: the next command trains
+    with signals_interrupt():
+        run_epochs(after, epochs=3)
+    assert after.epochs == 3
