@@ -83,7 +83,11 @@ class Sample:
         face_image: A prepared face image (e.g. an aligned apex crop), when the data has one.
         flow_image: A precomputed flow image (3 channels, see the manifest's channel order);
             when set, face detection and flow extraction are skipped.
-        meta: Free-form extras: the annotation file and row, action units, frame numbers.
+        aus: The facial action units coded for the clip, as FACS numbers without side or
+            intensity letters (``("AU4", "AU12")``, see ``mertk.data.action_units``); ``()`` when
+            coded as none, ``None`` when the source released no AU coding (SMIC). The action-unit
+            task skips samples whose ``aus`` is ``None``, naming why.
+        meta: Free-form extras: the annotation file and row, the AU text as released, frame numbers.
     """
 
     id: str
@@ -99,6 +103,7 @@ class Sample:
     video: Path | None = None
     face_image: Path | None = None
     flow_image: Path | None = None
+    aus: tuple[str, ...] | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
