@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mertk.api import DatasetLoad, Problem, Sample
+from mertk.data.action_units import sample_aus
 from mertk.data.clips import AnnotatedClip, MissingApex, clip_sample, count_excluded, unique_key
 from mertk.data.frames import last_number
 from mertk.data.labels import class_protocol
@@ -40,6 +41,10 @@ class SheetLayout:
     emotion: str
     frames_subfolder: str = ""
     meta_columns: tuple[tuple[str, str], ...] = ()
+    #: The column of the AU codes (normalised name), parsed into ``Sample.aus`` by
+    #: :func:`mertk.data.action_units.sample_aus`; ``""``: the sheet has none (``aus=None``).
+    aus: str = ""
+    aus_title: str = "Action Units"  # the AU column as the sheet spells it, for messages
     #: Returns why a row is left out on purpose (``None``: keep it), e.g. not a micro-expression.
     keep: Callable[[SheetRow], str | None] = lambda row: None
     warn_repeated_clips: bool = False
@@ -120,11 +125,13 @@ def load_annotated(layout: SheetLayout, root: str | Path, annotation: str | Path
         clip_folder = subjects.get(number, folder / layout.subject_name(number)) / clip
         if layout.frames_subfolder and (clip_folder / layout.frames_subfolder).is_dir():
             clip_folder = clip_folder / layout.frames_subfolder
+        aus = sample_aus(row.text(layout.aus), problems, file=str(sheet), row=row.row, sample=f"{subject}/{key}",
+                         column=layout.aus_title) if layout.aus else None
         annotated = AnnotatedClip(
             dataset=name, subject=subject, clip=clip, key=key, label=label, emotion=emotion, folder=clip_folder,
             onset=row.cells.get(layout.onset), apex=row.cells.get(layout.apex),
             offset=row.cells.get(layout.offset), file=str(sheet), row=row.row,
-            meta={field: row.text(column) for field, column in layout.meta_columns},
+            meta={field: row.text(column) for field, column in layout.meta_columns}, aus=aus,
         )
         sample = clip_sample(annotated, problems, missing_apex=missing_apex)
         if sample is not None:
