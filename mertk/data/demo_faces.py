@@ -121,8 +121,9 @@ UNIT_AUS = {"blink": ("AU45",), "1+2": ("AU1", "AU2"), "26": ("AU26",), "12": ("
             "4": ("AU4",), "9": ("AU9",), "10": ("AU10",), "24": ("AU24",)}
 
 #: The smallest apex displacement, in px for a 128 px face, of a unit listed among a clip's action
-#: units: about the head's own random drift between onset and apex (0.12 px per frame over 5-8
-#: frames in the basic demo, ~0.3 px), so a weaker local motion cannot be told from drift by eye.
+#: units: about the head's own random drift between onset and apex (a 0.12 px per frame random
+#: walk over 4-12 frames in the basic demo: 0.24-0.42 px), so a weaker local motion cannot be told
+#: from drift by eye.
 VISIBLE_PX = 0.3
 
 #: The action units of each emotion written by the basic demo (in this order).
