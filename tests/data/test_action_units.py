@@ -147,3 +147,43 @@ def test_manifest_aus_column(tmp_path: Path, fake) -> None:
     (tmp_path / "n.csv").write_text("sample,subject,dataset,label,frames,onset\na,s1,x,0,frames/a,1\n")
     (plain,) = build("manifest", path=str(tmp_path / "n.csv")).load().samples
     assert plain.aus is None and "action_units" not in plain.meta
+
+
+def test_casme_reads_its_sheet_and_aus(fake, tmp_path: Path) -> None:
+    base = tmp_path / "CASME_raw_selected"
+    fake.write_frames(base / "sub01" / "EP01_5", (f"img{n}.jpg" for n in range(10, 30)))
+    fake.write_frames(base / "sub07" / "EP12_3", (f"img{n}.jpg" for n in range(1, 12)))
+    sheet = fake.write_xlsx(tmp_path / "CASME_A_Section.xlsx", fake.CASME_HEADER, [
+        (1, "EP01_5", None, 12, 18, 19, 27, None, "4+L10", "disgust"),
+        (7, "EP12_3", None, 2, 5, None, 9, None, "12", "amusement"),
+        (7, "EP12_4", None, 2, 5, None, 9, None, "1+2", "tense"),          # left out by megc3
+    ])
+    load = build("casme", root=str(tmp_path)).load()
+    assert [(s.id, s.label, s.aus) for s in load.samples] == [
+        ("casme/sub01/EP01_5", 0, ("AU4", "AU10")), ("casme/sub07/EP12_3", 1, ("AU12",))]
+    first = load.samples[0]
+    assert first.frames[first.onset].name == "img12.jpg" and first.frames[first.apex].name == "img18.jpg"
+    assert first.meta["file"] == str(sheet) and sum(load.excluded.values()) == 1
+    assert [p for p in load.problems if p.fatal] == []
+    eight = build("casme", root=str(base), classes="8class").load()
+    assert [eight.class_names[s.label] for s in eight.samples] == ["disgust", "amusement"]
+
+
+def test_mmew_finds_clips_in_emotion_folders(fake, tmp_path: Path) -> None:
+    base = tmp_path / "MMEW" / "Micro_Expression"
+    fake.write_frames(base / "happiness" / "S01_1", (f"{n}.jpg" for n in range(1, 40)))
+    fake.write_frames(base / "Surprise" / "S02_4", (f"{n}.jpg" for n in range(1, 40)))   # folder case differs
+    fake.write_xlsx(tmp_path / "MMEW" / "MMEW_Micro_Exp.xlsx", fake.MMEW_HEADER, [
+        ("S01", "S01_1", 3, 10, 30, "R12+6", "happiness", ""),
+        ("S02", "S02_4", 2, 8, 20, "1+2+5", "surprise", ""),
+        ("S02", "S02_9", 2, 8, 20, "4", "fear", ""),                        # row 4: clip folder absent
+        ("S03", "S03_2", 2, 8, 20, "4", "others", ""),                      # left out by megc3
+    ])
+    load = build("mmew", root=str(tmp_path / "MMEW")).load()
+    assert [(s.id, s.label, s.aus) for s in load.samples] == [
+        ("mmew/S01/S01_1", 1, ("AU6", "AU12")), ("mmew/S02/S02_4", 2, ("AU1", "AU2", "AU5"))]
+    (missing,) = [p for p in load.problems if p.fatal]
+    assert missing.row == 4 and "fear" in missing.message and "does not exist" in missing.message
+    assert sum(load.excluded.values()) == 1
+    with pytest.raises(MertkError, match="MMEW root folder not found"):
+        build("mmew", root=str(tmp_path / "nowhere")).load()
