@@ -36,6 +36,7 @@ from mertk.data.layout import numbered_folders, resolve_root
 from mertk.data.samm import SAMM_LAYOUT
 from mertk.data.sheets import find_annotation, read_sheet
 from mertk.data.smic import smic_clip_folders, smic_clip_name, smic_root
+from mertk.errors import MertkError
 
 __all__ = ["Megc2019Composite", "megc2019_list"]
 
@@ -66,8 +67,8 @@ class Megc2019Composite:
         listing = megc2019_list()
         samples: list[Sample] = []
         problems: list[Problem] = []
-        coded = {"casme2": _coded_aus(CASME2_LAYOUT, finders["casme2"].root),
-                 "samm": _coded_aus(SAMM_LAYOUT, finders["samm"].root)}
+        coded = {"casme2": _coded_aus(CASME2_LAYOUT, finders["casme2"].root, problems),
+                 "samm": _coded_aus(SAMM_LAYOUT, finders["samm"].root, problems)}
         for row in read_sheet(listing, LIST_COLUMNS):
             dataset, subject, clip = row.text("dataset"), row.text("subject"), row.text("clip")
             cell = coded.get(dataset, {}).get((subject, clip))
@@ -85,14 +86,23 @@ class Megc2019Composite:
         return DatasetLoad(samples, problems, self.class_names)
 
 
-def _coded_aus(layout: SheetLayout, root: Path) -> dict[tuple[str, str], tuple[str, str, int]]:
+def _coded_aus(layout: SheetLayout, root: Path, problems: list[Problem]) -> dict[tuple[str, str], tuple[str, str, int]]:
     """``(subject folder, clip) -> (AU cell, sheet, row)`` from the dataset's coding sheet near
-    ``root``; empty when there is no sheet."""
+    ``root``; empty when there is no sheet, or (with a warning: the emotion labels do not need
+    it) when the sheet found cannot be read."""
     sheet = find_annotation(root, layout.annotation_patterns)
     if sheet is None:
         return {}
+    try:
+        rows = read_sheet(sheet, layout.columns)
+    except MertkError as exc:
+        problems.append(Problem(str(sheet), f"the {layout.title} action units cannot be read from this sheet ({exc}); "
+                                f"the {layout.title} clips have no AU labels", "put the original coding sheet beside "
+                                "the dataset root, or ignore this if you do not use the action-unit task",
+                                fatal=False))
+        return {}
     cells = {}
-    for row in read_sheet(sheet, layout.columns):
+    for row in rows:
         number = last_number(row.text("subject"))
         if number is not None:
             cells[(layout.subject_name(number), row.text("filename"))] = (row.text(layout.aus), str(sheet), row.row)

@@ -130,6 +130,12 @@ def test_megc2019_composite_takes_aus_from_the_coding_sheets(fake, tmp_path: Pat
     assert by_id["casme2/sub01/EP19_05f"].aus is None                 # not in the sheet
     assert by_id["smic/s01/s01_ne_01"].aus is None
     assert [p for p in load.problems if p.fatal] == []
+    (Path(roots["samm_root"]) / "SAMM_Micro_FACS_Codes_v2.xlsx").write_bytes(b"not a workbook")
+    broken = build("megc2019-cd", **roots).load()                     # the emotion run still works
+    assert len(broken.samples) == 442 and [p for p in broken.problems if p.fatal] == []
+    (warning,) = [p for p in broken.problems if p.file.endswith("SAMM_Micro_FACS_Codes_v2.xlsx")]
+    assert "action units cannot be read" in warning.message
+    assert {s.aus for s in broken.samples if s.dataset == "samm"} == {None}
 
 
 def test_manifest_aus_column(tmp_path: Path, fake) -> None:
