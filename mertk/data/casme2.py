@@ -11,6 +11,8 @@ Annotation: ``CASME2-coding-20140508.xlsx`` (any ``CASME2-coding-*.xlsx`` or ``.
 or its parent is found; ``annotation`` names another file). Columns ``Subject`` (number; folder
 ``subNN``), ``Filename`` (clip folder), ``OnsetFrame``, ``ApexFrame``, ``OffsetFrame`` (frame
 numbers; some releases write ``/`` for a missing apex), ``Action Units``, ``Estimated Emotion``.
+Action units (``4+7``, ``R12``, ``L2``, ``AU4``) are parsed into ``Sample.aus`` by
+:mod:`mertk.data.action_units` and kept as released in ``meta["action_units"]``.
 
 Samples: dataset ``casme2``, subject ``casme2/sub01``, id ``casme2/sub01/EP02_01f``.
 Class protocols (``classes``): ``megc3`` (happiness -> positive, surprise, disgust and
@@ -32,7 +34,7 @@ CASME2_LAYOUT = SheetLayout(
     layout_folders=("CASME2_RAW_selected", "CASME2-RAW", "CASME2_RAW", "Cropped", "CASME2_Cropped"),
     annotation_patterns=("CASME2-coding-*.xlsx", "CASME2-coding*.csv", "CASME2*.xlsx"),
     onset="onsetframe", apex="apexframe", offset="offsetframe", emotion="estimatedemotion",
-    meta_columns=(("action_units", "actionunits"),),
+    meta_columns=(("action_units", "actionunits"),), aus="actionunits",
 )
 
 

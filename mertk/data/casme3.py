@@ -10,7 +10,8 @@ Annotation: ``cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`` (found in ``root`` or 
 ``Offset``, ``AU``, ``Objective class``, ``emotion``, ``Expression type``. Rows whose expression
 type is not ``Micro-expression`` are counted as excluded. A clip name may repeat within a
 subject (several expressions in one recording): the second becomes ``a.2``, the third ``a.3``
-(reported as a warning).
+(reported as a warning). The ``AU`` column (FACS codes joined by ``+``; prefixes and side letters dropped) is parsed
+into ``Sample.aus`` by :mod:`mertk.data.action_units` and kept as released in ``meta["action_units"]``.
 
 Samples: dataset ``casme3``, subject ``casme3/spNO.1``, id ``casme3/spNO.1/a``.
 Class protocols (``classes``): ``megc3`` (disgust, fear, anger, sad -> negative; happy ->
@@ -41,7 +42,7 @@ CASME3_LAYOUT = SheetLayout(
     annotation_patterns=("cas(me)3_part_A*.xlsx", "*part_A*label*.xlsx", "*part_A*.csv"),
     onset="onset", apex="apex", offset="offset", emotion="emotion", frames_subfolder="color",
     meta_columns=(("action_units", "au"), ("objective_class", "objectiveclass")),
-    keep=_micro_only, warn_repeated_clips=True,
+    keep=_micro_only, warn_repeated_clips=True, aus="au", aus_title="AU",
 )
 
 

@@ -58,6 +58,7 @@ class AnnotatedClip:
             ``onset=None`` means the first frame, ``offset=None`` unknown.
         file, row: Where the clip is annotated, for problem reports.
         meta: Extra fields copied into ``Sample.meta``.
+        aus: The clip's action units (``Sample.aus``; ``None``: not coded).
         id: The sample's id when not ``{subject}/{key}`` (a clip given on the command line).
     """
 
@@ -74,6 +75,7 @@ class AnnotatedClip:
     row: int | None
     key: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    aus: tuple[str, ...] | None = None
     id: str | None = None
 
     @property
@@ -239,7 +241,7 @@ def clip_sample(clip: AnnotatedClip, problems: list[Problem], *, missing_apex: M
     numbers = frames.numbers
     return Sample(
         id=clip.sample_id, subject=clip.subject, clip=clip.clip, dataset=clip.dataset, label=clip.label,
-        emotion=clip.emotion, frames=frames.paths, onset=on, apex=ap, offset=off,
+        emotion=clip.emotion, frames=frames.paths, onset=on, apex=ap, offset=off, aus=clip.aus,
         meta={"file": clip.file, "row": clip.row, "onset_frame": numbers[on],
               "apex_frame": numbers[ap] if ap is not None else None,
               "offset_frame": numbers[off] if off is not None else None, **clip.meta},

@@ -11,6 +11,13 @@ adapters (no annotation sheet is needed: onset and apex come from the list; offs
 unknown). Samples keep their source dataset (``casme2``, ``samm``, ``smic``) and subject keys
 (``casme2/sub01``, ``samm/006``, ``smic/s01``), so ``loso`` gives the 68 MEGC folds and metrics
 can be sliced per source dataset.
+
+Action units (``Sample.aus``): the list has none, so they come from the CASME II and SAMM
+coding sheets when one is found beside their roots (the adapters' file names, e.g.
+``CASME2-coding-20140508.xlsx`` and ``SAMM_Micro_FACS_Codes_v2.xlsx``, in the root or its parent),
+matched by subject and clip and parsed by :mod:`mertk.data.action_units`. Without the sheet, and
+always for SMIC (which released no AU coding), ``aus`` is ``None``: the action-unit task skips
+those clips and says so; the emotion task needs no sheet.
 """
 
 from __future__ import annotations
@@ -19,14 +26,17 @@ from importlib import resources
 from pathlib import Path
 
 from mertk.api import DatasetLoad, Problem, Sample
+from mertk.data.action_units import sample_aus
+from mertk.data.annotated import SheetLayout
 from mertk.data.casme2 import CASME2_LAYOUT
 from mertk.data.clips import AnnotatedClip, clip_sample
 from mertk.data.frames import last_number
 from mertk.data.labels import MEGC3
 from mertk.data.layout import numbered_folders, resolve_root
 from mertk.data.samm import SAMM_LAYOUT
-from mertk.data.sheets import read_sheet
+from mertk.data.sheets import find_annotation, read_sheet
 from mertk.data.smic import smic_clip_folders, smic_clip_name, smic_root
+from mertk.errors import MertkError
 
 __all__ = ["Megc2019Composite", "megc2019_list"]
 
@@ -57,18 +67,46 @@ class Megc2019Composite:
         listing = megc2019_list()
         samples: list[Sample] = []
         problems: list[Problem] = []
+        coded = {"casme2": _coded_aus(CASME2_LAYOUT, finders["casme2"].root, problems),
+                 "samm": _coded_aus(SAMM_LAYOUT, finders["samm"].root, problems)}
         for row in read_sheet(listing, LIST_COLUMNS):
             dataset, subject, clip = row.text("dataset"), row.text("subject"), row.text("clip")
+            cell = coded.get(dataset, {}).get((subject, clip))
+            aus = None if cell is None else sample_aus(
+                cell[0], problems, file=cell[1], row=cell[2], sample=f"{dataset}/{subject}/{clip}")
             annotated = AnnotatedClip(
                 dataset=dataset, subject=f"{dataset}/{subject}", clip=clip, label=int(row.text("label")),
                 emotion=row.text("emotion"), folder=finders[dataset].folder(subject, clip),
                 onset=row.text("onsetframe"), apex=row.text("apexframe"), offset=None,
-                file=str(listing), row=row.row,
+                file=str(listing), row=row.row, aus=aus,
             )
             sample = clip_sample(annotated, problems)
             if sample is not None:
                 samples.append(sample)
         return DatasetLoad(samples, problems, self.class_names)
+
+
+def _coded_aus(layout: SheetLayout, root: Path, problems: list[Problem]) -> dict[tuple[str, str], tuple[str, str, int]]:
+    """``(subject folder, clip) -> (AU cell, sheet, row)`` from the dataset's coding sheet near
+    ``root``; empty when there is no sheet, or (with a warning: the emotion labels do not need
+    it) when the sheet found cannot be read."""
+    sheet = find_annotation(root, layout.annotation_patterns)
+    if sheet is None:
+        return {}
+    try:
+        rows = read_sheet(sheet, layout.columns)
+    except MertkError as exc:
+        problems.append(Problem(str(sheet), f"the {layout.title} action units cannot be read from this sheet ({exc}); "
+                                f"the {layout.title} clips have no AU labels", "put the original coding sheet beside "
+                                "the dataset root, or ignore this if you do not use the action-unit task",
+                                fatal=False))
+        return {}
+    cells = {}
+    for row in rows:
+        number = last_number(row.text("subject"))
+        if number is not None:
+            cells[(layout.subject_name(number), row.text("filename"))] = (row.text(layout.aus), str(sheet), row.row)
+    return cells
 
 
 class _Finder:

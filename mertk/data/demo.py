@@ -1,12 +1,12 @@
 """The demo dataset: small synthetic micro-expression clips made from real face photos.
 
 Generated locally and deterministically from ``seed`` (nothing is downloaded), once, into a cache
-folder (``$MERTK_CACHE`` or ``~/.cache/mertk``, sub-folder ``demo-v2-seed{seed}``; ``root``
+folder (``$MERTK_CACHE`` or ``~/.cache/mertk``, sub-folder ``demo-v3-seed{seed}``; ``root``
 chooses another folder), in the CASME II layout, so it goes through the same ``casme2`` reader
 as real data::
 
-    demo-v2-seed0/CASME2-RAW/sub01/EP01_01/img1.jpg ... img16.jpg
-    demo-v2-seed0/CASME2-coding-demo.xlsx     (the CASME II columns)
+    demo-v3-seed0/CASME2-RAW/sub01/EP01_01/img1.jpg ... img16.jpg
+    demo-v3-seed0/CASME2-coding-demo.xlsx     (the CASME II columns)
 
 Faces: ``skimage.data.astronaut()`` and faces of ``skimage.data.lfw_subset()`` (upscaled from
 25 px), kept only when dlib's HOG detector finds them; each is one pseudo-subject (12 in all).
@@ -16,8 +16,13 @@ the apex for a 128 px face, scaled to the ~170 px faces here):
 
 * surprise (``surprise``): brow raise (AU1+2) and jaw drop (AU26);
 * positive (``happiness``): lip-corner pull (AU12) and cheek raise (AU6);
-* negative (``disgust``: brow lowerer AU4 + nose wrinkler AU9; ``repression``: AU4 + lip
-  press AU24).
+* negative (``disgust``: brow lowerer AU4 + nose wrinkler AU9 + upper-lip raiser AU10;
+  ``repression``: AU4 + lip press AU24).
+
+Each region's strength varies from clip to clip, and about a third of the clips also blink
+(AU45). The sheet's ``Action Units`` (so ``Sample.aus``) list the units that moved at least
+:data:`mertk.data.demo_faces.VISIBLE_PX` (0.3 px for a 128 px face) at the apex, blink included:
+what a coder could see, not the emotion's recipe; ``none`` when nothing moved that much.
 
 Each clip has 10-20 frames with onset, apex and offset and a smooth onset -> apex -> offset
 profile, plus head micro-motion, illumination drift and sensor noise. Nine clips per subject,
@@ -42,6 +47,7 @@ from mertk.data.demo_faces import (
     ClipStyle,
     Face,
     add_skin_texture,
+    aus_cell,
     base_images,
     dlib_models,
     find_face,
@@ -54,7 +60,7 @@ from mertk.files import temporary_dir
 __all__ = ["Demo", "ClipStyle", "EMOTION_UNITS", "demo_folder", "ensure_demo", "generate_demo", "ANNOTATION_NAME",
            "FRAMES_FOLDER"]
 
-VERSION = "v2"
+VERSION = "v3"  # v2: the sheet's Action Units were the emotion's recipe, not the motion each clip shows
 ANNOTATION_NAME = "CASME2-coding-demo.xlsx"
 FRAMES_FOLDER = "CASME2-RAW"
 SUBJECTS = 12
@@ -98,8 +104,8 @@ class Demo:
 
 
 def demo_folder(root: str | Path | None = None, seed: int = 0, variant: Variant = "basic") -> Path:
-    """Where the demo of ``seed`` lives: ``root``, or ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-v2-seed{seed}``
-    (``demo-composite-v2-seed{seed}`` for the composite variant, ``demo-flows-v1-seed{seed}`` for flows)."""
+    """Where the demo of ``seed`` lives: ``root``, or ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-v3-seed{seed}``
+    (``demo-composite-v3-seed{seed}`` for the composite variant, ``demo-flows-v2-seed{seed}`` for flows)."""
     if root is not None:
         return Path(root).expanduser()
     cache = Path(os.environ.get("MERTK_CACHE") or Path.home() / ".cache" / "mertk").expanduser()
@@ -163,12 +169,13 @@ def generate_demo(target: Path, seed: int = 0) -> None:
     for subject, face in enumerate(faces, start=1):
         emotions = [EMOTIONS[c][i % len(EMOTIONS[c])] for c in MEGC3 for i in range(CLIPS_PER_CLASS)]
         for episode, emotion in enumerate(rng.permutation(emotions), start=1):
-            frames, onset, apex, offset = render_clip(face, EMOTION_UNITS[str(emotion)], rng)
+            moved: dict[str, float] = {}
+            frames, onset, apex, offset = render_clip(face, EMOTION_UNITS[str(emotion)], rng, moved=moved)
             clip = f"EP{episode:02d}_01"
             folder = target / FRAMES_FOLDER / f"sub{subject:02d}" / clip
             folder.mkdir(parents=True)
             write_frames(folder, frames)
-            units = {"surprise": "1+2+26", "happiness": "6+12", "disgust": "4+9", "repression": "4+24"}[str(emotion)]
+            units = aus_cell(moved)
             rows.append((subject, clip, None, onset + 1, apex + 1, offset + 1, None, units, str(emotion)))
     _write_sheet(target / ANNOTATION_NAME, rows)
 

@@ -2,12 +2,16 @@
 
 ``dataset: {name: demo, variant: composite}``. Generated locally and deterministically from
 ``seed`` with the basic demo's faces, action units and renderer (`mertk.data.demo_faces`), once, into
-``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-composite-v2-seed{seed}`` (written to a temporary
+``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-composite-v3-seed{seed}`` (written to a temporary
 sibling and renamed when complete), as frame folders and a manifest read by the ``manifest``
 adapter::
 
-    demo-composite-v2-seed0/frames/casme2/sub01/EP01/img1.jpg ... img16.jpg
-    demo-composite-v2-seed0/manifest.csv   (sample, subject, dataset, label, frames, onset, apex, offset)
+    demo-composite-v3-seed0/frames/casme2/sub01/EP01/img1.jpg ... img16.jpg
+    demo-composite-v3-seed0/manifest.csv   (sample, subject, dataset, label, frames, onset, apex, offset, aus)
+
+The ``aus`` column (so ``Sample.aus``) lists the action units that moved at least
+:data:`mertk.data.demo_faces.VISIBLE_PX` (0.3 px for a 128 px face) at the apex in that clip,
+blink (AU45) included; ``none`` when nothing moved that much.
 
 Three sources with the real per-source subject, clip and class counts (negative/positive/surprise):
 
@@ -47,7 +51,7 @@ from mertk.data.labels import MEGC3
 __all__ = ["SOURCES", "Source", "PlannedClip", "plan_composite", "generate_composite", "render_composite_clip",
            "MANIFEST_NAME", "VERSION"]
 
-VERSION = "v2"  # v1: amplitudes 0.3-2 px, fewer shared AUs (UF1 0.848, too close to saturating)
+VERSION = "v3"  # v2: no aus column; v1: amplitudes 0.3-2 px, fewer shared AUs (UF1 0.848, too close to saturating)
 MANIFEST_NAME = "manifest.csv"
 FRAMES_FOLDER = "frames"
 MAX_CLIPS_PER_SUBJECT = 20
@@ -179,14 +183,15 @@ def _near_infrared(frames: Sequence[np.ndarray], rng: np.random.Generator) -> li
     return out
 
 
-def render_composite_clip(clip: PlannedClip, face: demo_faces.Face,
-                          seed: int) -> tuple[list[np.ndarray], int, int, int]:
-    """The frames of ``clip`` (its source's size and look) and its onset, apex, offset positions."""
+def render_composite_clip(clip: PlannedClip, face: demo_faces.Face, seed: int,
+                          moved: dict[str, float] | None = None) -> tuple[list[np.ndarray], int, int, int]:
+    """The frames of ``clip`` (its source's size and look) and its onset, apex, offset positions;
+    ``moved`` receives each unit's apex displacement (see :func:`mertk.data.demo_faces.displacement`)."""
     import cv2
 
     source = next(s for s in SOURCES if s.name == clip.source)
     rng = np.random.default_rng([seed, 3, clip.index])
-    frames, onset, apex, offset = demo_faces.render_clip(face, clip.units, rng, source.style)
+    frames, onset, apex, offset = demo_faces.render_clip(face, clip.units, rng, source.style, moved=moved)
     if source.near_infrared:
         frames = _near_infrared(frames, rng)
     if frames[0].shape[0] != source.frame_size:
@@ -201,13 +206,14 @@ def generate_composite(target: Path, seed: int = 0) -> None:
     faces = _subject_faces(1 + max(c.face for c in plan), seed)
     rows = []
     for clip in plan:
-        frames, onset, apex, offset = render_composite_clip(clip, faces[clip.face], seed)
+        moved: dict[str, float] = {}
+        frames, onset, apex, offset = render_composite_clip(clip, faces[clip.face], seed, moved)
         folder = Path(FRAMES_FOLDER) / clip.source / f"sub{clip.subject:02d}" / clip.name
         (target / folder).mkdir(parents=True)
         demo_faces.write_frames(target / folder, frames)
         rows.append((clip.name, f"sub{clip.subject:02d}", clip.source, clip.label, folder.as_posix(),
-                     onset + 1, apex + 1, offset + 1))
+                     onset + 1, apex + 1, offset + 1, demo_faces.aus_cell(moved)))
     with open(target / MANIFEST_NAME, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(("sample", "subject", "dataset", "label", "frames", "onset", "apex", "offset"))
+        writer.writerow(("sample", "subject", "dataset", "label", "frames", "onset", "apex", "offset", "aus"))
         writer.writerows(rows)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Face", "ClipStyle", "EMOTION_UNITS", "dlib_models", "find_face", "base_images", "add_skin_texture",
-           "displacement", "intensity_profile", "render_clip", "write_frames"]
+__all__ = ["Face", "ClipStyle", "EMOTION_UNITS", "UNIT_AUS", "VISIBLE_PX", "dlib_models", "find_face", "base_images",
+           "add_skin_texture", "displacement", "visible_aus", "aus_cell", "intensity_profile", "render_clip",
+           "write_frames"]
 
 BLINK_RATE = 0.35  # fraction of clips with an eye blink (a classic confound in real MER data)
 FRAME_SIZE = 240
@@ -115,32 +116,59 @@ def _action_units(lm: np.ndarray) -> dict[str, list[tuple[list[int] | np.ndarray
     }
 
 
+#: The FACS action units each motion unit moves (``Sample.aus`` codes; an eye blink is AU45).
+UNIT_AUS = {"blink": ("AU45",), "1+2": ("AU1", "AU2"), "26": ("AU26",), "12": ("AU12",), "6": ("AU6",),
+            "4": ("AU4",), "9": ("AU9",), "10": ("AU10",), "24": ("AU24",)}
+
+#: The smallest apex displacement, in px for a 128 px face, of a unit listed among a clip's action
+#: units: about the head's own random drift between onset and apex (a 0.12 px per frame random
+#: walk over 4-12 frames in the basic demo: 0.24-0.42 px), so a weaker local motion cannot be told
+#: from drift by eye.
+VISIBLE_PX = 0.3
+
 #: The action units of each emotion written by the basic demo (in this order).
 EMOTION_UNITS = {"surprise": ("1+2", "26"), "happiness": ("12", "6"), "disgust": ("4", "9", "10"),
                  "repression": ("4", "24")}
 
 
-def displacement(units: Sequence[str], face: Face, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+def displacement(units: Sequence[str], face: Face, amplitude: float, rng: np.random.Generator,
+                 moved: dict[str, float] | None = None) -> np.ndarray:
     """``(2, H, W)`` apex displacement in px of the action ``units``: per region, the max of Gaussian
     bumps at its points.
 
     Each region's strength varies from clip to clip (people rarely move every AU of an
-    emotion equally), so one class is not one fixed motion pattern.
+    emotion equally), so one class is not one fixed motion pattern. ``moved``, when given,
+    receives each unit's peak displacement in px for a 128 px face (the largest of its regions).
     """
     h, w = face.image.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     sigma = 0.07 * face.width
     field = np.zeros((2, h, w), np.float32)
     library = _action_units(face.landmarks)
-    for points, (dx, dy), weight in (region for unit in units for region in library[unit]):
-        centres = face.landmarks[points] if not isinstance(points, np.ndarray) else points
-        bump = np.zeros((h, w), np.float32)
-        for cx, cy in centres:
-            np.maximum(bump, np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma**2)), out=bump)
-        strength = amplitude * weight * rng.uniform(0.4, 1.2)
-        field[0] += strength * dx * bump
-        field[1] += strength * dy * bump
+    for unit in units:
+        for points, (dx, dy), weight in library[unit]:
+            centres = face.landmarks[points] if not isinstance(points, np.ndarray) else points
+            bump = np.zeros((h, w), np.float32)
+            for cx, cy in centres:
+                np.maximum(bump, np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma**2)), out=bump)
+            strength = amplitude * weight * rng.uniform(0.4, 1.2)
+            field[0] += strength * dx * bump
+            field[1] += strength * dy * bump
+            if moved is not None:
+                peak = strength * float(np.hypot(dx, dy)) * 128.0 / face.width
+                moved[unit] = max(moved.get(unit, 0.0), peak)
     return field
+
+
+def visible_aus(moved: dict[str, float]) -> tuple[str, ...]:
+    """The FACS codes of the units that moved at least :data:`VISIBLE_PX`, by AU number."""
+    codes = {code for unit, px in moved.items() if px >= VISIBLE_PX for code in UNIT_AUS[unit]}
+    return tuple(sorted(codes, key=lambda code: int(code[2:])))
+
+
+def aus_cell(moved: dict[str, float]) -> str:
+    """The visible units as a sheet writes them (``"1+2+26"``; ``"none"`` when none is visible)."""
+    return "+".join(code[2:] for code in visible_aus(moved)) or "none"
 
 
 def intensity_profile(length: int, onset: int, apex: int, offset: int) -> np.ndarray:
@@ -162,9 +190,13 @@ class ClipStyle:
     noise: float = 1.5  # sensor noise std, grey levels
 
 
-def render_clip(face: Face, units: Sequence[str], rng: np.random.Generator,
-                 style: ClipStyle = ClipStyle()) -> tuple[list[np.ndarray], int, int, int]:
-    """The frames ``(H, W)`` uint8 of one clip moving the action ``units`` and its onset, apex, offset positions."""
+def render_clip(face: Face, units: Sequence[str], rng: np.random.Generator, style: ClipStyle = ClipStyle(),
+                moved: dict[str, float] | None = None) -> tuple[list[np.ndarray], int, int, int]:
+    """The frames ``(H, W)`` uint8 of one clip moving the action ``units`` and its onset, apex, offset positions.
+
+    ``moved``, when given, receives each unit's apex displacement (see :func:`displacement`),
+    the eye blink's included when the clip has one.
+    """
     import cv2
 
     length = int(rng.integers(style.lengths[0], style.lengths[1] + 1))
@@ -172,12 +204,12 @@ def render_clip(face: Face, units: Sequence[str], rng: np.random.Generator,
     offset = length - 1 - int(rng.integers(0, 2))
     apex = onset + int(round((offset - onset) * rng.uniform(0.4, 0.6)))
     scale = face.width / 128.0
-    field = displacement(units, face, amplitude=rng.uniform(*style.amplitude) * scale, rng=rng)
+    field = displacement(units, face, amplitude=rng.uniform(*style.amplitude) * scale, rng=rng, moved=moved)
     profile = intensity_profile(length, onset, apex, offset)
     if rng.random() < style.blink_rate:  # an eye blink starting anywhere in the clip, unrelated to the class
         start = int(rng.integers(0, length - 2))
         top = min(start + int(rng.integers(1, 4)), length - 1)
-        blink = displacement(["blink"], face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng)
+        blink = displacement(["blink"], face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng, moved=moved)
         blink_profile = intensity_profile(length, start, top, min(top + 3, length - 1))
     else:
         blink, blink_profile = None, None

@@ -21,11 +21,15 @@ directly, without rendering frames or computing flow, so it takes about a second
 * strain is ``sqrt(ux^2 + vy^2 + 0.5 (uy + vx)^2)`` of that field; each channel is min-max
   scaled to 0-255 and rounded to uint8.
 
-Written once into ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-flows-v1-seed{seed}``::
+The ``aus`` column lists the action units that moved at least
+:data:`mertk.data.demo_faces.VISIBLE_PX` (0.3 px for a 128 px face) in that flow, blink (AU45)
+included; ``none`` when nothing moved that much.
 
-    demo-flows-v1-seed0/flows/casme2_sub01_EP01.png   (28 x 28 RGB = u, v, strain)
-    demo-flows-v1-seed0/landmarks/casme2_sub01_EP01.txt   (68 lines "x y", flow pixels)
-    demo-flows-v1-seed0/manifest.csv   (sample, subject, dataset, label, flow, landmarks)
+Written once into ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-flows-v2-seed{seed}``::
+
+    demo-flows-v2-seed0/flows/casme2_sub01_EP01.png   (28 x 28 RGB = u, v, strain)
+    demo-flows-v2-seed0/landmarks/casme2_sub01_EP01.txt   (68 lines "x y", flow pixels)
+    demo-flows-v2-seed0/manifest.csv   (sample, subject, dataset, label, flow, landmarks, aus)
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from mertk.data.demo_composite import SOURCES, plan_composite
 
 __all__ = ["generate_flows", "flow_image", "MANIFEST_NAME", "VERSION", "SIZE"]
 
-VERSION = "v1"
+VERSION = "v2"  # v1: no aus column
 MANIFEST_NAME = "manifest.csv"
 SIZE = 28
 #: Smooth flow-noise std inside the face, px at 28 px, per source.
@@ -68,16 +72,19 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
 
-def flow_image(units: tuple[str, ...], landmarks: np.ndarray, source: str,
-               rng: np.random.Generator) -> np.ndarray:
-    """One ``(28, 28, 3)`` uint8 (u, v, strain) image of a clip moving the action ``units``."""
+def flow_image(units: tuple[str, ...], landmarks: np.ndarray, source: str, rng: np.random.Generator,
+               moved: dict[str, float] | None = None) -> np.ndarray:
+    """One ``(28, 28, 3)`` uint8 (u, v, strain) image of a clip moving the action ``units``; ``moved``
+    receives each unit's apex displacement (see :func:`mertk.data.demo_faces.displacement`)."""
     style = next(s for s in SOURCES if s.name == source).style
     width = float(np.ptp(landmarks[:, 0]))
     face = demo_faces.Face(np.zeros((SIZE, SIZE), np.float32), landmarks, width)
     scale = width / 128.0
-    field = demo_faces.displacement(units, face, amplitude=rng.uniform(*style.amplitude) * scale, rng=rng)
+    field = demo_faces.displacement(units, face, amplitude=rng.uniform(*style.amplitude) * scale, rng=rng,
+                                    moved=moved)
     if rng.random() < style.blink_rate:
-        field += demo_faces.displacement(["blink"], face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng)
+        field += demo_faces.displacement(["blink"], face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng,
+                                         moved=moved)
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
     cx, cy = landmarks[:, 0].mean(), landmarks[:, 1].mean() - 0.1 * width
     mask = (((xs - cx) / (0.62 * width)) ** 2 + ((ys - cy) / (0.8 * width)) ** 2 <= 1).astype(np.float32)
@@ -109,11 +116,13 @@ def generate_flows(target: Path, seed: int = 0) -> None:
         rng = np.random.default_rng([seed, 13, clip.index])
         stem = f"{clip.source}_sub{clip.subject:02d}_{clip.name}"
         landmarks = faces[clip.face]
-        Image.fromarray(flow_image(clip.units, landmarks, clip.source, rng)).save(target / "flows" / f"{stem}.png")
+        moved: dict[str, float] = {}
+        image = flow_image(clip.units, landmarks, clip.source, rng, moved)
+        Image.fromarray(image).save(target / "flows" / f"{stem}.png")
         np.savetxt(target / "landmarks" / f"{stem}.txt", landmarks, fmt="%.3f")
         rows.append((clip.name, f"sub{clip.subject:02d}", clip.source, clip.label, f"flows/{stem}.png",
-                     f"landmarks/{stem}.txt"))
+                     f"landmarks/{stem}.txt", demo_faces.aus_cell(moved)))
     with open(target / MANIFEST_NAME, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(("sample", "subject", "dataset", "label", "flow", "landmarks"))
+        writer.writerow(("sample", "subject", "dataset", "label", "flow", "landmarks", "aus"))
         writer.writerows(rows)

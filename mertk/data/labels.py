@@ -15,6 +15,11 @@ smic       megc3       the folder names negative, positive, surprise
 casme3     megc3       disgust, fear, anger, sad -> negative; happy -> positive; surprise
 casme3     4class      megc3 + others
 casme3     7class      anger, disgust, fear, happy, others, sad, surprise
+casme      megc3       amusement, happiness -> positive; surprise; disgust, sadness, fear, contempt,
+                       repression -> negative (tense is left out)
+casme      8class      amusement, contempt, disgust, fear, repression, sadness, surprise, tense
+mmew       megc3       happiness -> positive; surprise; anger, disgust, fear, sadness -> negative
+mmew       7class      anger, disgust, fear, happiness, others, sadness, surprise
 =========  ==========  ===========================================================
 """
 
@@ -68,6 +73,15 @@ CLASS_PROTOCOLS: dict[str, dict[str, ClassProtocol]] = {
         "4class": ClassProtocol(MEGC3 + ("others",), {**_megc3(_CASME3_NEGATIVE, ("happy",)).mapping,
                                                       "others": "others"}),
         "7class": _identity(("anger", "disgust", "fear", "happy", "others", "sad", "surprise")),
+    },
+    "casme": {
+        "megc3": _megc3(("disgust", "sadness", "fear", "contempt", "repression"), ("amusement", "happiness")),
+        "8class": _identity(("amusement", "contempt", "disgust", "fear", "repression", "sadness", "surprise",
+                             "tense")),
+    },
+    "mmew": {
+        "megc3": _megc3(("anger", "disgust", "fear", "sadness"), ("happiness",)),
+        "7class": _identity(("anger", "disgust", "fear", "happiness", "others", "sadness", "surprise")),
     },
 }
 

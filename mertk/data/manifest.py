@@ -24,6 +24,11 @@ separator, is refused with that hint rather than guessed)::
   (the flow image's when there is no ``face``): a ``68 x 2`` ``.npy`` or 68 text lines ``x,y``
   or ``x y``. Kept in ``Sample.meta["landmarks_file"]``; supplied landmarks win over detection.
   See :mod:`mertk.preprocess.crops`.
+* ``aus`` (optional): the clip's facial action units as a dataset sheet writes them
+  (``4+L12``, ``AU1+AU2``, ``none``), parsed into ``Sample.aus`` by
+  :mod:`mertk.data.action_units` and kept as released in ``Sample.meta["action_units"]``.
+  Without the column ``aus`` is ``None`` (not coded: the action-unit task skips the sample);
+  a blank or unreadable cell gives ``None`` and a warning naming the row and the token.
 * Relative paths are relative to ``root`` (default: the CSV's folder).
 
 Flow images store three channels in some order; ``flow_channels`` says which (default
@@ -37,6 +42,7 @@ from pathlib import Path
 from typing import Literal
 
 from mertk.api import DatasetLoad, Problem, Sample
+from mertk.data.action_units import sample_aus
 from mertk.data.clips import AnnotatedClip, MissingApex, clip_sample
 from mertk.data.labels import MEGC3
 from mertk.data.sheets import SheetRow, read_sheet
@@ -146,12 +152,17 @@ class Manifest:
                                         fix="correct the path or restore the file", **where))
                 return None
         meta = {"file": str(self.path), "row": row.row, "flow_channels": list(self.flow_channels)}
+        aus = None
+        if "aus" in row.cells:
+            meta["action_units"] = row.text("aus")
+            aus = sample_aus(row.text("aus"), problems, file=str(self.path), row=row.row, sample=sample_id,
+                             column="aus")
         if "landmarks" in paths and not self._landmarks(paths, meta, where, problems):
             return None
         if "flow" in paths:
             return Sample(id=sample_id, subject=f"{dataset}/{subject}", clip=name, dataset=dataset, label=label,
                           emotion=self.class_names[label], flow_image=paths["flow"], face_image=paths.get("face"),
-                          meta=meta)
+                          aus=aus, meta=meta)
         if "frames" not in paths:
             problems.append(Problem(message="neither a frames folder nor a flow image is given",
                                     fix="fill the 'frames' (with 'onset') or the 'flow' column", **where))
@@ -159,7 +170,7 @@ class Manifest:
         annotated = AnnotatedClip(
             dataset=dataset, subject=f"{dataset}/{subject}", clip=name, label=label, emotion=self.class_names[label],
             folder=paths["frames"], onset=row.cells.get("onset"), apex=row.cells.get("apex"),
-            offset=row.cells.get("offset"), file=str(self.path), row=row.row, meta=meta,
+            offset=row.cells.get("offset"), file=str(self.path), row=row.row, meta=meta, aus=aus,
         )
         sample = clip_sample(annotated, problems, missing_apex=self.missing_apex)
         if sample is not None and "face" in paths:

@@ -10,6 +10,8 @@ DATASETS = {
     "samm": "mertk.data.samm:Samm",
     "smic": "mertk.data.smic:Smic",
     "casme3": "mertk.data.casme3:Casme3",
+    "casme": "mertk.data.casme:Casme",
+    "mmew": "mertk.data.mmew:Mmew",
     "megc2019-cd": "mertk.data.composite:Megc2019Composite",
     "manifest": "mertk.data.manifest:Manifest",
     "fold-lists": "mertk.data.fold_lists:FoldLists",

@@ -10,7 +10,9 @@ Annotation: ``SAMM_Micro_FACS_Codes_v2.xlsx`` (found in ``root`` or its parent; 
 names another file): 13 preamble rows, then the header ``Subject``, ``Filename``, ``Inducement
 Code``, ``Onset Frame``, ``Apex Frame``, ``Offset Frame``, ``Duration``, ``Type``, ``Action
 Units``, ``Estimated Emotion``, ``Objective Classes``, ``Notes`` (the header row is found by its
-columns). An apex of ``-1`` or blank counts as missing.
+columns). An apex of ``-1`` or blank counts as missing. ``Action Units`` (``R12+R15``, ``R14A``:
+side and intensity letters) are parsed into ``Sample.aus`` by :mod:`mertk.data.action_units` and
+kept as released in ``meta["action_units"]``.
 
 Samples: dataset ``samm``, subject ``samm/006``, id ``samm/006/006_1_2``.
 Class protocols (``classes``): ``megc3`` (anger, contempt, disgust, fear, sadness -> negative;
@@ -30,7 +32,7 @@ SAMM_LAYOUT = SheetLayout(
     dataset="samm", title="SAMM", subject_prefix="", subject_name="{:03d}".format, layout_folders=("SAMM",),
     annotation_patterns=("SAMM_Micro_FACS_Codes*.xlsx", "SAMM*.xlsx", "SAMM*.csv"),
     onset="onsetframe", apex="apexframe", offset="offsetframe", emotion="estimatedemotion",
-    meta_columns=(("action_units", "actionunits"), ("objective_class", "objectiveclasses")),
+    meta_columns=(("action_units", "actionunits"), ("objective_class", "objectiveclasses")), aus="actionunits",
 )
 
 

@@ -11,6 +11,9 @@ left to the spotter (``missing_apex: spot``, ``Sample.apex is None``) or set to 
 (``midpoint``); one warning says so for the whole dataset. Some frame numbers are missing inside
 clips: positions follow the frames present and each gap is reported as a warning.
 
+SMIC released no action-unit coding: every sample has ``aus=None``, and the action-unit task
+skips SMIC clips, saying why.
+
 Samples follow the MEGC naming: dataset ``smic`` (``smic-vis``, ``smic-nir``), subject
 ``smic/s01``, id ``smic/s01/s01_ne_01`` (the release's ``s1`` becomes ``s01``).
 """

@@ -40,6 +40,9 @@ CASME2_HEADER = ("Subject", "Filename", None, "OnsetFrame", "ApexFrame", "Offset
                  "Estimated Emotion")
 SAMM_HEADER = ("Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
                "Type", "Action Units", "Estimated Emotion", "Objective Classes", "Notes")
+CASME_HEADER = ("Subject", "Filename", None, "OnsetF", "ApexF1", "ApexF2", "OffsetF", None, "AU", "Emotion")
+MMEW_HEADER = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion",
+               "remarks")
 CASME3_HEADER = ("Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion",
                  "Expression type")
 

@@ -30,6 +30,20 @@ def test_demo_loads_through_casme2_reader(demo_root: Path) -> None:
     assert (demo_root / "CASME2-RAW" / "sub01" / "EP01_01" / "img1.jpg").is_file()
 
 
+def test_demo_aus_follow_the_motion_each_clip_was_rendered_with(demo_root: Path) -> None:
+    samples = demo.Demo(root=str(demo_root)).load().samples
+    recipe = {emotion: {code for unit in (*units, "blink") for code in demo_faces.UNIT_AUS[unit]}
+              for emotion, units in demo_faces.EMOTION_UNITS.items()}
+    counts: Counter[str] = Counter()
+    for sample in samples:
+        assert sample.aus is not None and set(sample.aus) <= recipe[sample.emotion], sample.id
+        counts.update(sample.aus)
+    moved = set().union(*recipe.values())
+    assert set(counts) <= moved
+    for code in moved:  # every AU the demo moves is listed in some clips, never in all: learnable
+        assert 10 <= counts[code] < len(samples), code
+
+
 def test_demo_onset_frames_are_found_by_dlib_hog(demo_root: Path) -> None:
     detector, _ = demo_faces.dlib_models()
     for sample in demo.Demo(root=str(demo_root)).load().samples:
@@ -65,5 +79,5 @@ def test_interrupted_generation_leaves_nothing(tmp_path: Path, monkeypatch: pyte
 
 def test_default_folder_is_in_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MERTK_CACHE", str(tmp_path))
-    assert demo.demo_folder(seed=4) == tmp_path / "demo-v2-seed4"
+    assert demo.demo_folder(seed=4) == tmp_path / "demo-v3-seed4"
     assert demo.demo_folder(root="~/x", seed=4) == Path("~/x").expanduser()

@@ -72,9 +72,24 @@ def test_composite_loads_through_the_manifest_adapter(tmp_path: Path, face: demo
         assert cv2.imread(str(sample.frames[0]), cv2.IMREAD_GRAYSCALE).shape[0] == (160 if sample.dataset == "smic"
                                                                                    else 240)
         assert sample.onset < sample.apex < sample.offset
+        units = next(c.units for c in few if c.source == sample.dataset)
+        assert sample.aus is not None
+        assert set(sample.aus) <= {code for unit in (*units, "blink") for code in demo_faces.UNIT_AUS[unit]}
+
+
+def test_listed_aus_are_the_units_that_moved_visibly(face: demo_faces.Face) -> None:
+    for unit in ("12", "6", "9", "26"):
+        moved: dict[str, float] = {}
+        field = demo_faces.displacement([unit], face, amplitude=face.width / 128, rng=np.random.default_rng(1),
+                                        moved=moved)
+        assert moved[unit] == pytest.approx(float(np.hypot(*field).max()) * 128 / face.width, rel=0.02), unit
+    threshold = demo_faces.VISIBLE_PX
+    moved = {"1+2": threshold, "6": 0.99 * threshold, "blink": 3.0, "24": 0.0}
+    assert demo_faces.visible_aus(moved) == ("AU1", "AU2", "AU45")
+    assert demo_faces.aus_cell(moved) == "1+2+45" and demo_faces.aus_cell({"6": 0.0}) == "none"
 
 
 def test_variants_have_their_own_cache_folders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MERTK_CACHE", str(tmp_path))
-    assert demo.demo_folder(seed=4, variant="basic") == tmp_path / "demo-v2-seed4"
-    assert demo.demo_folder(seed=4, variant="composite") == tmp_path / "demo-composite-v2-seed4"
+    assert demo.demo_folder(seed=4, variant="basic") == tmp_path / "demo-v3-seed4"
+    assert demo.demo_folder(seed=4, variant="composite") == tmp_path / "demo-composite-v3-seed4"

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mertk.data import demo_faces
 from mertk.data.demo import Demo, demo_folder, ensure_demo
+from mertk.data.demo_composite import plan_composite
 
 
 @pytest.fixture(scope="module")
@@ -47,4 +49,16 @@ def test_flows_demo_is_deterministic_and_lives_in_the_cache(flows: Path, tmp_pat
     for name in ("flows/casme2_sub01_EP01.png", "flows/smic_sub16_EP01.png", "manifest.csv"):
         assert (flows / name).read_bytes() == (again / name).read_bytes()
     monkeypatch.setenv("MERTK_CACHE", str(tmp_path))
-    assert demo_folder(seed=3, variant="flows") == tmp_path / "demo-flows-v1-seed3"
+    assert demo_folder(seed=3, variant="flows") == tmp_path / "demo-flows-v2-seed3"
+
+
+def test_flows_demo_aus_follow_each_clips_motion(flows: Path) -> None:
+    units = {f"{c.source}/sub{c.subject:02d}/{c.name}": c.units for c in plan_composite(seed=0)}
+    samples = Demo(root=str(flows), variant="flows").load().samples
+    counts: Counter[str] = Counter()
+    for sample in samples:
+        planned = {code for unit in (*units[sample.id], "blink") for code in demo_faces.UNIT_AUS[unit]}
+        assert sample.aus is not None and set(sample.aus) <= planned, sample.id
+        counts.update(sample.aus)
+    for code in ("AU1", "AU4", "AU6", "AU9", "AU10", "AU12"):
+        assert 20 <= counts[code] < len(samples) // 2, code
