@@ -63,6 +63,8 @@ class RunConfig(Strict):
     """The network and its arguments; mertk supplies ``num_classes`` and ``in_channels``."""
     loss: list[typing.Annotated[Any, LOSS_TERM]] = [{"name": "cross-entropy"}]
     """Loss terms, summed; each may carry ``weight: float`` (default 1)."""
+    task: component("task") = "emotion"
+    """What the run learns and how it is scored: ``emotion`` (classes) or ``{name: aus, aus: [...]}``."""
 
 
 #: The run config model built for each set of components (dropped with them).
@@ -312,11 +314,27 @@ def validate_config(data: Mapping[str, Any], components: Components, *, file: st
             value = ref.split(value)[0]
         spec = components.validate(ref.kind, value, file=file, key=key, provided=ref.provided)
         setter({**spec, **given})
+    _check_loss_targets(config, components, file)
     for key in components.config_sections:  # rules of a section that involve other keys
         check = getattr(getattr(config, key, None), "check_run", None)
         if check is not None:
             check(config, components, file)
     return config
+
+
+def _check_loss_targets(config: RunConfig, components: Components, file: str) -> None:
+    """Refuse a loss term whose targets (:class:`mertk.api.LossTargets`, default ``classes``) are not
+    those the config's task makes (``target_kind``)."""
+    task_name = config.task["name"] if isinstance(config.task, Mapping) else config.task
+    kind = getattr(components["task"].get(task_name).factory, "target_kind", "classes")
+    for i, term in enumerate(config.loss):
+        name = term["name"] if isinstance(term, Mapping) else term
+        takes = getattr(components["loss"].get(name).factory, "targets", "classes")
+        if takes not in ("any", kind):
+            fitting = sorted(info.name for info in components["loss"]
+                             if getattr(info.factory, "targets", "classes") in ("any", kind))
+            raise ConfigError(file, f"loss.{i}", f"loss {name!r} takes {takes} targets, but task {task_name!r} makes "
+                              f"{kind} targets. Fix: use a loss for {kind} targets: {', '.join(fitting)}")
 
 
 def load_config(name: str | Path, components: Components, overrides: Iterable[str] = ()) -> LoadedConfig:
