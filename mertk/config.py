@@ -63,8 +63,9 @@ class RunConfig(Strict):
     """The network and its arguments; mertk supplies ``num_classes`` and ``in_channels``."""
     loss: list[typing.Annotated[Any, LOSS_TERM]] = [{"name": "cross-entropy"}]
     """Loss terms, summed; each may carry ``weight: float`` (default 1)."""
-    task: component("task") = "emotion"
-    """What the run learns and how it is scored: ``emotion`` (classes) or ``{name: aus, aus: [...]}``."""
+    task: component("task") = None
+    """What the run learns and how it is scored: ``emotion`` (classes; also when not set) or
+    ``{name: aus, aus: [...]}`` (action units)."""
 
 
 #: The run config model built for each set of components (dropped with them).
@@ -276,6 +277,8 @@ def _iter_component_fields(model: pydantic.BaseModel, prefix: str = ""):
         value = getattr(model, name)
         key = f"{prefix}{name}"
         ref = next((m for m in field.metadata if isinstance(m, Ref)), None)
+        if ref is not None and value is None and field.default is None:
+            continue  # an optional component left unset (``task``: the default task)
         if ref is not None:
             default = field.default.get("name") if isinstance(field.default, Mapping) else field.default
             if isinstance(value, Mapping) and "name" not in value and isinstance(default, str):
@@ -325,8 +328,11 @@ def validate_config(data: Mapping[str, Any], components: Components, *, file: st
 def _check_loss_targets(config: RunConfig, components: Components, file: str) -> None:
     """Refuse a loss term whose targets (:class:`mertk.api.LossTargets`, default ``classes``) are not
     those the config's task makes (``target_kind``)."""
-    task_name = config.task["name"] if isinstance(config.task, Mapping) else config.task
-    kind = getattr(components["task"].get(task_name).factory, "target_kind", "classes")
+    if config.task is None:  # the default task, emotion: class targets
+        task_name, kind = "emotion", "classes"
+    else:
+        task_name = config.task["name"] if isinstance(config.task, Mapping) else config.task
+        kind = getattr(components["task"].get(task_name).factory, "target_kind", "classes")
     for i, term in enumerate(config.loss):
         name = term["name"] if isinstance(term, Mapping) else term
         takes = getattr(components["loss"].get(name).factory, "targets", "classes")

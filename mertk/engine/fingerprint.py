@@ -55,8 +55,8 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-#: The task a config without a ``task`` key runs; recorded only when another is chosen, so the
-#: fingerprints of runs made before tasks existed stay what they were.
+#: The task a config without a ``task`` key (``None``) runs; recorded only when another is chosen,
+#: so the fingerprints of runs made before tasks existed stay what they were.
 DEFAULT_TASK = {"name": "emotion"}
 
 
@@ -64,7 +64,7 @@ def config_part(config: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of the config mapping ``config`` without the :data:`OPERATIONAL` keys (nor ``task``
     when it is the default :data:`DEFAULT_TASK`)."""
     out = copy.deepcopy(dict(config))
-    if out.get("task") in (DEFAULT_TASK, DEFAULT_TASK["name"]):
+    if "task" in out and out["task"] in (None, DEFAULT_TASK, DEFAULT_TASK["name"]):
         del out["task"]
     for key in OPERATIONAL:
         *parents, last = key.split(".")

@@ -100,7 +100,7 @@ class FoldContext:
 
 def build_task(loaded: LoadedConfig, components: Components) -> Task:
     """The run's task, from the config's ``task`` key (``emotion`` when it has none)."""
-    return components.build("task", loaded.config.task, file=Path(loaded.file).name, key="task")
+    return components.build("task", loaded.config.task or "emotion", file=Path(loaded.file).name, key="task")
 
 
 @dataclass(frozen=True, eq=False)

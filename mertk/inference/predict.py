@@ -33,7 +33,7 @@ def artifact_task(artifact: Artifact, components: Components) -> Task:
     Raises:
         MertkError: the task is not registered here (the plugin that adds it is not installed).
     """
-    spec = artifact.config.get("task", artifact.task)
+    spec = artifact.config.get("task") or artifact.task
     return components.build("task", spec, file=str(artifact.path / META_NAME), key="config.task")
 
 

@@ -183,3 +183,19 @@ def test_the_emotion_recipe_fingerprint_is_what_it_was_before_tasks(make_config,
     recorded = fingerprint.recipe_fingerprint(aus, components)
     assert recorded["config"]["task"] == {"name": "aus", "aus": ["AU4"]}
     assert "task.name: (not set) -> aus" in fingerprint.recipe_changes(plain, recorded)
+
+
+@pytest.mark.parametrize("name", ["resnet18-aus.yaml", "dual-atme-aus.yaml"])
+def test_the_bundled_au_configs_train_a_head_with_one_output_per_au(name, au_components, demo_root,
+                                                                    tmp_path: Path) -> None:
+    bundled = load_config(name, au_components)
+    assert bundled.config.task == {"name": "aus"} and bundled.config.protocol == {"name": "lodo"}
+    loaded = load_config(name, au_components, [
+        f"dataset={{name: demo-aus, root: {demo_root}, per_dataset: 12}}", f"task.aus=[{', '.join(AUS)}]",
+        "train.epochs=1", "train.batch_size=8", f"output.dir={tmp_path}", "output.export_model=true"])
+    run = run_experiment(loaded, au_components, run_dir=tmp_path / "run")
+    assert json.loads((run / "metrics.json").read_text())["aus"] == AUS
+    weights = json.loads((run / "model" / "model.json").read_text())
+    assert weights["class_names"] == AUS and weights["task"] == "aus"
+    record = json.loads((run / "folds" / "000.json").read_text())
+    assert all(len(p) == len(AUS) for p in record["probs"])  # the model's head has one output per AU
