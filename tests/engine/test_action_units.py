@@ -199,3 +199,26 @@ def test_the_bundled_au_configs_train_a_head_with_one_output_per_au(name, au_com
     assert weights["class_names"] == AUS and weights["task"] == "aus"
     record = json.loads((run / "folds" / "000.json").read_text())
     assert all(len(p) == len(AUS) for p in record["probs"])  # the model's head has one output per AU
+
+
+@pytest.mark.slow
+def test_bench_compares_au_configs_by_mean_au_f1_over_seeds(demo_root: Path, tmp_path: Path) -> None:
+    bench_dir = tmp_path / "bench"
+    result = invoke(["--plugin", str(PLUGIN), "bench", "resnet18-aus.yaml", "dual-atme-aus.yaml", "--seeds", "2",
+                     "--dir", str(bench_dir), "--set", f"dataset={{name: demo-aus, root: {demo_root}, per_dataset: 8}}",
+                     "--set", f"task.aus=[{', '.join(AUS)}]", "--set", "train.epochs=1", "--set", "train.batch_size=8",
+                     "--set", "executor.workers=1", "--set", "preprocess.cache=false"])
+    assert result.exit_code == 0, result.output
+    with open(bench_dir / "bench.csv", newline="") as f:
+        table = {(r["config"], r["scope"]): r for r in csv.DictReader(f)}
+    assert set(table) == {(c, s) for c in ("resnet18-aus", "dual-atme-aus") for s in ("overall", "casme2", "samm")}
+    for config in ("resnet18-aus", "dual-atme-aus"):
+        scores = [json.loads((bench_dir / f"{config}-seed{s}" / "metrics.json").read_text())["au_f1"] for s in (1, 2)]
+        row = table[(config, "overall")]
+        assert row["seeds"] == "2" and float(row["au_f1_mean"]) == pytest.approx(np.mean(scores), abs=1e-4)
+        assert float(row["au_f1_std"]) == pytest.approx(np.std(scores, ddof=1), abs=1e-4)
+    assert "| config | model | seeds | AU F1 |" in (bench_dir / "bench.md").read_text()
+    mixed = invoke(["--plugin", str(PLUGIN), "bench", "resnet18-aus.yaml", "resnet18.yaml", "--dir", str(bench_dir),
+                    "--set", f"dataset={{name: demo-aus, root: {demo_root}, per_dataset: 8}}", "--set", "protocol=lodo"])
+    assert mixed.exit_code == 1 and "Traceback" not in mixed.output
+    assert "bench compares configs of one task, but resnet18.yaml has task emotion" in mixed.output
