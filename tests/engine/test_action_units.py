@@ -222,3 +222,21 @@ def test_bench_compares_au_configs_by_mean_au_f1_over_seeds(demo_root: Path, tmp
                     "--set", f"dataset={{name: demo-aus, root: {demo_root}, per_dataset: 8}}", "--set", "protocol=lodo"])
     assert mixed.exit_code == 1 and "Traceback" not in mixed.output
     assert "bench compares configs of one task, but resnet18.yaml has task emotion" in mixed.output
+
+
+def test_trackers_receive_the_au_scores(au_config, au_components, tmp_path: Path) -> None:
+    pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install 'mertk[mlflow]')")
+    from mlflow.tracking import MlflowClient
+
+    store = "sqlite:///" + (tmp_path / "mlflow.db").as_posix()
+    config = au_config(output={"dir": str(tmp_path / "runs"), "export_model": False,
+                               "trackers": [{"name": "mlflow", "tracking_uri": store}]})
+    run = run_experiment(load_config(config, au_components), au_components, run_dir=tmp_path / "run")
+    metrics = json.loads((run / "metrics.json").read_text())
+    client = MlflowClient(tracking_uri=store)
+    (parent,) = [r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])
+                 if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.data.metrics["au_f1"] == pytest.approx(metrics["au_f1"])
+    assert parent.data.metrics["per_au/AU4"] == pytest.approx(metrics["per_au"]["AU4"])
+    assert parent.data.metrics["samm/au_f1"] == pytest.approx(metrics["per_group"]["samm"]["au_f1"])
+    assert "per_au.png" in {a.path for a in client.list_artifacts(parent.info.run_id)}
