@@ -191,9 +191,10 @@ def action_unit_results(metrics: Mapping[str, Any], names: Sequence[str], folder
 
 def write_report(folder: Path, *, name: str, results: Sequence[str], config_file: str,
                  folds: Sequence[Mapping[str, Any]], problems: Sequence[Any], settings_summary: str,
-                 preprocessing: Sequence[Mapping[str, Any]] = ()) -> Path:
+                 preprocessing: Sequence[Mapping[str, Any]] = (), left_out: Mapping[str, int] | None = None) -> Path:
     """Write ``report.md`` (with the task's ``results`` section, whose figures the task wrote) and the
-    training curves into ``folder``; returns the report's path."""
+    training curves into ``folder``; returns the report's path. ``left_out``: samples the task could
+    not use, by reason."""
     curves = plot_training_curves(folds, folder / "training_curves.png")
     skipped = [p for p in problems if getattr(p, "fatal", False)]
     warnings = [p for p in problems if not getattr(p, "fatal", False)]
@@ -225,6 +226,7 @@ def write_report(folder: Path, *, name: str, results: Sequence[str], config_file
         "## Data problems",
         "",
         f"{len(skipped)} sample(s) skipped, {len(warnings)} warning(s); all listed in `problems.csv`.",
+        *[f"- left out for the task: {n} x {reason}" for reason, n in sorted((left_out or {}).items())],
     ]
     for p in skipped[:50]:
         lines.append(f"- skipped: {p}")

@@ -387,7 +387,7 @@ class Run:
                               results=task.report(metrics, self.context.outputs, folder.path),
                               config_file=self.loaded.file, folds=list(records),
                               problems=data.problems, preprocessing=data.records,
-                              settings_summary=_settings_summary(self.loaded))
+                              settings_summary=_settings_summary(self.loaded), left_out=data.skipped_for_task)
         folder.log(f"report: {report}")
         self.tracking.finish(folder, metrics, records)
         folder.print_result(f"{task.summary(metrics)}\n{folder.path}")

@@ -93,6 +93,7 @@ def test_an_au_run_writes_au_f1_per_au_per_dataset_and_its_report(au_config, au_
     assert all(row["true_class"] == "+".join(a for a, v in zip(AUS, row["label"].split()) if v == "1") for row in rows)
     report = (run / "report.md").read_text()
     assert "| AU12 |" in report and "per_au.png" in report and (run / "per_au.png").is_file()
+    assert "left out for the task: 16 x smic: no action-unit coding released" in report
     assert not (run / "confusion_matrix.png").exists()
     assert json.loads((run / "model" / "model.json").read_text())["task"] == "aus"
     assert "accuracy" in (run / "history.csv").read_text().splitlines()[0].split(",")
@@ -240,3 +241,13 @@ def test_trackers_receive_the_au_scores(au_config, au_components, tmp_path: Path
     assert parent.data.metrics["per_au/AU4"] == pytest.approx(metrics["per_au"]["AU4"])
     assert parent.data.metrics["samm/au_f1"] == pytest.approx(metrics["per_group"]["samm"]["au_f1"])
     assert "per_au.png" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+def test_resume_refuses_samples_whose_aus_changed(au_config, au_components, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    run = run_experiment(load_config(au_config(), au_components), au_components, run_dir=tmp_path / "run")
+    (plugin,) = [p for p in au_components.plugin_manager.get_plugins() if hasattr(p, "aus_of")]
+    real = plugin.aus_of
+    monkeypatch.setattr(plugin, "aus_of", lambda sample, i: ("AU1", "AU4") if sample.label == 0 else real(sample, i))
+    with pytest.raises(MertkError, match=r"samples with another label: casme2/sub01/EP01: \[0, 0, 1, 0, 0\] -> "):
+        run_experiment(load_config(run / "config.yaml", au_components), au_components, run_dir=run, resume=True)
