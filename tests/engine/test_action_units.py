@@ -190,7 +190,7 @@ def test_the_emotion_recipe_fingerprint_is_what_it_was_before_tasks(make_config,
 def test_the_bundled_au_configs_train_a_head_with_one_output_per_au(name, au_components, demo_root,
                                                                     tmp_path: Path) -> None:
     bundled = load_config(name, au_components)
-    assert bundled.config.task == {"name": "aus"} and bundled.config.protocol == {"name": "lodo"}
+    assert bundled.config.task["name"] == "aus" and bundled.config.protocol == {"name": "lodo"}
     loaded = load_config(name, au_components, [
         f"dataset={{name: demo-aus, root: {demo_root}, per_dataset: 12}}", f"task.aus=[{', '.join(AUS)}]",
         "train.epochs=1", "train.batch_size=8", f"output.dir={tmp_path}", "output.export_model=true"])
