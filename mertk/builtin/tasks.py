@@ -64,15 +64,17 @@ class EmotionTask:
         return torch.bincount(targets.cpu(), minlength=outputs).tolist()
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
-        import torch
+        from mertk.engine.trainer import softmax_scores  # the engine's default: one definition
 
-        return torch.softmax(logits.float(), dim=-1)
+        return softmax_scores(logits)
 
     def decide(self, scores: torch.Tensor) -> torch.Tensor:
         return scores.argmax(-1)
 
     def hits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return (logits.detach().argmax(-1) == targets).float()
+        from mertk.engine.trainer import class_hits
+
+        return class_hits(logits, targets)
 
     def evaluate(self, y_true: Sequence[Any], y_pred: Sequence[Any], names: Sequence[str],
                  groups: Sequence[str]) -> dict[str, Any]:
