@@ -327,12 +327,18 @@ def validate_config(data: Mapping[str, Any], components: Components, *, file: st
 
 def _check_loss_targets(config: RunConfig, components: Components, file: str) -> None:
     """Refuse a loss term whose targets (:class:`mertk.api.LossTargets`, default ``classes``) are not
-    those the config's task makes (``target_kind``)."""
+    those the config's task makes (``target_kind``), and a model fitted to class labels
+    (:class:`mertk.api.Fitted`) for another task."""
     if config.task is None:  # the default task, emotion: class targets
         task_name, kind = "emotion", "classes"
     else:
         task_name = config.task["name"] if isinstance(config.task, Mapping) else config.task
         kind = getattr(components["task"].get(task_name).factory, "target_kind", "classes")
+    model = config.model["name"] if isinstance(config.model, Mapping) else config.model
+    if kind != "classes" and hasattr(components["model"].get(model).factory, "fit"):
+        raise ConfigError(file, "model", f"model {model!r} is fitted to class labels and cannot learn task "
+                          f"{task_name!r} ({kind} targets). Fix: choose a model trained by gradient descent "
+                          "(e.g. timm-classifier, dual-atme)")
     for i, term in enumerate(config.loss):
         name = term["name"] if isinstance(term, Mapping) else term
         takes = getattr(components["loss"].get(name).factory, "targets", "classes")

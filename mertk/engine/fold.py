@@ -328,11 +328,7 @@ def _train(ctx: FoldContext, plans: Sequence[_Plan], *, desc: str) -> list[Train
 
     try:
         if len(setups) == 1 and isinstance(setups[0].model, Fitted):  # e.g. a linear SVM: no optimizer, no epochs
-            setup = setups[0]
-            if ctx.task.target_kind != "classes":
-                raise MertkError(f"{ctx.file}: model {model_name(ctx.loaded)!r} is fitted to class labels and cannot "
-                                 f"learn task {ctx.task.name!r} ({ctx.task.target_kind} targets). Fix: choose a model "
-                                 "trained by gradient descent (e.g. timm-classifier, dual-atme)")
+            setup = setups[0]  # a fitted model learns class labels only: the config check refused it for other tasks
             setup.model.fit({k: v.index_select(0, setup.train_index) for k, v in ctx.inputs.items()},
                             ctx.labels.index_select(0, setup.train_index))
             histories: list[list[EpochStats]] = [[]]

@@ -171,6 +171,9 @@ def test_config_check_refuses_a_class_loss_or_a_bad_au_code(au_config) -> None:
     assert "multilabel-bce" in loss.output
     code = invoke(["--plugin", str(PLUGIN), "config", "check", str(au_config(task={"name": "aus", "aus": ["R12"]}))])
     assert code.exit_code == 1 and "task.aus.0: 'R12' is not an action unit" in code.output
+    svm = invoke(["config", "check", "lbp-top.yaml", "--set", "task={name: aus, aus: [AU4]}",
+                  "--set", "loss=[multilabel-bce]"])
+    assert svm.exit_code == 1 and "model: model 'linear-svm' is fitted to class labels" in svm.output
     twice = invoke(["--plugin", str(PLUGIN), "config", "check",
                     str(au_config(task={"name": "aus", "aus": ["AU4", "4"]}))])
     assert twice.exit_code == 1 and "task.aus.1: AU4 is listed twice" in twice.output
