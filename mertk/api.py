@@ -33,6 +33,7 @@ __all__ = [
     "Fold",
     "EvaluationProtocol",
     "ModelOutput",
+    "Task",
     "RunStart",
     "RunResult",
     "Tracker",
@@ -51,6 +52,7 @@ __all__ = [
     "DescribedExecutor",
     "ClosableExecutor",
     "CannotStack",
+    "LossTargets",
     "Ability",
     "ABILITIES",
 ]
@@ -323,6 +325,87 @@ class ModelOutput:
     logits: "torch.Tensor"  # noqa: F821
     features: dict[str, "torch.Tensor"] = field(default_factory=dict)  # noqa: F821
     maps: dict[str, "torch.Tensor"] = field(default_factory=dict)  # noqa: F821
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What a run learns and how it is scored (component kind ``task``, the config's ``task`` key).
+
+    The engine trains, tests and scores every task the same way; the task says what differs.
+    Built-in: ``emotion`` (one class per clip, the default) and ``aus`` (multi-label action units).
+    Its methods are called in the driver and in workers alike; it holds only its settings.
+
+    Attributes:
+        name: The task's name, written to ``metrics.json`` and the exported model
+            (``"emotion"``, ``"aus"``).
+        target_kind: ``"classes"`` (targets ``(N,)`` int64 class indices) or ``"multi-label"``
+            (targets ``(N, K)`` float32 in ``{0, 1}``). A loss is checked against it
+            (:class:`LossTargets`).
+        headline: The key of the main score in ``metrics["overall"]`` (``"uf1"``, ``"au_f1"``);
+            ``mertk bench`` and trackers lead with it.
+    """
+
+    name: str
+    target_kind: Literal["classes", "multi-label"]
+    headline: str
+
+    def output_names(self, class_names: Sequence[str]) -> tuple[str, ...]:
+        """The names of the model's ``K`` outputs, given the dataset's class names: the classes
+        themselves, or the action units (``("AU1", "AU4", ...)``)."""
+        ...
+
+    def skip_reason(self, sample: Sample) -> str | None:
+        """Why the task cannot use ``sample`` (``"casme2 released no AU coding"``), else ``None``.
+        Skipped samples are counted by reason in ``run.log``, before preprocessing."""
+        ...
+
+    def targets(self, samples: Sequence[Sample], class_names: Sequence[str]) -> "torch.Tensor":  # noqa: F821
+        """The training targets of usable ``samples``: ``(N,)`` int64 or ``(N, K)`` float32 (CPU)."""
+        ...
+
+    def check(self, samples: Sequence[Sample], class_names: Sequence[str], folds: Sequence[Fold] = (), *,
+              source: str) -> None:
+        """Refuse data (and, when given, folds) the task cannot learn from, raising
+        :class:`mertk.errors.MertkError` naming ``source`` (``"run.yaml: dataset"``) and the fix."""
+        ...
+
+    def counts(self, targets: "torch.Tensor", outputs: int) -> list[int]:  # noqa: F821
+        """Per output, how many of the training ``targets`` have it: samples per class, or positives
+        per AU; the losses' ``class_counts``."""
+        ...
+
+    def scores(self, logits: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        """``(..., K)`` logits -> ``(..., K)`` float32 scores in ``[0, 1]`` (softmax, or a sigmoid per output)."""
+        ...
+
+    def decide(self, scores: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        """``(N, K)`` scores -> ``(N,)`` int64 classes or ``(N, K)`` int64 decisions in ``{0, 1}``."""
+        ...
+
+    def hits(self, logits: "torch.Tensor", targets: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+        """The training statistic (``accuracy`` in ``history.csv``), per sample: ``(..., B, K)`` logits
+        and ``(..., B)`` or ``(..., B, K)`` targets -> ``(..., B)`` float in ``[0, 1]`` (1 when the
+        class is right; the fraction of outputs right). Written with torch operators only: it also
+        runs under :func:`torch.func.vmap` in a stacked step."""
+        ...
+
+    def evaluate(self, y_true: Sequence[Any], y_pred: Sequence[Any], names: Sequence[str],
+                 groups: Sequence[str]) -> dict[str, Any]:
+        """``metrics.json``'s scores of the pooled test decisions (``y_true``/``y_pred`` as
+        :meth:`decide` gives them, as lists; ``names``: :meth:`output_names`; ``groups``: each
+        sample's source dataset): ``{"overall": {...}, "per_group": {dataset: {...}}, ...}``."""
+        ...
+
+    def summary(self, metrics: Mapping[str, Any]) -> str:
+        """A markdown table of the main scores, overall and per source dataset (printed at the end)."""
+        ...
+
+    def report(self, metrics: Mapping[str, Any], names: Sequence[str], folder: Path) -> list[str]:
+        """The report's results section as markdown lines; writes its figures (PNG) into ``folder``."""
+        ...
 
 
 # --------------------------------------------------------------------------- tracking
@@ -611,6 +694,16 @@ class CannotStack(Protocol):
     cannot_stack: str | Callable[[Mapping[str, Any]], str | None]
 
 
+@runtime_checkable
+class LossTargets(Protocol):
+    """The targets the loss takes: ``"classes"`` (``(B,)`` int64), ``"multi-label"`` (``(B, K)``
+    float, like ``bce``) or ``"any"`` (the loss reads no target, like ``similarity``). A config
+    whose loss takes other targets than its task makes is refused, naming the loss and the task.
+    On the factory; a loss factory without it is taken for ``"classes"``."""
+
+    targets: str
+
+
 class Ability(NamedTuple):
     """An optional ability: its protocol, the kinds that may have it, and where it goes."""
 
@@ -632,6 +725,7 @@ ABILITIES: tuple[Ability, ...] = (
     Ability(DescribedExecutor, ("executor",)),
     Ability(ClosableExecutor, ("executor",)),
     Ability(CannotStack, ("model", "backbone", "attention", "loss"), "factory"),
+    Ability(LossTargets, ("loss",), "factory"),
 )
 
 

@@ -57,12 +57,14 @@ class Artifact:
     Attributes:
         path: The artefact folder.
         model: The model with its weights, in eval mode, on the CPU.
-        class_names: The ``K`` class names; logit ``k`` is ``class_names[k]``.
+        class_names: The names of the ``K`` outputs; logit ``k`` is ``class_names[k]`` (classes, or
+            action units for the ``aus`` task).
         preprocess: The preprocessing settings the model was trained with.
         view_shapes: View name -> ``(C, S, S)`` the model takes.
         normalize_mean: Inputs in ``[0, 1]`` are fed as ``(x - mean) / std``.
         normalize_std: See ``normalize_mean``.
         meta: Everything else ``model.json`` holds (versions, config, training info).
+        task: The task the model was trained for (``"emotion"``, ``"aus"``): how its outputs read.
     """
 
     path: Path
@@ -73,6 +75,7 @@ class Artifact:
     normalize_mean: float
     normalize_std: float
     meta: dict[str, Any]
+    task: str = "emotion"
 
     @property
     def config(self) -> dict[str, Any]:
@@ -125,16 +128,19 @@ def save_weights(model: nn.Module | Mapping[str, torch.Tensor], path: str | Path
 
 
 def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: Sequence[str],
-                  view_shapes: Mapping[str, Sequence[int]], *, info: Mapping[str, Any] | None = None) -> Path:
+                  view_shapes: Mapping[str, Sequence[int]], *, info: Mapping[str, Any] | None = None,
+                  task: str = "emotion") -> Path:
     """Save ``model`` with what is needed to use it on new clips; returns the folder.
 
     Args:
         path: The artefact folder to create (replaced atomically if it exists).
         model: The trained model (any ``model`` component built from ``config.model``).
         config: The run's :class:`~mertk.config.RunConfig` (saved resolved, defaults filled in).
-        class_names: The ``K`` class names, in logit order.
+        class_names: The names of the ``K`` outputs, in logit order (classes, or action units).
         view_shapes: View name -> ``(C, S, S)`` of the model's inputs.
         info: Extra JSON-serialisable facts (e.g. ``{"train_size": 108}``).
+        task: The task the model was trained for (recorded as ``task``; a model without one was
+            trained for ``emotion``).
     """
     from mertk import __version__
 
@@ -150,6 +156,7 @@ def save_artifact(path: str | Path, model: nn.Module, config: Any, class_names: 
             "format_version": FORMAT_VERSION,
             "mertk_version": __version__,
             "torch_version": torch.__version__,
+            "task": task,
             "class_names": list(class_names),
             "views": {name: [int(d) for d in shape] for name, shape in view_shapes.items()},
             "normalize": {"mean": resolved["train"]["normalize_mean"], "std": resolved["train"]["normalize_std"]},
@@ -278,4 +285,4 @@ def load_artifact(path: str | Path, components: Components) -> Artifact:
                       "or export the model again") from None
     return Artifact(path=folder, model=model, class_names=class_names, preprocess=preprocess, view_shapes=shapes,
                     normalize_mean=float(meta["normalize"]["mean"]), normalize_std=float(meta["normalize"]["std"]),
-                    meta=meta)
+                    meta=meta, task=str(meta.get("task", "emotion")))

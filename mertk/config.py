@@ -63,6 +63,9 @@ class RunConfig(Strict):
     """The network and its arguments; mertk supplies ``num_classes`` and ``in_channels``."""
     loss: list[typing.Annotated[Any, LOSS_TERM]] = [{"name": "cross-entropy"}]
     """Loss terms, summed; each may carry ``weight: float`` (default 1)."""
+    task: component("task") = None
+    """What the run learns and how it is scored: ``emotion`` (classes; also when not set) or
+    ``{name: aus, aus: [...]}`` (action units)."""
 
 
 #: The run config model built for each set of components (dropped with them).
@@ -274,6 +277,8 @@ def _iter_component_fields(model: pydantic.BaseModel, prefix: str = ""):
         value = getattr(model, name)
         key = f"{prefix}{name}"
         ref = next((m for m in field.metadata if isinstance(m, Ref)), None)
+        if ref is not None and value is None and field.default is None:
+            continue  # an optional component left unset (``task``: the default task)
         if ref is not None:
             default = field.default.get("name") if isinstance(field.default, Mapping) else field.default
             if isinstance(value, Mapping) and "name" not in value and isinstance(default, str):
@@ -312,11 +317,36 @@ def validate_config(data: Mapping[str, Any], components: Components, *, file: st
             value = ref.split(value)[0]
         spec = components.validate(ref.kind, value, file=file, key=key, provided=ref.provided)
         setter({**spec, **given})
+    _check_loss_targets(config, components, file)
     for key in components.config_sections:  # rules of a section that involve other keys
         check = getattr(getattr(config, key, None), "check_run", None)
         if check is not None:
             check(config, components, file)
     return config
+
+
+def _check_loss_targets(config: RunConfig, components: Components, file: str) -> None:
+    """Refuse a loss term whose targets (:class:`mertk.api.LossTargets`, default ``classes``) are not
+    those the config's task makes (``target_kind``), and a model fitted to class labels
+    (:class:`mertk.api.Fitted`) for another task."""
+    if config.task is None:  # the default task, emotion: class targets
+        task_name, kind = "emotion", "classes"
+    else:
+        task_name = config.task["name"] if isinstance(config.task, Mapping) else config.task
+        kind = getattr(components["task"].get(task_name).factory, "target_kind", "classes")
+    model = config.model["name"] if isinstance(config.model, Mapping) else config.model
+    if kind != "classes" and hasattr(components["model"].get(model).factory, "fit"):
+        raise ConfigError(file, "model", f"model {model!r} is fitted to class labels and cannot learn task "
+                          f"{task_name!r} ({kind} targets). Fix: choose a model trained by gradient descent "
+                          "(e.g. timm-classifier, dual-atme)")
+    for i, term in enumerate(config.loss):
+        name = term["name"] if isinstance(term, Mapping) else term
+        takes = getattr(components["loss"].get(name).factory, "targets", "classes")
+        if takes not in ("any", kind):
+            fitting = sorted(info.name for info in components["loss"]
+                             if getattr(info.factory, "targets", "classes") in ("any", kind))
+            raise ConfigError(file, f"loss.{i}", f"loss {name!r} takes {takes} targets, but task {task_name!r} makes "
+                              f"{kind} targets. Fix: use a loss for {kind} targets: {', '.join(fitting)}")
 
 
 def load_config(name: str | Path, components: Components, overrides: Iterable[str] = ()) -> LoadedConfig:

@@ -152,12 +152,28 @@ def register_attentions(register: Register) -> None:
     """
 
 
+@component_hook("task", "Tasks: what a run learns and how it is scored (emotion classes, action units).")
+def register_tasks(register: Register) -> None:
+    """Register tasks (kind ``task``), chosen by the config's ``task`` key (default ``emotion``).
+
+    A factory takes the config's arguments and returns a :class:`mertk.api.Task`: which samples
+    it can use, their targets (``(N,)`` int64 classes or ``(N, K)`` float multi-hot), the names of
+    the model's ``K`` outputs, how logits become scores and decisions, the training statistic,
+    the metrics written to ``metrics.json`` and the report's results section.
+    """
+
+
 @component_hook("loss", "Losses: (ModelOutput, target) -> scalar.")
 def register_losses(register: Register) -> None:
     """Register losses (kind ``loss``).
 
-    A factory returns an ``nn.Module`` whose ``forward(output: ModelOutput, target: (B,) int64)``
-    returns a scalar tensor. It may receive ``num_classes: int`` if it declares it.
+    A factory returns an ``nn.Module`` whose ``forward(output: ModelOutput, target)`` returns a
+    scalar tensor; ``target`` is what the run's task makes (:attr:`mertk.api.Task.targets`:
+    ``(B,)`` int64 classes, or ``(B, K)`` float multi-hot). It may receive ``num_classes: int``
+    (the model's outputs), ``class_counts`` (training-fold samples per class, or positives per
+    output for a multi-label task) and ``num_samples`` (training-fold size) if it declares them.
+    A factory for multi-label targets says so with ``targets = "multi-label"``
+    (:class:`mertk.api.LossTargets`); one without it is taken for class targets.
     """
 
 

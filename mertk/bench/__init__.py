@@ -5,9 +5,10 @@ The bench folder holds one run folder per (config, seed); a rerun keeps finished
 
     BENCH_DIR/
       ststnet-seed1/ ...       an ordinary run folder (``mertk run --run-dir``)
-      bench.md  bench.csv      UF1/UAR/accuracy overall and per source dataset, mean +- std over seeds,
-                               with parameters, forward FLOPs and training seconds per fold
-      bench.png                bar chart of overall UF1 and UAR
+      bench.md  bench.csv      UF1/UAR/accuracy (action units: mean AU F1) overall and per source
+                               dataset, mean +- std over seeds, with parameters, forward FLOPs and
+                               training seconds per fold
+      bench.png                bar chart of overall UF1 and UAR (action units: mean AU F1)
 """
 
 __all__ = ["BenchRun", "plan_runs", "run_all", "collect", "write_outputs"]

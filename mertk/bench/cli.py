@@ -22,8 +22,9 @@ def bench(app: App, configs: tuple[str, ...], seeds: int, bench_dir: Path | None
           overrides: tuple[str, ...]) -> None:
     """Compare CONFIGS (files or bundled names) on the same data and protocol.
 
-    Writes BENCH_DIR/bench.md, bench.csv (UF1/UAR/accuracy overall and per source dataset,
-    mean +- std over seeds, parameters, FLOPs, training seconds per fold) and bench.png.
+    Writes BENCH_DIR/bench.md, bench.csv (UF1/UAR/accuracy overall and per source dataset, or
+    for action-unit configs the mean AU F1; mean +- std over seeds, parameters, FLOPs, training
+    seconds per fold) and bench.png.
 
     Example: mertk bench dual-atme.yaml ststnet.yaml --seeds 3 --set train.epochs=20
     """

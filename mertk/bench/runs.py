@@ -61,7 +61,7 @@ def plan_runs(configs: Sequence[str], seeds: int, bench_dir: Path | None, overri
         load: ``(name, overrides) -> LoadedConfig`` (``App.config``).
 
     Raises:
-        MertkError: two configs share a file stem, or use different data or protocols.
+        MertkError: two configs share a file stem, or use different data, protocols or tasks.
     """
     overrides = [*BENCH_DEFAULTS, *overrides]
     bases = [load(name, overrides) for name in configs]
@@ -77,6 +77,12 @@ def plan_runs(configs: Sequence[str], seeds: int, bench_dir: Path | None, overri
                 f"{base.config.dataset} / protocol {base.config.protocol} and {Path(first.file).name} uses "
                 f"{first.config.dataset} / {first.config.protocol}. Fix: --set dataset=... (and protocol=...) "
                 "for all of them")
+        if (base.config.task or "emotion") != (first.config.task or "emotion"):
+            raise MertkError(
+                f"bench compares configs of one task, but {Path(base.file).name} has task "
+                f"{base.config.task or 'emotion'} and {Path(first.file).name} {first.config.task or 'emotion'}: "
+                "they are scored differently (UF1 and UAR, or per-AU F1). Fix: bench the configs of each task "
+                "separately, or --set task=... for all of them")
     bench_dir = Path(bench_dir) if bench_dir is not None else Path(first.config.output.dir) / "bench"
     runs = []
     for name, label, base in zip(configs, labels, bases):

@@ -13,7 +13,8 @@ from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from mertk.deferred import builds
 
-__all__ = ["cross_entropy", "weighted_cross_entropy", "timm", "identity", "squeeze_excite"]
+__all__ = ["cross_entropy", "weighted_cross_entropy", "multilabel_bce", "multilabel_focal", "timm", "identity",
+           "squeeze_excite"]
 
 P = "mertk.builtin"
 
@@ -32,6 +33,32 @@ def weighted_cross_entropy(num_classes: int | None = None, class_counts: Sequenc
     """Class-weighted cross-entropy.
 
     Builds :class:`~mertk.builtin.losses.WeightedCrossEntropy`.
+    """
+
+
+def _multi_label(factory: Any) -> Any:
+    """Mark a loss factory as taking ``(B, K)`` multi-label targets (:class:`mertk.api.LossTargets`)."""
+    factory.targets = "multi-label"
+    return factory
+
+
+@_multi_label
+@builds(f"{P}.losses:MultiLabelBCE")
+def multilabel_bce(num_classes: int | None = None, class_counts: Sequence[int] | None = None,
+                   num_samples: int | None = None, weighted: bool = True,
+                   pos_weights: list[NonNegativeFloat] | None = None) -> Any:
+    """Binary cross-entropy per action unit, positives weighted by the training fold's negatives / positives.
+
+    Builds :class:`~mertk.builtin.losses.MultiLabelBCE`.
+    """
+
+
+@_multi_label
+@builds(f"{P}.losses:MultiLabelFocal")
+def multilabel_focal(gamma: NonNegativeFloat = 2.0, alpha: Annotated[float, Field(ge=0, le=1)] | None = None) -> Any:
+    """Focal loss per action unit (sigmoid), optionally weighting positives by ``alpha``.
+
+    Builds :class:`~mertk.builtin.losses.MultiLabelFocal`.
     """
 
 

@@ -1,4 +1,5 @@
-"""Generic classification losses: ``forward(output: ModelOutput, target: (B,) int64) -> scalar``."""
+"""Generic losses: ``forward(output: ModelOutput, target) -> scalar``, for class targets ``(B,)``
+int64 (cross-entropy) or multi-label targets ``(B, K)`` float in ``{0, 1}`` (action units)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from torch import nn
 
 from mertk.api import ModelOutput
 
-__all__ = ["CrossEntropy", "WeightedCrossEntropy"]
+__all__ = ["CrossEntropy", "WeightedCrossEntropy", "MultiLabelBCE", "MultiLabelFocal", "positive_weights"]
 
 
 class CrossEntropy(nn.Module):
@@ -81,3 +82,104 @@ class WeightedCrossEntropy(nn.Module):
 
     def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output.logits, target, weight=self.weights)
+
+
+def positive_weights(positives: Sequence[int], num_samples: int) -> torch.Tensor:
+    """Per-output positive weights ``(K,)``: ``negatives / positives`` in the training fold, so an
+    output's positives weigh as much as its negatives (an output without positives gets 1).
+
+    Examples:
+        >>> positive_weights([1, 4, 0], num_samples=5).tolist()
+        [4.0, 0.25, 1.0]
+    """
+    pos = torch.tensor(list(positives), dtype=torch.float32)
+    neg = float(num_samples) - pos
+    return torch.where(pos > 0, neg / pos.clamp(min=1), torch.ones_like(pos))
+
+
+class MultiLabelBCE(nn.Module):
+    """Binary cross-entropy per output (action unit), averaged over outputs and the batch.
+
+    With ``weighted`` (the default) each output's positive term is weighted by
+    :func:`positive_weights` of the training fold (``negatives / positives``, from the
+    engine-supplied ``class_counts`` = positives per output and ``num_samples``), so a rare AU is
+    not learnt as "always absent"; ``pos_weights`` gives them explicitly instead.
+
+    Args:
+        num_classes: Number of outputs ``K`` (supplied by the engine), to check ``pos_weights``.
+        class_counts: Positives per output ``(K,)`` in the training fold (supplied by the engine).
+        num_samples: Training-fold size (supplied by the engine).
+        weighted: Weight positives by ``negatives / positives``; ``false``: plain BCE.
+        pos_weights: Explicit ``K`` positive weights; overrides ``weighted``.
+
+    Shape:
+        - Input: ``output.logits`` ``(B, K)``, ``target`` ``(B, K)`` float in ``{0, 1}``.
+        - Output: ``()``.
+
+    Examples:
+        >>> from mertk.api import ModelOutput
+        >>> loss = MultiLabelBCE(num_classes=2, class_counts=[1, 3], num_samples=4)
+        >>> loss.pos_weight.tolist()
+        [3.0, 0.3333333432674408]
+        >>> loss(ModelOutput(logits=torch.zeros(2, 2)), torch.tensor([[1.0, 0.0], [0.0, 1.0]])).shape
+        torch.Size([])
+    """
+
+    targets = "multi-label"
+
+    def __init__(self, num_classes: int | None = None, class_counts: Sequence[int] | None = None,
+                 num_samples: int | None = None, weighted: bool = True,
+                 pos_weights: list[NonNegativeFloat] | None = None) -> None:
+        super().__init__()
+        if pos_weights is not None:
+            if num_classes is not None and len(pos_weights) != num_classes:
+                raise ValueError(f"multilabel-bce: {len(pos_weights)} pos_weights for {num_classes} outputs")
+            w = torch.tensor(pos_weights, dtype=torch.float32)
+        elif weighted and class_counts is not None and num_samples is not None:
+            w = positive_weights(class_counts, num_samples)
+        else:
+            w = torch.ones(num_classes or 1)
+        self.register_buffer("pos_weight", w)
+
+    def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
+        logits = output.logits.float()
+        return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype),
+                                                  pos_weight=self.pos_weight.expand(logits.shape[-1]))
+
+
+class MultiLabelFocal(nn.Module):
+    """Focal loss per output (action unit): ``-a_t (1 - p_t)^gamma log(p_t)`` with ``p_t`` the
+    sigmoid's probability of the true value, averaged over outputs and the batch. ``gamma``
+    down-weights outputs already right; ``alpha`` (when given) weighs positives ``alpha`` and
+    negatives ``1 - alpha``. ``gamma = 0`` and no ``alpha`` is plain BCE.
+
+    Args:
+        gamma: Focusing exponent ``>= 0``.
+        alpha: Weight of the positive term in ``[0, 1]``; ``None``: no class weighting.
+
+    Shape:
+        - Input: ``output.logits`` ``(B, K)``, ``target`` ``(B, K)`` float in ``{0, 1}``.
+        - Output: ``()``.
+
+    Examples:
+        >>> from mertk.api import ModelOutput
+        >>> out = ModelOutput(logits=torch.tensor([[3.0, -3.0]]))
+        >>> bool(MultiLabelFocal(gamma=2.0)(out, torch.tensor([[1.0, 0.0]])) < 1e-3)
+        True
+    """
+
+    targets = "multi-label"
+
+    def __init__(self, gamma: NonNegativeFloat = 2.0, alpha: Annotated[float, Field(ge=0, le=1)] | None = None) -> None:
+        super().__init__()
+        self.gamma, self.alpha = float(gamma), alpha
+
+    def forward(self, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
+        logits = output.logits.float()
+        target = target.to(logits.dtype)
+        bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")  # -log(p_t)
+        p_t = torch.exp(-bce)
+        loss = (1 - p_t).pow(self.gamma) * bce
+        if self.alpha is not None:
+            loss = (self.alpha * target + (1 - self.alpha) * (1 - target)) * loss
+        return loss.mean()

@@ -45,7 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mertk.api import Problem
-from mertk.errors import MertkError, did_you_mean
+from mertk.errors import ArgumentError, did_you_mean
 
 __all__ = ["FACS_CODES", "DEFAULT_AUS", "ParsedAus", "parse_action_units", "sample_aus", "au_code", "au_number",
            "check_au_set"]
@@ -134,20 +134,20 @@ def check_au_set(aus: Iterable[str | int], key: str = "task.aus") -> tuple[str, 
     """A user's AU set, validated and normalised: ``[4, "au12", "AU1"]`` -> ``("AU1", "AU4", "AU12")``.
 
     Raises:
-        MertkError: an entry is not a FACS action unit, an AU is named twice, or the set is empty;
-            the message names ``key`` and the entry.
+        ArgumentError: an entry is not a FACS action unit, an AU is named twice, or the set is empty;
+            its ``argument`` is ``key``, or ``key.<i>`` for the ``i``-th entry.
     """
     numbers: list[int] = []
-    for entry in aus:
+    for i, entry in enumerate(aus):
         text = str(entry).strip()
         match = re.fullmatch(r"(?:AU)?(\d{1,2})", text, flags=re.IGNORECASE)
         if match is None or int(match.group(1)) not in FACS_CODES:
             hint = did_you_mean(text.upper(), DEFAULT_AUS)
-            raise MertkError(f"{key}: {text!r} is not a FACS action unit. Fix: name AUs as AU1, AU12, ... "
-                             f"(the default set is {', '.join(DEFAULT_AUS)}){hint}")
+            raise ArgumentError(f"{key}.{i}", f"{text!r} is not a FACS action unit. Fix: name AUs as AU1, AU12, ... "
+                                f"(the default set is {', '.join(DEFAULT_AUS)}){hint}")
         if int(match.group(1)) in numbers:
-            raise MertkError(f"{key}: {au_code(int(match.group(1)))} is named twice. Fix: name each AU once")
+            raise ArgumentError(f"{key}.{i}", f"{au_code(int(match.group(1)))} is named twice. Fix: name each AU once")
         numbers.append(int(match.group(1)))
     if not numbers:
-        raise MertkError(f"{key}: the AU set is empty. Fix: name at least one AU, e.g. {', '.join(DEFAULT_AUS[:3])}")
+        raise ArgumentError(key, f"the AU set is empty. Fix: name at least one AU, e.g. {', '.join(DEFAULT_AUS[:3])}")
     return tuple(au_code(n) for n in sorted(numbers))

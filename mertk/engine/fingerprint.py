@@ -55,9 +55,17 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+#: The task a config without a ``task`` key (``None``) runs; recorded only when another is chosen,
+#: so the fingerprints of runs made before tasks existed stay what they were.
+DEFAULT_TASK = {"name": "emotion"}
+
+
 def config_part(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the config mapping ``config`` without the :data:`OPERATIONAL` keys."""
+    """A copy of the config mapping ``config`` without the :data:`OPERATIONAL` keys (nor ``task``
+    when it is the default :data:`DEFAULT_TASK`)."""
     out = copy.deepcopy(dict(config))
+    if "task" in out and out["task"] in (None, DEFAULT_TASK, DEFAULT_TASK["name"]):
+        del out["task"]
     for key in OPERATIONAL:
         *parents, last = key.split(".")
         node: Any = out
@@ -105,11 +113,14 @@ def recipe_fingerprint(loaded: LoadedConfig, components: Components) -> dict[str
                    "versions": _plugin_versions(components)})
 
 
-def data_fingerprint(samples: Sequence[Sample], class_names: Sequence[str]) -> dict[str, Any]:
-    """The data part: class names, digests of the files the samples came from, ids and labels."""
+def data_fingerprint(samples: Sequence[Sample], class_names: Sequence[str],
+                     labels: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The data part: class (or task output) names, digests of the files the samples came from,
+    ids and labels (``labels``: each sample's training target as a list or int, default its class)."""
     files = sorted({str(s.meta["file"]) for s in samples if s.meta.get("file")})
+    labels = [s.label for s in samples] if labels is None else labels
     return _plain({"classes": list(class_names), "files": {f: _file_digest(f) for f in files},
-                   "samples": {s.id: s.label for s in samples}})
+                   "samples": {s.id: label for s, label in zip(samples, labels)}})
 
 
 # ------------------------------------------------------------------ differences

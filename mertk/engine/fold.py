@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from mertk.api import Fitted, Fold, Sample
+from mertk.api import Fitted, Fold, Sample, Task
 from mertk.config import LoadedConfig, validate_config
 from mertk.engine.stacked import StackedTrainer, StackingError, fork_default_generator
 from mertk.engine.trainer import (
@@ -47,7 +47,7 @@ from mertk.progress import progress_bar
 from mertk.registry import Components, ComponentSpec
 
 __all__ = ["FoldContext", "FoldJob", "FoldSetup", "TrainedFold", "fold_context", "fold_task", "train_folds",
-           "setup_fold", "train_and_test", "model_name"]
+           "setup_fold", "train_and_test", "model_name", "build_task"]
 
 #: Per fold: its record, and the trained model's weights (CPU tensors) when the run keeps checkpoints.
 FoldResult = tuple[dict[str, Any], "dict[str, torch.Tensor] | None"]
@@ -61,13 +61,15 @@ class FoldContext:
         loaded: The validated config.
         components: Registries to build the model and the loss from.
         samples: The run's kept samples (fold records name them).
-        class_names: The ``K`` class names.
+        class_names: The dataset's class names.
         inputs: Normalised views ``{name: (N, C, S, S)}`` on the training device.
-        labels: ``(N,)`` int64 labels on the same device.
+        labels: The task's targets on the same device (:meth:`mertk.api.Task.targets`): ``(N,)``
+            int64 classes or ``(N, K)`` float multi-hot.
         folds: The run's folds (indices into ``samples``).
         checkpoints: Return each fold model's weights (``output.checkpoints``).
         epoch_logger: In the driver: fold index -> its per-epoch callback (live history and
             trackers); ``None`` in a worker, whose epochs reach the driver with the record.
+        task: The run's task (built from the config's ``task`` when not given).
     """
 
     loaded: LoadedConfig
@@ -79,11 +81,26 @@ class FoldContext:
     folds: tuple[Fold, ...]
     checkpoints: bool = False
     epoch_logger: Callable[[int], Callable[[EpochStats], None]] | None = field(default=None, compare=False)
+    task: Task = field(default=None, compare=False)  # type: ignore[assignment]  # built in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            object.__setattr__(self, "task", build_task(self.loaded, self.components))
 
     @property
     def file(self) -> str:
         """The config's file name, for messages."""
         return Path(self.loaded.file).name
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The names of the model's ``K`` outputs (:meth:`mertk.api.Task.output_names`)."""
+        return self.task.output_names(self.class_names)
+
+
+def build_task(loaded: LoadedConfig, components: Components) -> Task:
+    """The run's task, from the config's ``task`` key (``emotion`` when it has none)."""
+    return components.build("task", loaded.config.task or "emotion", file=Path(loaded.file).name, key="task")
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,9 +117,9 @@ class FoldJob:
         config_file: The config's file, for messages.
         plugins: How to load the run's plugins in another process, or why that is impossible.
         samples: The kept samples.
-        class_names: The ``K`` class names.
+        class_names: The dataset's class names.
         views: View name -> ``(N, C, S, S)`` float32 in ``[0, 1]``, as preprocessing made them.
-        labels: ``(N,)`` int64.
+        labels: The task's targets, ``(N,)`` int64 or ``(N, K)`` float32.
         folds: The run's folds.
         checkpoints: Return each fold model's weights (``output.checkpoints``).
         context: The driver's own context for this job (not pickled: a worker builds its own).
@@ -186,11 +203,12 @@ def train_folds(ctx: FoldContext, indices: Sequence[int]) -> list[TrainedFold]:
     """Train and test folds ``indices`` of ``ctx``: one alone, several as one stack.
 
     Each record has ``history`` (one :class:`EpochStats` per epoch, the same columns either way),
-    ``train_size``, ``probs``, ``y_pred``, ``seconds``, ``index``, ``name``, ``test_ids`` and
-    ``y_true``; a stack's records add ``stack`` (the folds trained together; ``seconds`` is the
-    stack's time shared equally). A stack whose model cannot be computed stacked fails with the
-    fix when ``train.stack_folds`` asked for it; under ``auto`` its folds train one after
-    another, each record saying why in ``stack_fallback``.
+    ``train_size``, ``probs`` (the task's scores), ``y_pred`` (its decisions), ``seconds``, ``index``,
+    ``name``, ``test_ids`` and ``y_true`` (a class each, or a 0/1 list per output); a stack's
+    records add ``stack`` (the folds trained together; ``seconds`` is the stack's time shared
+    equally). A stack whose model cannot be computed stacked fails with the fix when
+    ``train.stack_folds`` asked for it; under ``auto`` its folds train one after another, each
+    record saying why in ``stack_fallback``.
     """
     total = len(ctx.folds)
     fallback = None
@@ -265,12 +283,13 @@ def setup_fold(ctx: FoldContext, train: Sequence[int], *, seed: int) -> FoldSetu
     cfg, labels = ctx.loaded.config, ctx.labels
     seed_everything(seed, cfg.train.deterministic)
     train_index = torch.as_tensor(list(train), dtype=torch.int64, device=labels.device)
-    k = len(ctx.class_names)
+    k = len(ctx.outputs)
     sample = {name: v.index_select(0, train_index[:2]).cpu() for name, v in ctx.inputs.items()}
     model = build_model(cfg.model, ctx.components, num_classes=k, in_channels=next(iter(sample.values())).shape[1],
                         sample=sample, file=ctx.file).to(labels.device)
-    counts = torch.bincount(labels.index_select(0, train_index).cpu(), minlength=k).tolist()
-    loss = build_loss(cfg.loss, ctx.components, num_classes=k, class_counts=counts, file=ctx.file).to(labels.device)
+    counts = ctx.task.counts(labels.index_select(0, train_index), k)
+    loss = build_loss(cfg.loss, ctx.components, num_classes=k, class_counts=counts, num_samples=len(train_index),
+                      file=ctx.file).to(labels.device)
     return FoldSetup(model, loss, train_index, torch.Generator().manual_seed(seed),
                      fork_default_generator(labels.device))
 
@@ -309,7 +328,7 @@ def _train(ctx: FoldContext, plans: Sequence[_Plan], *, desc: str) -> list[Train
 
     try:
         if len(setups) == 1 and isinstance(setups[0].model, Fitted):  # e.g. a linear SVM: no optimizer, no epochs
-            setup = setups[0]
+            setup = setups[0]  # a fitted model learns class labels only: the config check refused it for other tasks
             setup.model.fit({k: v.index_select(0, setup.train_index) for k, v in ctx.inputs.items()},
                             ctx.labels.index_select(0, setup.train_index))
             histories: list[list[EpochStats]] = [[]]
@@ -333,26 +352,28 @@ def _loop(ctx: FoldContext, setups: Sequence[FoldSetup]) -> TrainingLoop:
         setup = setups[0]
         views = {k: v.index_select(0, setup.train_index) for k, v in ctx.inputs.items()}
         return Trainer(setup.model, setup.loss, views, ctx.labels.index_select(0, setup.train_index), settings,
-                       generator=setup.generator)
+                       generator=setup.generator, hits=ctx.task.hits)
     return StackedTrainer([s.model for s in setups], [s.loss for s in setups], ctx.inputs, ctx.labels,
                           [s.train_index for s in setups], settings, generators=[s.generator for s in setups],
-                          dropout_generators=[s.dropout_generator for s in setups])
+                          dropout_generators=[s.dropout_generator for s in setups], hits=ctx.task.hits)
 
 
 def _test(ctx: FoldContext, model: torch.nn.Module, test: Sequence[int]) -> dict[str, Any]:
-    """``probs`` and ``y_pred`` of ``model`` on the samples ``test`` (nothing when there are none)."""
+    """``probs`` (the task's scores) and ``y_pred`` (its decisions) of ``model`` on the samples
+    ``test`` (nothing when there are none)."""
     if not len(test):
         return {}
     settings = ctx.loaded.config.train
     test_index = torch.as_tensor(list(test), dtype=torch.int64, device=ctx.labels.device)
     probs = predict(model, {k: v.index_select(0, test_index) for k, v in ctx.inputs.items()},
-                    batch_size=max(settings.batch_size, 256), precision=settings.precision)
-    return {"probs": probs.tolist(), "y_pred": probs.argmax(1).tolist()}
+                    batch_size=max(settings.batch_size, 256), precision=settings.precision, scores=ctx.task.scores)
+    return {"probs": probs.tolist(), "y_pred": ctx.task.decide(probs).tolist()}
 
 
 def _identify(ctx: FoldContext, trained: TrainedFold, index: int) -> dict[str, Any]:
     """``trained``'s record, naming fold ``index``: ``index``, ``name``, ``test_ids``, ``y_true``."""
     fold = ctx.folds[index]
+    targets = ctx.labels.index_select(0, torch.as_tensor(list(fold.test), dtype=torch.int64, device=ctx.labels.device))
     trained.record.update(index=index, name=fold.name, test_ids=[ctx.samples[i].id for i in fold.test],
-                          y_true=[int(ctx.labels[i]) for i in fold.test])
+                          y_true=targets.round().to(torch.int64).tolist())
     return trained.record

@@ -1,4 +1,5 @@
-"""Run report: a markdown summary, a console table and confusion-matrix / per-class plots."""
+"""Run report: a markdown summary, console tables and the plots of each task's results section
+(confusion matrices and per-class bars for classes, per-AU bars for action units)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import numpy as np
 from mertk.engine.history import plot_training_curves
 from mertk.evaluation.metrics import per_class
 
-__all__ = ["summary_table", "write_report", "plot_confusions", "per_class_figure", "plot_per_class"]
+__all__ = ["summary_table", "write_report", "plot_confusions", "per_class_figure", "plot_per_class",
+           "classification_results", "au_summary_table", "per_au_figure", "action_unit_results"]
 
 
 def _rows(metrics: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -104,25 +106,14 @@ def _preprocessing_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return [faces, "", landmarks]
 
 
-def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_names: Sequence[str],
-                 config_file: str, folds: Sequence[Mapping[str, Any]], problems: Sequence[Any],
-                 settings_summary: str, preprocessing: Sequence[Mapping[str, Any]] = ()) -> Path:
-    """Write ``report.md`` and its plots into ``folder``; returns the report's path."""
+def classification_results(metrics: Mapping[str, Any], class_names: Sequence[str], folder: Path) -> list[str]:
+    """The results section of a classification run (the ``emotion`` task): the score table,
+    confusion matrices and per-class scores; writes ``confusion_matrix.png`` and ``per_class.png``."""
     plot_confusions(metrics, class_names, folder / "confusion_matrix.png")
     plot_per_class(metrics, class_names, folder / "per_class.png")
-    curves = plot_training_curves(folds, folder / "training_curves.png")
     scores = per_class(metrics["overall"]["confusion"])
-    skipped = [p for p in problems if getattr(p, "fatal", False)]
-    warnings = [p for p in problems if not getattr(p, "fatal", False)]
-    seconds = sum(f.get("seconds", 0.0) for f in folds)
-    lines = [
-        f"# {name}",
-        "",
-        f"Config: `{config_file}` (merged copy: `config.yaml`). Protocol: {len(folds)} folds; every fold's "
-        "model is the one of its **last training epoch** (no selection on the test fold). Metrics pool the "
-        "predictions of all folds (MEGC 2019: UF1 and UAR over the fixed class set).",
-        "",
-        "## Results",
+    return [
+        "Scores as in MEGC 2019: UF1 and UAR over the fixed class set.",
         "",
         summary_table(metrics),
         "",
@@ -136,6 +127,88 @@ def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_n
           for i, c in enumerate(class_names)],
         "",
         "![per-class scores](per_class.png)",
+    ]
+
+
+def au_summary_table(metrics: Mapping[str, Any]) -> str:
+    """A markdown table: mean AU F1 and n, overall and per source dataset."""
+    lines = ["| data | AU F1 | n |", "|---|---|---|"]
+    for name, s in _rows(metrics):
+        lines.append(f"| {name} | {s['au_f1']:.4f} | {s['n']} |")
+    return "\n".join(lines)
+
+
+def per_au_figure(metrics: Mapping[str, Any], names: Sequence[str]) -> Any:
+    """A matplotlib figure of per-AU F1 bars, one bar per source dataset and overall (pooled
+    predictions), each labelled with its value; the legend sits below the axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _rows(metrics)
+    if len(rows) == 2:  # a single dataset: its bars would repeat the overall ones
+        rows = rows[:1]
+    x = np.arange(len(names))
+    width = 0.8 / len(rows)
+    fig, ax = plt.subplots(figsize=(0.5 * len(names) * len(rows) + 2.5, 3.6), layout="constrained")
+    for i, (scope, s) in enumerate(rows):
+        bars = ax.bar(x + (i - (len(rows) - 1) / 2) * width, [s["per_au"][n] for n in names], width=width,
+                      label=f"{scope} (mean {s['au_f1']:.2f})")
+        ax.bar_label(bars, fmt="%.2f", fontsize=6)
+    ax.set_xticks(x, names)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("F1")
+    ax.set_title("per action unit (all folds pooled)")
+    fig.legend(loc="outside lower center", ncols=min(len(rows), 4), fontsize=8)
+    return fig
+
+
+def action_unit_results(metrics: Mapping[str, Any], names: Sequence[str], folder: Path) -> list[str]:
+    """The results section of an action-unit run: mean AU F1 per source dataset, per-AU F1 and
+    positives; writes ``per_au.png``."""
+    import matplotlib.pyplot as plt
+
+    fig = per_au_figure(metrics, names)
+    fig.savefig(folder / "per_au.png", dpi=110)
+    plt.close(fig)
+    overall = metrics["overall"]
+    return [
+        au_summary_table(metrics),
+        "",
+        "## Per action unit (pooled)",
+        "",
+        "F1 of each AU's present/absent decision (score >= 0.5) over the pooled test predictions; an AU "
+        "neither present nor predicted in a slice scores 0.",
+        "",
+        "| AU | F1 | positives |",
+        "|---|---|---|",
+        *[f"| {n} | {overall['per_au'][n]:.4f} | {overall['support'][n]} |" for n in names],
+        "",
+        "![per-AU F1](per_au.png)",
+    ]
+
+
+def write_report(folder: Path, *, name: str, results: Sequence[str], config_file: str,
+                 folds: Sequence[Mapping[str, Any]], problems: Sequence[Any], settings_summary: str,
+                 preprocessing: Sequence[Mapping[str, Any]] = (), left_out: Mapping[str, int] | None = None) -> Path:
+    """Write ``report.md`` (with the task's ``results`` section, whose figures the task wrote) and the
+    training curves into ``folder``; returns the report's path. ``left_out``: samples the task could
+    not use, by reason."""
+    curves = plot_training_curves(folds, folder / "training_curves.png")
+    skipped = [p for p in problems if getattr(p, "fatal", False)]
+    warnings = [p for p in problems if not getattr(p, "fatal", False)]
+    seconds = sum(f.get("seconds", 0.0) for f in folds)
+    lines = [
+        f"# {name}",
+        "",
+        f"Config: `{config_file}` (merged copy: `config.yaml`). Protocol: {len(folds)} folds; every fold's "
+        "model is the one of its **last training epoch** (no selection on the test fold). Metrics pool the "
+        "predictions of all folds, then score them as the run's task says.",
+        "",
+        "## Results",
+        "",
+        *results,
         "",
         "## Training",
         "",
@@ -153,6 +226,7 @@ def write_report(folder: Path, *, name: str, metrics: Mapping[str, Any], class_n
         "## Data problems",
         "",
         f"{len(skipped)} sample(s) skipped, {len(warnings)} warning(s); all listed in `problems.csv`.",
+        *[f"- left out for the task: {n} x {reason}" for reason, n in sorted((left_out or {}).items())],
     ]
     for p in skipped[:50]:
         lines.append(f"- skipped: {p}")

@@ -13,6 +13,7 @@ it; nothing is selected on the test fold.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +21,17 @@ from typing import Any
 
 import torch
 
-from mertk.api import Fold, Problem, Sample
+from mertk.api import Fold, Problem, Sample, Task
 from mertk.config import LOSS_TERM, LoadedConfig
 from mertk.engine import fingerprint
-from mertk.engine.fold import FoldContext, FoldJob, model_name, setup_fold, train_and_test
-from mertk.engine.report import summary_table, write_report
+from mertk.engine.fold import FoldContext, FoldJob, build_task, model_name, setup_fold, train_and_test
+from mertk.engine.report import write_report
 from mertk.engine.rundir import DamagedFold, RunFolder, environment_info
 from mertk.engine.stackable import stacking_obstacle
 from mertk.engine.stacked import measure_fold_bytes, stack_memory_limit, stack_size
 from mertk.engine.tracking import RunTracking
 from mertk.engine.trainer import EpochStats, autocast_dtype, normalize_views, select_device, set_threads
 from mertk.errors import MertkError, PluginError
-from mertk.evaluation.classes import check_classes, check_fold_classes
 from mertk.plugins import PluginRecipe, plugin_recipe
 from mertk.registry import Components, ComponentSpec
 
@@ -51,6 +51,8 @@ class ExperimentData:
             where the apex came from); see :class:`mertk.preprocess.pipeline.Prepared`.
         excluded: Annotation rows left out on purpose (not problems), by reason; see
             :class:`mertk.api.DatasetLoad`.
+        skipped_for_task: Samples the run's task cannot use, by reason
+            (:meth:`mertk.api.Task.skip_reason`), left out before preprocessing.
     """
 
     samples: list[Sample]
@@ -59,12 +61,13 @@ class ExperimentData:
     problems: list[Problem]
     records: list[dict[str, Any]] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
+    skipped_for_task: dict[str, int] = field(default_factory=dict)
 
 
 def load_data(loaded: LoadedConfig, components: Components, *, executor: Any = None) -> ExperimentData:
-    """Build the dataset, load it, preprocess the usable samples (the uncached clips on ``executor``
-    when it is not a ``local`` one, see :func:`mertk.preprocess.pipeline.prepare`) and apply
-    ``on_error``.
+    """Build the dataset, load it, leave out the samples the task cannot use, preprocess the others
+    (the uncached clips on ``executor`` when it is not a ``local`` one, see
+    :func:`mertk.preprocess.pipeline.prepare`) and apply ``on_error``.
 
     Every sample is loaded and preprocessed before ``on_error: stop`` stops, so the error lists
     every bad sample at once (and the good ones are cached).
@@ -80,28 +83,39 @@ def load_data(loaded: LoadedConfig, components: Components, *, executor: Any = N
     dataset = components.build("dataset", cfg.dataset, file=file, key="dataset")
     load = dataset.load()
     class_names = tuple(load.class_names or dataset.class_names)
-    check_classes(load.samples, class_names, source=f"{file}: dataset")  # before hours of preprocessing
-    prepared = prepare(load.samples, cfg.preprocess, components, on_error="skip", config_file=file,
+    task = build_task(loaded, components)
+    usable, skipped = [], Counter()
+    for sample in load.samples:
+        reason = task.skip_reason(sample)
+        if reason is None:
+            usable.append(sample)
+        else:
+            skipped[reason] += 1
+    task.check(usable, class_names, source=f"{file}: dataset")  # before hours of preprocessing
+    prepared = prepare(usable, cfg.preprocess, components, on_error="skip", config_file=file,
                        executor=executor)
     problems = [*load.problems, *prepared.problems]
     stop_on_fatal(problems, cfg.on_error)
-    by_id = {s.id: s for s in load.samples}
+    by_id = {s.id: s for s in usable}
     samples = [by_id[i] for i in prepared.sample_ids]
     return ExperimentData(samples, dict(prepared.views), class_names, problems, list(prepared.records),
-                          dict(load.excluded))
+                          dict(load.excluded), dict(skipped))
 
 
-def split_folds(loaded: LoadedConfig, components: Components, data: ExperimentData) -> list[Fold]:
-    """The config's protocol applied to the kept samples, checked to test every sample once."""
+def split_folds(loaded: LoadedConfig, components: Components, data: ExperimentData,
+                task: Task | None = None) -> list[Fold]:
+    """The config's protocol applied to the kept samples, checked to test every sample once and,
+    by the task (:meth:`mertk.api.Task.check`), to leave something to learn."""
     file, protocol = Path(loaded.file).name, loaded.config.protocol
     folds = components.build("protocol", protocol, file=file, key="protocol").split(data.samples)
     seen: list[int] = sorted(i for f in folds for i in f.test)
     if seen != list(range(len(data.samples))):
         raise MertkError(f"protocol {protocol!r} does not test every sample exactly once "
                          f"({len(seen)} test slots for {len(data.samples)} samples); check its settings")
-    check_classes(data.samples, data.class_names, source=f"{file}: dataset")
-    check_fold_classes(folds, data.samples, data.class_names,
-                       source=f"{file}: protocol {protocol.get('name') if isinstance(protocol, dict) else protocol!r}")
+    task = task or build_task(loaded, components)
+    task.check(data.samples, data.class_names, source=f"{file}: dataset")
+    task.check(data.samples, data.class_names, folds,
+               source=f"{file}: protocol {protocol.get('name') if isinstance(protocol, dict) else protocol!r}")
     return folds
 
 
@@ -218,14 +232,15 @@ class Run:
     def _prepare(self, device: torch.device, data_executor: Any, resume: bool) -> None:
         """Load the data, split the folds, build the fold context and job, keep finished folds."""
         loaded = self.loaded
-        self.data = data = self._load_and_record_data(data_executor)
-        self.folds = folds = split_folds(loaded, self.components, data)
+        task = build_task(loaded, self.components)
+        self.data = data = self._load_and_record_data(data_executor, task)
+        self.folds = folds = split_folds(loaded, self.components, data, task)
         train = loaded.config.train
         inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, device,
                                  channels_last=train.channels_last)
-        labels = torch.as_tensor([s.label for s in data.samples], dtype=torch.int64, device=device)
+        labels = task.targets(data.samples, data.class_names).to(device)
         self._context = FoldContext(loaded, self.components, tuple(data.samples), data.class_names, inputs, labels,
-                                   tuple(folds), loaded.config.output.checkpoints, self.epoch_logger)
+                                   tuple(folds), loaded.config.output.checkpoints, self.epoch_logger, task)
         self._job = FoldJob(key=uuid.uuid4().hex, config=dict(loaded.data), config_file=loaded.file,
                             plugins=_recipe(self.components), samples=tuple(data.samples),
                             class_names=data.class_names, views={k: v.numpy() for k, v in data.views.items()},
@@ -239,7 +254,7 @@ class Run:
                     self.log(f"fold {index + 1}/{len(folds)} {fold.name}: finished earlier, kept")
         self.stack = self._stack_size()
 
-    def _load_and_record_data(self, executor: Any) -> ExperimentData:
+    def _load_and_record_data(self, executor: Any, task: Task) -> ExperimentData:
         """Load and preprocess the data; write problems.csv and preprocessing.csv; refuse no samples.
 
         An error that stops the run here is written to ``run.log`` too, with every data problem in
@@ -253,7 +268,7 @@ class Run:
             folder.log(f"stopped: {exc}", echo=False)  # the command line prints it
             raise
         try:  # before anything is written: a resume on other data is refused
-            fingerprint.check_data(folder, fingerprint.data_fingerprint(data.samples, data.class_names))
+            fingerprint.check_data(folder, _data_fingerprint(data, task))
         except MertkError as exc:
             folder.log(f"stopped: {exc}", echo=False)
             raise
@@ -262,6 +277,8 @@ class Run:
         skipped = sum(p.fatal for p in data.problems)
         folder.log(f"data: {len(data.samples)} samples, {len(data.class_names)} classes"
                    + (f", {skipped} skipped (problems.csv)" if skipped else ""))
+        for reason, n in sorted(data.skipped_for_task.items()):
+            folder.log(f"data: {n} sample(s) left out for task {task.name!r}: {reason}")
         if not data.samples:
             error = MertkError(f"{self.loaded.file}: no usable samples; " + _why_no_samples(data, folder))
             folder.log(f"stopped: {error}", echo=False)
@@ -341,14 +358,15 @@ class Run:
         self.folder.save_fold(index, record)
         self.records[index] = record
         sample_info = {s.id: {"subject": s.subject, "dataset": s.dataset} for s in self.data.samples}
-        self.folder.write_predictions(self.finished(), self.data.class_names, sample_info)
+        self.folder.write_predictions(self.finished(), self.context.outputs, sample_info)
         fold, total = self.folds[index], len(self.folds)
         if index not in self.live:
             self.tracking.replay_fold(index, fold.name, record["history"])
         self.tracking.end_fold(record)
         correct = sum(int(a == b) for a, b in zip(record["y_true"], record["y_pred"]))
+        right = "correct" if self.context.task.target_kind == "classes" else "with every output right"
         trained = f"final train loss {record['history'][-1]['loss']:.4f}" if record["history"] else "fitted"
-        self.log(f"fold {index + 1}/{total} {fold.name}: {correct}/{len(record['test_ids'])} correct, "
+        self.log(f"fold {index + 1}/{total} {fold.name}: {correct}/{len(record['test_ids'])} {right}, "
                  f"{trained}, {record['seconds']:.1f} s")
 
     def finished(self) -> list[dict[str, Any]]:
@@ -360,18 +378,19 @@ class Run:
     def finish(self) -> None:
         """Once every fold is in: metrics, the exported model (``output.export_model``), the report,
         and the trackers told."""
-        records, data, folder = self.finished(), self.data, self.folder
-        metrics = _score(records, data, len(self.folds))
+        records, data, folder, task = self.finished(), self.data, self.folder, self.context.task
+        metrics = _score(records, data, task, self.context.outputs, len(self.folds))
         folder.save_metrics(metrics)
         if self.loaded.config.output.export_model:
             self._export()
-        report = write_report(folder.path, name=self.loaded.config.name, metrics=metrics,
-                              class_names=data.class_names, config_file=self.loaded.file, folds=list(records),
+        report = write_report(folder.path, name=self.loaded.config.name,
+                              results=task.report(metrics, self.context.outputs, folder.path),
+                              config_file=self.loaded.file, folds=list(records),
                               problems=data.problems, preprocessing=data.records,
-                              settings_summary=_settings_summary(self.loaded))
+                              settings_summary=_settings_summary(self.loaded), left_out=data.skipped_for_task)
         folder.log(f"report: {report}")
         self.tracking.finish(folder, metrics, records)
-        folder.print_result(f"{summary_table(metrics)}\n{folder.path}")
+        folder.print_result(f"{task.summary(metrics)}\n{folder.path}")
 
     def _export(self) -> None:
         """Train one model on every sample (same recipe) and save it to ``model/`` for ``mertk predict``
@@ -384,8 +403,10 @@ class Run:
         self.folder.log("training the exported model on all samples")
         model, record = train_and_test(self.context, range(len(self.data.samples)), [],
                                        seed=self.loaded.config.seed + 10_000, desc="export")
-        save_artifact(target.parent, model, self.loaded.config, self.data.class_names,
-                      {k: v.shape[1:] for k, v in self.data.views.items()}, info={"train_size": record["train_size"]})
+        task = self.context.task
+        save_artifact(target.parent, model, self.loaded.config, self.context.outputs,
+                      {k: v.shape[1:] for k, v in self.data.views.items()}, info={"train_size": record["train_size"]},
+                      task=task.name)
 
 
 def _recipe(components: Components) -> PluginRecipe | str:
@@ -400,6 +421,10 @@ def _why_no_samples(data: ExperimentData, folder: RunFolder) -> str:
     skipped = sum(p.fatal for p in data.problems)
     if skipped:
         return f"all {skipped} were skipped for the problems listed in {folder.path / 'problems.csv'}"
+    if data.skipped_for_task:
+        reasons = "; ".join(f"{n} x {reason}" for reason, n in sorted(data.skipped_for_task.items()))
+        return f"the run's task cannot use any of them ({reasons}). Fix: choose data coded for the task " \
+               "(for task aus: a dataset that released AU codes, e.g. casme2 or samm), or another task"
     if data.excluded:
         reasons = "; ".join(f"{n} x {reason}" for reason, n in sorted(data.excluded.items()))
         return f"every annotated row is outside the class protocol or left out on purpose ({reasons}). Fix: " \
@@ -417,14 +442,22 @@ def _settings_summary(loaded: LoadedConfig) -> str:
             f"weight decay {t.optimizer.weight_decay}, schedule {t.scheduler.name}, seed {cfg.seed}.")
 
 
-def _score(records: Sequence[Mapping[str, Any]], data: ExperimentData, folds: int) -> dict[str, Any]:
-    """Metrics of the pooled test predictions, overall and per source dataset."""
-    from mertk.evaluation.metrics import evaluate
+def _data_fingerprint(data: ExperimentData, task: Task) -> dict[str, Any]:
+    """The data part of the fingerprint: for the ``emotion`` task as before tasks existed (class names
+    and labels); for another task its output names and each sample's target."""
+    if task.target_kind == "classes":
+        return fingerprint.data_fingerprint(data.samples, task.output_names(data.class_names))
+    targets = task.targets(data.samples, data.class_names).round().to(torch.int64).tolist()
+    return fingerprint.data_fingerprint(data.samples, task.output_names(data.class_names), targets)
 
+
+def _score(records: Sequence[Mapping[str, Any]], data: ExperimentData, task: Task, outputs: Sequence[str],
+           folds: int) -> dict[str, Any]:
+    """The task's metrics of the pooled test predictions, overall and per source dataset."""
     dataset = {s.id: s.dataset for s in data.samples}
     y_true = [y for r in records for y in r["y_true"]]
     y_pred = [p for r in records for p in r["y_pred"]]
     groups = [dataset[i] for r in records for i in r["test_ids"]]
-    metrics = evaluate(y_true, y_pred, class_names=data.class_names, groups=groups)
-    metrics.update(class_names=list(data.class_names), folds=folds, model_selection="last epoch")
+    metrics = task.evaluate(y_true, y_pred, outputs, groups)
+    metrics.update(folds=folds, model_selection="last epoch")
     return metrics

@@ -232,11 +232,22 @@ class RunFolder:
 
     def write_predictions(self, folds: Sequence[Mapping[str, Any]], class_names: Sequence[str],
                           info: Mapping[str, Mapping[str, str]]) -> None:
-        """``predictions.csv`` from the finished folds' records (one row per test sample)."""
+        """``predictions.csv`` from the finished folds' records (one row per test sample).
+
+        ``class_names`` are the task's output names. A class task's ``label`` and ``prediction`` are
+        class indices; a multi-label task's are its 0/1 decisions (``1 0 1``), and ``true_class`` /
+        ``predicted_class`` the outputs set, joined by ``+`` (``AU1+AU12``; empty when none).
+        """
         header = ["sample", "subject", "dataset", "fold", "label", "prediction", "true_class", "predicted_class",
                   *[f"p_{c}" for c in class_names]]
-        rows = ([sid, info.get(sid, {}).get("subject", ""), info.get(sid, {}).get("dataset", ""), fold["name"], y, p,
-                 class_names[y], class_names[p], *[f"{q:.5f}" for q in probs]]
+
+        def named(y: Any) -> tuple[Any, str]:
+            if isinstance(y, list):
+                return " ".join(str(v) for v in y), "+".join(c for c, v in zip(class_names, y) if v)
+            return y, class_names[y]
+
+        rows = ([sid, info.get(sid, {}).get("subject", ""), info.get(sid, {}).get("dataset", ""), fold["name"],
+                 named(y)[0], named(p)[0], named(y)[1], named(p)[1], *[f"{q:.5f}" for q in probs]]
                 for fold in folds
                 for sid, y, p, probs in zip(fold["test_ids"], fold["y_true"], fold["y_pred"], fold["probs"]))
         write_csv_atomic(self.path / "predictions.csv", header, rows)

@@ -47,7 +47,16 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from mertk.engine.settings import TrainSettings
-from mertk.engine.trainer import EpochStats, LossSum, autocast_dtype, make_optimizer, make_scheduler, run_epochs
+from mertk.engine.trainer import (
+    EpochStats,
+    Hits,
+    LossSum,
+    autocast_dtype,
+    class_hits,
+    make_optimizer,
+    make_scheduler,
+    run_epochs,
+)
 from mertk.interrupts import raise_if_interrupted
 
 __all__ = ["StackingError", "FoldDropout", "fork_default_generator", "stack_size", "stack_memory_limit",
@@ -242,8 +251,8 @@ class _Stack:
         return value, terms, output.logits
 
     def step(self, folds: Sequence[int], index: torch.Tensor, views: Views, labels: torch.Tensor,
-             generators: Sequence[torch.Generator],
-             dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+             generators: Sequence[torch.Generator], dtype: torch.dtype | None,
+             hits: Hits = class_hits) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Forward and backward of ``folds`` (positions in the stack) on their batches.
 
         Args:
@@ -251,7 +260,7 @@ class _Stack:
             generators: The dropout generator of each fold in ``folds``.
 
         Returns:
-            ``(G,)`` loss values, ``(G,)`` correct predictions and ``(G,)`` values of each loss
+            ``(G,)`` loss values, ``(G,)`` sums of ``hits`` (correct predictions) and ``(G,)`` values of each loss
             term by :attr:`LossSum.keys` (none for another loss). Gradients accumulate in
             :attr:`trainable`'s ``.grad`` (zero outside ``folds``).
         """
@@ -264,7 +273,7 @@ class _Stack:
         loss_tensors = rows_of(self.loss_tensors)
         flat = index.flatten()
         batch = {name: x.index_select(0, flat).unflatten(0, index.shape) for name, x in views.items()}
-        target = labels.index_select(0, flat).view(index.shape)
+        target = labels.index_select(0, flat).unflatten(0, index.shape)  # (G, b) or (G, b, K)
         self.source.generators = list(generators)
         device = index.device
         with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
@@ -274,8 +283,8 @@ class _Stack:
         if not whole:  # BatchNorm updated copies of these folds' statistics: write them back
             for name, stacked in self.constants.items():
                 stacked.index_copy_(0, rows, constants[name])
-        hits = (logits.detach().argmax(-1) == target).sum(-1)
-        return value.detach(), hits, {key: part.detach() for key, part in terms.items()}
+        parts = {key: part.detach() for key, part in terms.items()}
+        return value.detach(), hits(logits.detach(), target).sum(-1), parts
 
     def hand_gradients(self, folds: Sequence[int]) -> None:
         """Give each fold of ``folds`` its slice of the stacked gradients; the others none."""
@@ -315,11 +324,12 @@ class StackedTrainer:
         losses: Each model's loss (``(ModelOutput, target) -> scalar``; e.g. class weights of
             its own training set).
         views: ``{name: (N, C, S, S)}`` normalised inputs of every sample, on the device.
-        labels: ``(N,)`` int64 class indices on the device.
+        labels: The task's targets on the device: ``(N,)`` int64 class indices or ``(N, K)`` float.
         train_indices: Each model's training samples, int64 indices into ``views``.
         settings: Epochs (the schedule's length), batch size, optimizer, schedule, precision.
         generators: Each model's batch-order generator (CPU), as given to the Trainer.
         dropout_generators: Each model's dropout generator (:func:`fork_default_generator`).
+        hits: The training statistic per sample, as given to the Trainer.
 
     Raises:
         StackingError: the models' parameters differ in shape.
@@ -327,8 +337,10 @@ class StackedTrainer:
 
     def __init__(self, models: Sequence[nn.Module], losses: Sequence[nn.Module], views: Views,
                  labels: torch.Tensor, train_indices: Sequence[torch.Tensor], settings: TrainSettings, *,
-                 generators: Sequence[torch.Generator], dropout_generators: Sequence[torch.Generator]) -> None:
+                 generators: Sequence[torch.Generator], dropout_generators: Sequence[torch.Generator],
+                 hits: Hits = class_hits) -> None:
         self.models, self.views, self.labels, self.settings = list(models), views, labels, settings
+        self.hits = hits
         self.generators, self.dropout_generators = list(generators), list(dropout_generators)
         self.device = labels.device
         self.dtype = autocast_dtype(settings.precision, self.device)
@@ -350,7 +362,7 @@ class StackedTrainer:
         start_time = time.perf_counter()
         batches = [_epoch_batches(len(i), batch_size, g) for i, g in zip(self.indices, self.generators)]
         total = torch.zeros(len(self.models), device=device)
-        correct = torch.zeros(len(self.models), device=device, dtype=torch.int64)
+        correct = torch.zeros(len(self.models), device=device)
         terms: dict[str, torch.Tensor] = {}
         seen = [0] * len(self.models)
         for step in range(max(map(len, batches), default=0)):
@@ -363,7 +375,8 @@ class StackedTrainer:
                 index = torch.stack([self.indices[f][batches[f][step].to(device)] for f in folds])
                 try:
                     value, hits, parts = self.stack.step(folds, index, self.views, self.labels,
-                                                  [self.dropout_generators[f] for f in folds], self.dtype)
+                                                  [self.dropout_generators[f] for f in folds], self.dtype,
+                                                  self.hits)
                 except (RuntimeError, ValueError, TypeError) as exc:
                     if self.probed:
                         raise

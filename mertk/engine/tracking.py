@@ -28,8 +28,8 @@ __all__ = ["RunTracking", "flatten_config", "flat_metrics", "RESULT_FILES"]
 
 #: Files of a finished run folder passed to trackers as artifacts, when they exist.
 RESULT_FILES = ("report.md", "metrics.json", "history.csv", "predictions.csv", "config.yaml",
-                "confusion_matrix.png", "per_class.png", "training_curves.png")
-_IMAGES = ("confusion_matrix", "per_class", "training_curves")
+                "confusion_matrix.png", "per_class.png", "per_au.png", "training_curves.png")
+_IMAGES = ("confusion_matrix", "per_class", "per_au", "training_curves")
 
 
 def flatten_config(data: Any, prefix: str = "") -> dict[str, str]:
@@ -44,12 +44,24 @@ def flatten_config(data: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _scalars(scores: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numbers of one slice's scores (``uf1``, ``n``, ...), and one level of named numbers below
+    them (``per_au/AU4``); matrices and counts per output are left out."""
+    out: dict[str, float] = {}
+    for key, value in scores.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = float(value)
+        elif key.startswith("per_") and isinstance(value, Mapping):
+            out.update({f"{prefix}{key}/{k}": float(v) for k, v in value.items()})
+    return out
+
+
 def flat_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """``uf1``, ``uar``, ``accuracy``, ``n`` overall and ``"{dataset}/uf1"`` etc. per source dataset."""
-    keys = ("uf1", "uar", "accuracy", "n")
-    out = {k: float(metrics["overall"][k]) for k in keys}
+    """The task's scores overall (``uf1``, ``uar``, ``accuracy``, ``n``; for action units ``au_f1``,
+    ``n`` and ``per_au/AU4``) and per source dataset (``"{dataset}/uf1"``)."""
+    out = _scalars(metrics["overall"])
     for group, scores in sorted(metrics.get("per_group", {}).items()):
-        out.update({f"{group}/{k}": float(scores[k]) for k in keys})
+        out.update(_scalars(scores, f"{group}/"))
     return out
 
 

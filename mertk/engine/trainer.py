@@ -28,9 +28,22 @@ from mertk.registry import Components, ComponentSpec
 __all__ = ["select_device", "seed_everything", "configure_threads", "thread_budget", "set_threads",
            "LossSum", "build_loss", "build_model",
            "normalize_views", "cpu_has_bf16", "autocast_dtype", "make_optimizer", "make_scheduler", "Trainer",
-           "TrainingLoop", "run_epochs", "train_model", "predict", "EpochStats"]
+           "TrainingLoop", "run_epochs", "train_model", "predict", "EpochStats", "class_hits", "softmax_scores"]
 
 Views = Mapping[str, torch.Tensor]
+#: ``(logits (..., B, K), targets) -> (..., B)`` float: the per-sample training statistic (:meth:`mertk.api.Task.hits`).
+Hits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def class_hits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """1 where the argmax of ``(..., B, K)`` logits is the ``(..., B)`` class target, else 0: the
+    training accuracy of a classifier."""
+    return (logits.detach().argmax(-1) == targets).float()
+
+
+def softmax_scores(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities: the softmax of ``(..., K)`` logits, in float32."""
+    return torch.softmax(logits.float(), dim=-1)
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -107,18 +120,21 @@ class LossSum(nn.Module):
 
 
 def build_loss(specs: Sequence[Mapping[str, Any]], components: Components, *, num_classes: int,
-               class_counts: Sequence[int], file: str = "<config>") -> LossSum:
+               class_counts: Sequence[int], num_samples: int | None = None, file: str = "<config>") -> LossSum:
     """Build the config's ``loss`` list into a :class:`LossSum`.
 
-    Each term's ``weight`` (default 1) is read here; a loss factory receives ``num_classes``
-    and ``class_counts`` (training-fold samples per class) when it declares them.
+    Each term's ``weight`` (default 1) is read here; a loss factory receives ``num_classes`` (the
+    model's outputs), ``class_counts`` (training-fold samples per class, or positives per output
+    for a multi-label task) and ``num_samples`` (training-fold size; default the sum of
+    ``class_counts``) when it declares them.
     """
     terms = []
     for i, spec in enumerate(specs):
         spec, options = LOSS_TERM.split(ComponentSpec.of(spec, kind="loss").as_mapping())
         weight = float(options["weight"])
         params = components["loss"].get(spec["name"]).parameters
-        run_time = {"num_classes": num_classes, "class_counts": list(class_counts)}
+        run_time = {"num_classes": num_classes, "class_counts": list(class_counts),
+                    "num_samples": sum(class_counts) if num_samples is None else num_samples}
         provided = {k: v for k, v in run_time.items() if k in params}
         terms.append((spec["name"], weight, components.build("loss", spec, file=file, key=f"loss.{i}", **provided)))
     return LossSum(terms)
@@ -199,7 +215,9 @@ class EpochStats:
     Attributes:
         epoch: 1-based epoch number.
         loss: Mean weighted total loss per sample.
-        accuracy: Training accuracy over the epoch's batches (the model changing as it goes).
+        accuracy: Training accuracy over the epoch's batches (the model changing as it goes), as the
+            task measures it (:meth:`mertk.api.Task.hits`: classes right; for action units the
+            fraction of AU decisions right).
         lr: The learning rate the epoch trained with.
         seconds: Wall time of the epoch (in a stack of ``F`` folds: the stack's epoch time / ``F``).
         terms: Mean value of each loss term before its weight, by :attr:`LossSum.keys`
@@ -225,15 +243,19 @@ class Trainer:
         model: A built (materialised) model on the views' device.
         loss: ``(ModelOutput, target) -> scalar``.
         views: ``{name: (N, C, S, S)}`` normalised training inputs on the training device.
-        labels: ``(N,)`` int64 class indices on the same device.
+        labels: The task's targets on the same device: ``(N,)`` int64 class indices or ``(N, K)``
+            float multi-hot.
         settings: Epochs, batch size, optimizer, schedule, precision.
         generator: Random generator for the batch order (CPU).
+        hits: The training statistic per sample (the task's :meth:`~mertk.api.Task.hits`;
+            default the class accuracy).
     """
 
     def __init__(self, model: nn.Module, loss: nn.Module, views: Views, labels: torch.Tensor,
-                 settings: TrainSettings, *, generator: torch.Generator | None = None) -> None:
+                 settings: TrainSettings, *, generator: torch.Generator | None = None,
+                 hits: Hits = class_hits) -> None:
         self.model, self.loss, self.views, self.labels = model, loss, views, labels
-        self.settings, self.generator = settings, generator
+        self.settings, self.generator, self.hits = settings, generator, hits
         self.device = labels.device
         self.dtype = autocast_dtype(settings.precision, self.device)
         if settings.channels_last:
@@ -275,7 +297,7 @@ class Trainer:
             total += value.detach() * len(index)
             for key, part in parts.items():
                 terms[key] = terms.get(key, 0.0) + part.detach().float() * len(index)
-            correct += (output.logits.detach().argmax(1) == target).sum()
+            correct += self.hits(output.logits.detach(), target).sum()
             seen += len(index)
         lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:
@@ -339,20 +361,22 @@ def run_epochs(loop: TrainingLoop, epochs: int,
 
 
 def train_model(model: nn.Module, loss: nn.Module, views: Views, labels: torch.Tensor, settings: TrainSettings,
-                *, generator: torch.Generator | None = None,
+                *, generator: torch.Generator | None = None, hits: Hits = class_hits,
                 on_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
     """Train ``model`` for ``settings.epochs`` epochs; the model is left as the last epoch made it.
 
     Arguments as for :class:`Trainer`; ``on_epoch`` is called after every epoch with its
     statistics. Returns one :class:`EpochStats` per epoch.
     """
-    trainer = Trainer(model, loss, views, labels, settings, generator=generator)
+    trainer = Trainer(model, loss, views, labels, settings, generator=generator, hits=hits)
     histories = run_epochs(trainer, settings.epochs, None if on_epoch is None else lambda stats: on_epoch(stats[0]))
     return histories[0] if histories else []
 
 
-def predict(model: nn.Module, views: Views, batch_size: int = 512, precision: str = "fp32") -> torch.Tensor:
-    """Class probabilities ``(N, K)`` (float32, CPU) from the model in eval mode."""
+def predict(model: nn.Module, views: Views, batch_size: int = 512, precision: str = "fp32",
+            scores: Callable[[torch.Tensor], torch.Tensor] = softmax_scores) -> torch.Tensor:
+    """Scores ``(N, K)`` (float32, CPU) from the model in eval mode: ``scores`` of its logits (the
+    task's :meth:`~mertk.api.Task.scores`; default class probabilities, a softmax)."""
     model.eval()
     device = next(iter(views.values())).device
     dtype = autocast_dtype(precision, device)
@@ -363,5 +387,5 @@ def predict(model: nn.Module, views: Views, batch_size: int = 512, precision: st
             batch = {name: x[start:start + batch_size] for name, x in views.items()}
             with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
                 logits = model(batch).logits
-            out.append(torch.softmax(logits.float(), dim=1).cpu())
+            out.append(scores(logits).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, 0)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["evaluate", "scores", "per_class"]
+__all__ = ["evaluate", "scores", "per_class", "multilabel_scores", "evaluate_multilabel"]
 
 
 def per_class(confusion: np.ndarray) -> dict[str, np.ndarray]:
@@ -95,4 +95,56 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], *, class_names: Seque
         group_array = np.asarray(list(groups), dtype=object)
         for group in sorted(set(groups)):
             result["per_group"][group] = slice_scores(group_array == group)
+    return result
+
+
+def multilabel_scores(true: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    """Per-output F1 and their mean from ``(N, K)`` 0/1 decisions (one column per action unit).
+
+    For output ``k``: ``F1_k = 2 TP / (2 TP + FP + FN)`` over the ``N`` samples, 0 where that is
+    0/0 (an AU neither present nor predicted in the slice, as scikit-learn's ``zero_division=0``).
+
+    Returns:
+        ``{"au_f1": mean F1_k, "per_au": {name: F1_k}, "support": {name: positives}, "n": N}``.
+    """
+    true = np.asarray(true, dtype=bool).reshape(-1, len(names))
+    pred = np.asarray(pred, dtype=bool).reshape(-1, len(names))
+    tp = (true & pred).sum(0).astype(float)
+    fp = (~true & pred).sum(0).astype(float)
+    fn = (true & ~pred).sum(0).astype(float)
+    denominator = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return {"au_f1": float(f1.mean()) if len(names) else 0.0,
+            "per_au": {name: float(v) for name, v in zip(names, f1)},
+            "support": {name: int(v) for name, v in zip(names, true.sum(0))}, "n": int(len(true))}
+
+
+def evaluate_multilabel(y_true: Sequence[Sequence[int]], y_pred: Sequence[Sequence[int]], *,
+                        names: Sequence[str], groups: Sequence[str] | None = None) -> dict[str, Any]:
+    """Score pooled multi-label decisions overall and per group (:func:`multilabel_scores`).
+
+    Args:
+        y_true: ``(N, K)`` true 0/1 per output.
+        y_pred: ``(N, K)`` predicted 0/1 per output.
+        names: The ``K`` output names (``"AU1"``, ``"AU4"``, ...).
+        groups: Optional ``(N,)`` group of each sample (its source dataset).
+
+    Returns:
+        ``{"overall": S, "per_group": {group: S}}`` with ``S`` as :func:`multilabel_scores`; groups sorted.
+
+    Raises:
+        ValueError: the shapes differ, or a row does not have ``K`` values.
+    """
+    k = len(names)
+    true = np.asarray(y_true, dtype=np.int64).reshape(-1, k) if len(y_true) else np.zeros((0, k), np.int64)
+    pred = np.asarray(y_pred, dtype=np.int64).reshape(-1, k) if len(y_pred) else np.zeros((0, k), np.int64)
+    if true.shape != pred.shape or (groups is not None and len(groups) != len(true)):
+        raise ValueError(f"y_true, y_pred and groups differ in shape: {true.shape}, {pred.shape}, "
+                         f"{None if groups is None else len(groups)}")
+    result: dict[str, Any] = {"overall": multilabel_scores(true, pred, names), "per_group": {}}
+    if groups is not None:
+        group_array = np.asarray(list(groups), dtype=object)
+        for group in sorted(set(groups)):
+            mask = group_array == group
+            result["per_group"][group] = multilabel_scores(true[mask], pred[mask], names)
     return result

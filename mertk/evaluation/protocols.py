@@ -44,9 +44,21 @@ class LeaveOneSubjectOut:
 
 
 class LeaveOneDatasetOut:
-    """Leave-one-dataset-out: train on all source datasets but one, test on that one."""
+    """Leave-one-dataset-out: train on all source datasets but one, test on that one.
+
+    The cross-dataset protocol (MEB's for action units): every score is of a model that never saw
+    the tested dataset's subjects, recording set-up or annotators. It needs samples of at least two
+    source datasets (a composite, or a manifest whose ``dataset`` column names several); on one it
+    refuses, as its only fold would have nothing to train on.
+    """
 
     def split(self, samples: Sequence[Sample]) -> list[Fold]:
+        datasets = sorted({s.dataset for s in samples})
+        if len(datasets) == 1:
+            raise MertkError(
+                f"protocol lodo: all {len(samples)} usable samples come from one dataset ({datasets[0]!r}); "
+                "leave-one-dataset-out trains on the other datasets, so it needs at least two. Fix: use a composite "
+                "dataset (several sources, e.g. a manifest whose dataset column names them), or protocol loso")
         return group_folds(samples, lambda s: s.dataset)
 
 

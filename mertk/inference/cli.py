@@ -66,7 +66,8 @@ def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
             output: Path | None, fmt: str | None, batch_size: int, device: str, on_error: str) -> None:
     """Predict the class of each clip INPUT (frames folder, video or manifest CSV) with MODEL.
 
-    Prints, per clip: the class, the probability of every class and the onset/apex used.
+    Prints, per clip: the class, the probability of every class and the onset/apex used. For a
+    model trained for action units (task aus): the AUs present and each AU's probability.
     """
     from mertk.artifact import load_artifact
     from mertk.data.problems import stop_on_fatal
@@ -113,7 +114,8 @@ def predict(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, 
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("explain"),
               show_default=True, help="Folder for the PNGs.")
 @click.option("--class", "target_class", metavar="NAME",
-              help="Class to explain. Default: each clip's predicted class.")
+              help="Class to explain (for an action-unit model: the AU, e.g. AU12). Default: each clip's "
+              "predicted class (its most probable AU).")
 @_device
 @pass_app
 def explain(app: App, model: Path, inputs: tuple[Path, ...], onset: str | None, apex: str | None, output: Path,

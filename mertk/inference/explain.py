@@ -128,7 +128,8 @@ class Explanation:
 
     Attributes:
         sample: The clip.
-        predicted: Predicted class name; ``target``: the class the Grad-CAM explains.
+        predicted: Predicted class name (action units: the AUs present, joined by ``+``);
+            ``target``: the class (or AU) the Grad-CAM explains.
         probabilities: Class name -> probability.
         face: ``(A, A)`` aligned apex face, grey in ``[0, 1]``.
         on_face: ``"{kind}:{view}"`` (kind ``gradcam`` or ``attention``) -> ``(heat (A, A),
@@ -161,14 +162,15 @@ def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
 
     Args:
         target_class: Class to explain (a name of ``artifact.class_names``); default the
-            predicted class of each clip.
+            predicted class of each clip. For an action-unit model, the AU whose Grad-CAM is drawn
+            (``AU12``); default each clip's most probable AU.
 
     Raises:
         MertkError: an unknown class, a bad clip (see :func:`~mertk.inference.predict.prepare_clips`),
             or a model that exposes no maps.
     """
     from mertk.engine.trainer import select_device
-    from mertk.inference.predict import prepare_clips
+    from mertk.inference.predict import artifact_task, prepare_clips
 
     names = artifact.class_names
     if target_class is not None and target_class not in names:
@@ -176,6 +178,7 @@ def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
 
         raise MertkError(f"--class {target_class!r} is not a class of this model{did_you_mean(target_class, names)}. "
                          f"Fix: use one of {', '.join(names)}")
+    task = artifact_task(artifact, components)
     device = select_device(device) if isinstance(device, str) else device
     clips = prepare_clips(artifact, samples, components, device=device)
     prepared = clips.prepared
@@ -193,12 +196,15 @@ def explain_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
     settings = artifact.preprocess
     selectors = {v: components.build("roi_selector", settings.views[v], key=f"preprocess.views.{v}")
                  for v in set(origin.values())}
-    probs = torch.softmax(logits.float(), 1).cpu()
+    probs = task.scores(logits).cpu()
+    decisions = task.decide(probs).tolist()
     size = prepared.faces.shape[-1]
     out = []
     for i, sample in enumerate(clips.samples):
-        predicted = names[int(probs[i].argmax())]
-        ex = Explanation(sample=sample, predicted=predicted, target=target_class or predicted,
+        decision = decisions[i]
+        predicted = (names[decision] if isinstance(decision, int)
+                     else "+".join(n for n, v in zip(names, decision) if v) or "no AU")
+        ex = Explanation(sample=sample, predicted=predicted, target=target_class or names[int(probs[i].argmax())],
                          probabilities={c: float(p) for c, p in zip(names, probs[i])}, face=prepared.faces[i, 0],
                          views={v: prepared.views[v][i] for v in artifact.view_shapes}, record=prepared.records[i],
                          landmarks=prepared.landmarks[i])

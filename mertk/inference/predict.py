@@ -17,13 +17,24 @@ from typing import Any, Literal
 
 import torch
 
-from mertk.api import Problem, Sample
+from mertk.api import Problem, Sample, Task
 from mertk.artifact import META_NAME, Artifact
 from mertk.errors import MertkError
 from mertk.preprocess.pipeline import Prepared
 from mertk.registry import Components, ComponentSpec
 
-__all__ = ["PreparedClips", "prepare_clips", "predict_clips", "format_predictions"]
+__all__ = ["PreparedClips", "prepare_clips", "predict_clips", "format_predictions", "artifact_task"]
+
+
+def artifact_task(artifact: Artifact, components: Components) -> Task:
+    """The task the model was trained for, as its config names it (a model exported before tasks
+    existed: ``emotion``); it says how the model's outputs read.
+
+    Raises:
+        MertkError: the task is not registered here (the plugin that adds it is not installed).
+    """
+    spec = artifact.config.get("task") or artifact.task
+    return components.build("task", spec, file=str(artifact.path / META_NAME), key="config.task")
 
 
 @dataclass
@@ -105,28 +116,34 @@ def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
 
     Returns:
         One row per kept clip: ``input``, ``clip``, ``class``, ``probabilities`` (class ->
-        probability), ``onset``/``apex`` (frame numbers of a folder's file names, or video frame
-        indices), ``onset_file``/``apex_file`` (folders), ``apex_source`` (``given`` or
-        ``spotter:<name>``), ``face_method`` (the detector that found the face; ``whole-frame``
-        when the detector chain found none and fell back to the whole frame); and the problems met.
+        probability; for an action-unit model ``aus``, the AUs scored present (``>= 0.5``), in
+        place of ``class``, and each AU's probability), ``onset``/``apex`` (frame numbers
+        of a folder's file names, or video frame indices), ``onset_file``/``apex_file``
+        (folders), ``apex_source`` (``given`` or ``spotter:<name>``), ``face_method`` (the
+        detector that found the face; ``whole-frame`` when the detector chain found none and
+        fell back to the whole frame); and the problems met.
     """
     from mertk.engine.trainer import predict, select_device
 
     device = select_device(device) if isinstance(device, str) else device
     clips = prepare_clips(artifact, samples, components, device=device, on_error=on_error, progress=progress)
     model = artifact.model.to(device)
+    task = artifact_task(artifact, components)
     precision = artifact.config.get("train", {}).get("precision", "fp32")  # as the run's own test predictions
-    probs = (predict(model, clips.inputs, batch_size=batch_size, precision=precision) if clips.samples
-             else torch.zeros(0, len(artifact.class_names)))
+    probs = (predict(model, clips.inputs, batch_size=batch_size, precision=precision, scores=task.scores)
+             if clips.samples else torch.zeros(0, len(artifact.class_names)))
+    decisions = task.decide(probs).tolist()
     spotter_name = ComponentSpec.of(artifact.preprocess.spotter, kind="spotter").name
     rows = []
-    for sample, record, p in zip(clips.samples, clips.prepared.records, probs):
+    for sample, record, p, decision in zip(clips.samples, clips.prepared.records, probs, decisions):
         onset, onset_file = _frame_ref(sample, record["onset"])
         apex, apex_file = _frame_ref(sample, record["apex"])
+        names = artifact.class_names
         row: dict[str, Any] = {
             "input": sample.meta.get("input", sample.id), "clip": sample.clip,
-            "class": artifact.class_names[int(p.argmax())],
-            "probabilities": {name: float(v) for name, v in zip(artifact.class_names, p)},
+            **({"class": names[decision]} if isinstance(decision, int)
+               else {"aus": [name for name, v in zip(names, decision) if v]}),
+            "probabilities": {name: float(v) for name, v in zip(names, p)},
             "onset": onset, "apex": apex,
             "apex_source": "given" if record["apex_source"] == "annotation" else f"spotter:{spotter_name}",
             "face_method": record["face_method"],
@@ -139,13 +156,16 @@ def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
 
 def format_predictions(rows: Sequence[Mapping[str, Any]], class_names: Sequence[str],
                        fmt: Literal["json", "csv"] = "json") -> str:
-    """Rows of :func:`predict_clips` as JSON (a list of objects) or CSV (one ``p_<class>`` column per class)."""
+    """Rows of :func:`predict_clips` as JSON (a list of objects) or CSV (one ``p_<class>`` column per class;
+    an action-unit model's rows have an ``aus`` column, the AUs present joined by ``+``, for ``class``)."""
     if fmt == "json":
         return json.dumps(list(rows), indent=2) + "\n"
     out = io.StringIO()
-    columns = ["input", "clip", "class", "onset", "apex", "apex_source", "onset_file", "apex_file", "face_method"]
+    decision = "aus" if any("aus" in row for row in rows) else "class"
+    columns = ["input", "clip", decision, "onset", "apex", "apex_source", "onset_file", "apex_file", "face_method"]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns + [f"p_{c}" for c in class_names])
     for row in rows:
-        writer.writerow([row.get(c, "") for c in columns] + [f"{row['probabilities'][c]:.6f}" for c in class_names])
+        values = {**row, "aus": "+".join(row.get("aus", ()))}
+        writer.writerow([values.get(c, "") for c in columns] + [f"{row['probabilities'][c]:.6f}" for c in class_names])
     return out.getvalue()

@@ -246,7 +246,8 @@ class MlflowTracker:
 
     def finish(self, result: RunResult) -> None:
         logged = self.client.get_run(self.run_id).data.metrics
-        if "uf1" not in logged:  # a resumed run that had finished already logged them once
+        headline = next(iter(result.metrics), None)  # the task's first score: uf1, au_f1, ...
+        if headline is not None and headline not in logged:  # a resumed finished run logged them once
             self._metrics(self.run_id, result.metrics)
         if result.curves and "mean/train/loss" not in logged:
             self._log(self.run_id, [(f"mean/train/{k}", v, e) for k, curve in result.curves.items()

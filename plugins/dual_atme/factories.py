@@ -52,6 +52,9 @@ def similarity(features: tuple[str, str] = ("upper", "lower")) -> Any:
     """
 
 
+similarity.targets = "any"  # type: ignore[attr-defined]  # reads features, not the target: any task
+
+
 @builds(f"{P}.model:DualATME")
 def dual_atme(
     num_classes: int,

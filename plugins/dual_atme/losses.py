@@ -64,6 +64,8 @@ class SimilarityLoss(nn.Module):
         torch.Size([])
     """
 
+    targets = "any"  # the target is not read: the loss serves any task (mertk.api.LossTargets)
+
     def __init__(self, features: tuple[str, str] = ("upper", "lower")) -> None:
         super().__init__()
         self.features = tuple(features)

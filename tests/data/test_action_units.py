@@ -64,7 +64,7 @@ def test_unreadable_cells_give_no_aus_and_name_the_token(cell: str, unknown: tup
 def test_au_sets_are_checked_and_normalised() -> None:
     assert check_au_set([12, "au4", "AU1"]) == ("AU1", "AU4", "AU12")
     assert check_au_set(DEFAULT_AUS) == DEFAULT_AUS
-    with pytest.raises(MertkError, match=r"task\.aus: 'AU3' is not a FACS action unit"):
+    with pytest.raises(MertkError, match=r"task\.aus\.1: 'AU3' is not a FACS action unit"):
         check_au_set(["AU1", "AU3"])
     with pytest.raises(MertkError, match="'smile' is not"):
         check_au_set(["smile"])
