@@ -20,6 +20,7 @@ __all__ = [
     "Sample",
     "Problem",
     "DatasetLoad",
+    "Interval",
     "Dataset",
     "FaceBox",
     "FaceDetector",
@@ -105,6 +106,33 @@ class Sample:
     flow_image: Path | None = None
     aus: tuple[str, ...] | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A stretch of a long video holding one facial expression: a ground-truth annotation or a
+    spotter's detection.
+
+    Attributes:
+        onset: First frame of the expression, a 0-based position in the video's frames.
+        offset: Last frame, inclusive (``offset >= onset``).
+        expression: ``"micro"`` or ``"macro"``; MEGC scores the two types separately.
+        apex: Position of the apex frame, when known (annotations give one; spotters may).
+        score: A detection's confidence (``None`` for annotations).
+        meta: Free-form extras: the annotation file and row, the frame numbers as released.
+    """
+
+    onset: int
+    offset: int
+    expression: Literal["micro", "macro"] = "micro"
+    apex: int | None = None
+    score: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def length(self) -> int:
+        """Frames covered, ends included."""
+        return self.offset - self.onset + 1
 
 
 @dataclass(frozen=True)
