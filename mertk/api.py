@@ -21,6 +21,9 @@ __all__ = [
     "Problem",
     "DatasetLoad",
     "Interval",
+    "LongVideo",
+    "LongVideoLoad",
+    "VideoDataset",
     "Dataset",
     "FaceBox",
     "FaceDetector",
@@ -193,6 +196,71 @@ class Dataset(Protocol):
 
     def load(self) -> DatasetLoad:
         """Read the dataset; collect problems instead of raising for per-sample defects."""
+        ...
+
+
+# --------------------------------------------------------------------------- long videos
+
+
+@dataclass(frozen=True)
+class LongVideo:
+    """One long recording to spot expressions in, with its annotated intervals.
+
+    Attributes:
+        id: Unique key across the whole run, ``"{dataset}/{subject}/{name}"``.
+        subject: Subject key, unique across source datasets (``"casme-squared/s15"``); LOSO folds
+            of spotting are formed from it.
+        name: The recording's name as released (``"15_0101disgustingteeth"``, ``"006_1"``).
+        dataset: Source dataset name (``"casme-squared"``, ``"samm-lv"``, ``"long-demo"``, or what
+            a manifest says); metrics are sliced by it.
+        fps: Frames per second of the recording (the frames', for a frame folder).
+        frames: The frame files in temporal order (natural sort of frame numbers). Empty for a
+            video file.
+        video: A video file holding the recording, instead of ``frames``.
+        intervals: The annotated expressions, positions indexing ``frames`` (or frame indices in
+            ``video``), sorted by onset. Empty when none is annotated (a recording to analyse,
+            or one where nothing happened).
+        meta: Free-form extras: the annotation file, the released frame numbers.
+
+    Frames are never held here, only listed: a spotter reads them one at a time (see
+    :class:`Spotter`).
+    """
+
+    id: str
+    subject: str
+    name: str
+    dataset: str
+    fps: float
+    frames: tuple[Path, ...] = ()
+    video: Path | None = None
+    intervals: tuple[Interval, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class LongVideoLoad:
+    """What a long-video dataset adapter returns: the usable videos and every problem it met.
+
+    A video with a fatal problem (missing frames, an annotation row that cannot be placed) is
+    left out of ``videos`` whole: spotting it with part of its truth missing would count the
+    missing expressions' detections as false positives. ``excluded`` counts annotation rows left
+    out on purpose (reason -> rows).
+    """
+
+    videos: list[LongVideo]
+    problems: list[Problem] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VideoDataset(Protocol):
+    """A long-video dataset adapter (component kind ``video_dataset``).
+
+    Reads annotation files and the on-disk layout and never decodes frames.
+    """
+
+    def load(self) -> LongVideoLoad:
+        """Read the dataset; collect problems instead of raising for per-video defects."""
         ...
 
 

@@ -79,6 +79,15 @@ def register_datasets(register: Register) -> None:
     """
 
 
+@component_hook("video_dataset",
+                "Long-video dataset adapters: read recordings and their annotated expression intervals.")
+def register_video_datasets(register: Register) -> None:
+    """Register long-video dataset adapters (kind ``video_dataset``), for spotting.
+
+    A factory returns an object with ``load() -> LongVideoLoad`` (:class:`mertk.api.VideoDataset`).
+    """
+
+
 @component_hook("protocol", "Evaluation protocols: split samples into train/test folds (LOSO, LODO, k-fold).")
 def register_protocols(register: Register) -> None:
     """Register evaluation protocols (kind ``protocol``).
