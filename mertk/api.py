@@ -29,6 +29,8 @@ __all__ = [
     "FaceDetector",
     "LandmarkDetector",
     "FlowExtractor",
+    "ApexSpotter",
+    "SpotResult",
     "Spotter",
     "RoiSelector",
     "ViewPiece",
@@ -322,11 +324,47 @@ class FlowExtractor(Protocol):
 
 
 @runtime_checkable
-class Spotter(Protocol):
-    """Picks the apex frame of a clip whose annotation has none (component kind ``spotter``)."""
+class ApexSpotter(Protocol):
+    """Picks the apex frame of a clip whose annotation has none (component kind ``apex_spotter``;
+    ``spotter`` before mertk 0.3, when that name did not yet mean long-video spotters)."""
 
     def __call__(self, frames: "torch.Tensor", onset: int) -> int:  # noqa: F821
         """Return the apex position given ``(T, 1, H, W)`` aligned grey frames in ``[0, 1]``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SpotResult:
+    """What a :class:`Spotter` found in one recording.
+
+    Attributes:
+        intervals: The spotted expressions, positions in the recording's frames, sorted by
+            onset, each with its ``expression`` type (``micro``/``macro``) and a ``score``.
+        signal: ``(T,)`` float32, one value per frame: what the spotter thresholded (for the
+            timeline plot and for analysis); ``T`` is the number of frames read.
+        threshold: The value of ``signal`` above which a frame could start an interval, when the
+            spotter has one (per recording, for the plot).
+    """
+
+    intervals: tuple[Interval, ...]
+    signal: np.ndarray
+    threshold: float | None = None
+
+
+@runtime_checkable
+class Spotter(Protocol):
+    """Finds micro- and macro-expression intervals in a long video (component kind ``spotter``).
+
+    ``frames`` yields the recording's ``(H, W)`` grey ``uint8`` frames in order, one at a time,
+    read lazily from disk: a spotter keeps only the window it needs (memory bounded whatever the
+    recording's length) and must read them once, front to back. ``video`` gives the fps, the
+    ids and the number of frames (``len(video.frames)`` for a frame folder); its ``intervals``
+    are the truth and must not be looked at. A spotter that learns (a future ``fit(videos)``
+    ability) is trained on the other subjects' recordings by the caller, LOSO.
+    """
+
+    def spot(self, video: LongVideo, frames: Iterator[np.ndarray]) -> SpotResult:
+        """Return the intervals found in ``video``, read through ``frames``."""
         ...
 
 

@@ -118,7 +118,7 @@ def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
     precision = artifact.config.get("train", {}).get("precision", "fp32")  # as the run's own test predictions
     probs = (predict(model, clips.inputs, batch_size=batch_size, precision=precision) if clips.samples
              else torch.zeros(0, len(artifact.class_names)))
-    spotter_name = ComponentSpec.of(artifact.preprocess.spotter, kind="spotter").name
+    spotter_name = ComponentSpec.of(artifact.preprocess.apex_spotter, kind="apex_spotter").name
     rows = []
     for sample, record, p in zip(clips.samples, clips.prepared.records, probs):
         onset, onset_file = _frame_ref(sample, record["onset"])

@@ -28,7 +28,7 @@ def register_landmark_detectors(register):
 
 
 @hookimpl
-def register_spotters(register):
+def register_apex_spotters(register):
     register("max-motion", f"{P}.spotting:MaxMotion")
     register("middle", f"{P}.spotting:Middle")
 
