@@ -340,15 +340,21 @@ class SpotResult:
     Attributes:
         intervals: The spotted expressions, positions in the recording's frames, sorted by
             onset, each with its ``expression`` type (``micro``/``macro``) and a ``score``.
-        signal: ``(T,)`` float32, one value per frame: what the spotter thresholded (for the
-            timeline plot and for analysis); ``T`` is the number of frames read.
-        threshold: The value of ``signal`` above which a frame could start an interval, when the
-            spotter has one (per recording, for the plot).
+        signals: Named ``(T,)`` float32 signals, one value per frame: what the spotter
+            thresholded (``{"micro": ..., "macro": ...}`` for one per time scale), for the
+            timeline plot and for analysis; ``T`` is the number of frames read.
+        thresholds: The value of each signal an interval's peak had to reach, when the spotter
+            has one (for the plot).
     """
 
     intervals: tuple[Interval, ...]
-    signal: np.ndarray
-    threshold: float | None = None
+    signals: Mapping[str, np.ndarray]
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        """``T``: the frames the spotter read."""
+        return len(next(iter(self.signals.values()))) if self.signals else 0
 
 
 @runtime_checkable

@@ -34,6 +34,11 @@ def register_apex_spotters(register):
 
 
 @hookimpl
+def register_spotters(register):
+    register("strain-peaks", f"{P}.strain_spotter:StrainPeaks")
+
+
+@hookimpl
 def register_flow_extractors(register):
     register("tvl1", f"{P}.flow:TVL1")
     register("farneback", f"{P}.flow:Farneback")
