@@ -99,7 +99,8 @@ class StrainPeaks:
     Args:
         face_detector: Finds the face every ``redetect`` seconds.
         landmark_detector: Its 68 landmarks (alignment and regions).
-        flow: The flow extractor between the two frames of a pair of the aligned face.
+        flow: The flow extractor between the two frames of a pair of the aligned face (default: DIS
+            ``fast``, as accurate here as Farneback at twice the speed on the CPU).
         size: Side of the aligned face in pixels.
         margin: Border around the landmark box in the aligned face, as a fraction of its side.
         micro_interval: Seconds between the frames of a pair for micro-expressions (``k``).
@@ -124,7 +125,7 @@ class StrainPeaks:
 
     def __init__(self, face_detector: Annotated[Any, Ref("face_detector")] = "dlib-auto",
                  landmark_detector: Annotated[Any, Ref("landmark_detector")] = "dlib-68",
-                 flow: Annotated[Any, Ref("flow_extractor")] = "farneback",
+                 flow: Annotated[Any, Ref("flow_extractor")] = {"name": "dis", "preset": "fast"},  # noqa: B006
                  size: Annotated[int, Field(ge=32)] = 128, margin: Annotated[float, Field(ge=0)] = 0.15,
                  micro_interval: PositiveFloat = 0.2, macro_interval: PositiveFloat = 0.6,
                  redetect: PositiveFloat = 2.0, baseline: PositiveFloat = 2.0, high: PositiveFloat = 5.0,

@@ -177,3 +177,15 @@ def test_long_demo_streams_known_intervals(tmp_path):
     events = sorted([(i.onset, i.offset) for i in video.intervals] + [(int(b["onset"]), int(b["offset"])) for b in blinks])
     assert all(a[1] < b[0] for a, b in zip(events, events[1:]))  # events never overlap
     assert events[0][0] >= 15 and events[-1][1] < 120 - 15  # none in the first and last 1.5 s
+
+
+def test_long_video_adapters_and_spotters_are_components():
+    import mertk
+
+    components = mertk.load_components(autoload=False)
+    assert {i.name for i in components["video_dataset"].list()} == {"casme-squared", "samm-lv", "long-manifest",
+                                                                    "long-demo"}
+    assert {i.name for i in components["spotter"].list()} == {"strain-peaks"}
+    assert {i.name for i in components["apex_spotter"].list()} == {"max-motion", "middle"}
+    with pytest.raises(MertkError, match="1-12 videos"):
+        components.create("video_dataset", "long-demo", videos=20)
