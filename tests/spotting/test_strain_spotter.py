@@ -77,9 +77,9 @@ def _rendered(frames: int, seed: int = 5):
 
 def test_memory_stays_bounded_on_a_long_recording(components):
     spotter = components.create("spotter", "strain-peaks", flow={"name": "dis", "preset": "ultrafast"}, size=64,
-                                redetect=10.0, batch_size=16)
+                                redetect=10.0, batch_size=64)
     peaks, held = {}, {}
-    for frames in (200, 1200):
+    for frames in (150, 600):
         video = LongVideo(id=f"t/s/{frames}", subject="t/s", name=str(frames), dataset="t", fps=10.0)
         stream = _rendered(frames)
         tracemalloc.start()
@@ -91,9 +91,9 @@ def test_memory_stays_bounded_on_a_long_recording(components):
         assert result.frames == frames
         held[frames] = spotter.held_frames
     frame_bytes = 240 * 240
-    assert held[200] == held[1200] <= 8 + 2 + 2 * 2 * 16  # the window and two batches, not the recording
-    # 1000 more frames of 57.6 kB each: holding them would add 57 MB; the signals add a few bytes a frame
-    assert peaks[1200] - peaks[200] < 1000 * frame_bytes / 20, peaks
+    assert held[150] == held[600] <= 8 + 2 + 2 * 2 * 64  # the window and two batches, not the recording
+    # 450 more frames of 57.6 kB each: holding them would add 26 MB; the signals add a few bytes a frame
+    assert peaks[600] - peaks[150] < 450 * frame_bytes / 20, peaks
 
 
 def test_a_spotter_must_be_a_long_video_spotter():
