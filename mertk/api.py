@@ -20,11 +20,17 @@ __all__ = [
     "Sample",
     "Problem",
     "DatasetLoad",
+    "Interval",
+    "LongVideo",
+    "LongVideoLoad",
+    "VideoDataset",
     "Dataset",
     "FaceBox",
     "FaceDetector",
     "LandmarkDetector",
     "FlowExtractor",
+    "ApexSpotter",
+    "SpotResult",
     "Spotter",
     "RoiSelector",
     "ViewPiece",
@@ -110,6 +116,33 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Interval:
+    """A stretch of a long video holding one facial expression: a ground-truth annotation or a
+    spotter's detection.
+
+    Attributes:
+        onset: First frame of the expression, a 0-based position in the video's frames.
+        offset: Last frame, inclusive (``offset >= onset``).
+        expression: ``"micro"`` or ``"macro"``; MEGC scores the two types separately.
+        apex: Position of the apex frame, when known (annotations give one; spotters may).
+        score: A detection's confidence (``None`` for annotations).
+        meta: Free-form extras: the annotation file and row, the frame numbers as released.
+    """
+
+    onset: int
+    offset: int
+    expression: Literal["micro", "macro"] = "micro"
+    apex: int | None = None
+    score: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def length(self) -> int:
+        """Frames covered, ends included."""
+        return self.offset - self.onset + 1
+
+
+@dataclass(frozen=True)
 class Problem:
     """Something wrong with the input data, reported to the user.
 
@@ -167,6 +200,71 @@ class Dataset(Protocol):
 
     def load(self) -> DatasetLoad:
         """Read the dataset; collect problems instead of raising for per-sample defects."""
+        ...
+
+
+# --------------------------------------------------------------------------- long videos
+
+
+@dataclass(frozen=True)
+class LongVideo:
+    """One long recording to spot expressions in, with its annotated intervals.
+
+    Attributes:
+        id: Unique key across the whole run, ``"{dataset}/{subject}/{name}"``.
+        subject: Subject key, unique across source datasets (``"casme-squared/s15"``); LOSO folds
+            of spotting are formed from it.
+        name: The recording's name as released (``"15_0101disgustingteeth"``, ``"006_1"``).
+        dataset: Source dataset name (``"casme-squared"``, ``"samm-lv"``, ``"long-demo"``, or what
+            a manifest says); metrics are sliced by it.
+        fps: Frames per second of the recording (the frames', for a frame folder).
+        frames: The frame files in temporal order (natural sort of frame numbers). Empty for a
+            video file.
+        video: A video file holding the recording, instead of ``frames``.
+        intervals: The annotated expressions, positions indexing ``frames`` (or frame indices in
+            ``video``), sorted by onset. Empty when none is annotated (a recording to analyse,
+            or one where nothing happened).
+        meta: Free-form extras: the annotation file, the released frame numbers.
+
+    Frames are never held here, only listed: a spotter reads them one at a time (see
+    :class:`Spotter`).
+    """
+
+    id: str
+    subject: str
+    name: str
+    dataset: str
+    fps: float
+    frames: tuple[Path, ...] = ()
+    video: Path | None = None
+    intervals: tuple[Interval, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class LongVideoLoad:
+    """What a long-video dataset adapter returns: the usable videos and every problem it met.
+
+    A video with a fatal problem (missing frames, an annotation row that cannot be placed) is
+    left out of ``videos`` whole: spotting it with part of its truth missing would count the
+    missing expressions' detections as false positives. ``excluded`` counts annotation rows left
+    out on purpose (reason -> rows).
+    """
+
+    videos: list[LongVideo]
+    problems: list[Problem] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VideoDataset(Protocol):
+    """A long-video dataset adapter (component kind ``video_dataset``).
+
+    Reads annotation files and the on-disk layout and never decodes frames.
+    """
+
+    def load(self) -> LongVideoLoad:
+        """Read the dataset; collect problems instead of raising for per-video defects."""
         ...
 
 
@@ -228,11 +326,53 @@ class FlowExtractor(Protocol):
 
 
 @runtime_checkable
-class Spotter(Protocol):
-    """Picks the apex frame of a clip whose annotation has none (component kind ``spotter``)."""
+class ApexSpotter(Protocol):
+    """Picks the apex frame of a clip whose annotation has none (component kind ``apex_spotter``;
+    ``spotter`` before mertk 0.3, when that name did not yet mean long-video spotters)."""
 
     def __call__(self, frames: "torch.Tensor", onset: int) -> int:  # noqa: F821
         """Return the apex position given ``(T, 1, H, W)`` aligned grey frames in ``[0, 1]``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SpotResult:
+    """What a :class:`Spotter` found in one recording.
+
+    Attributes:
+        intervals: The spotted expressions, positions in the recording's frames, sorted by
+            onset, each with its ``expression`` type (``micro``/``macro``) and a ``score``.
+        signals: Named ``(T,)`` float32 signals, one value per frame: what the spotter
+            thresholded (``{"micro": ..., "macro": ...}`` for one per time scale), for the
+            timeline plot and for analysis; ``T`` is the number of frames read.
+        thresholds: The value of each signal an interval's peak had to reach, when the spotter
+            has one (for the plot).
+    """
+
+    intervals: tuple[Interval, ...]
+    signals: Mapping[str, np.ndarray]
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        """``T``: the frames the spotter read."""
+        return len(next(iter(self.signals.values()))) if self.signals else 0
+
+
+@runtime_checkable
+class Spotter(Protocol):
+    """Finds micro- and macro-expression intervals in a long video (component kind ``spotter``).
+
+    ``frames`` yields the recording's ``(H, W)`` grey ``uint8`` frames in order, one at a time,
+    read lazily from disk: a spotter keeps only the window it needs (memory bounded whatever the
+    recording's length) and must read them once, front to back. ``video`` gives the fps, the
+    ids and the number of frames (``len(video.frames)`` for a frame folder); its ``intervals``
+    are the truth and must not be looked at. A spotter that learns (a future ``fit(videos)``
+    ability) is trained on the other subjects' recordings by the caller, LOSO.
+    """
+
+    def spot(self, video: LongVideo, frames: Iterator[np.ndarray]) -> SpotResult:
+        """Return the intervals found in ``video``, read through ``frames``."""
         ...
 
 

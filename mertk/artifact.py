@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,7 +268,9 @@ def load_artifact(path: str | Path, components: Components) -> Artifact:
     config, file = meta["config"], str(folder / META_NAME)
     class_names = tuple(meta["class_names"])
     shapes = {name: tuple(int(d) for d in shape) for name, shape in meta["views"].items()}
-    preprocess = PreprocessSettings.model_validate(config.get("preprocess", {}))
+    with warnings.catch_warnings():  # a model saved before mertk 0.3 says preprocess.spotter: read, not a user's typo
+        warnings.simplefilter("ignore", FutureWarning)
+        preprocess = PreprocessSettings.model_validate(config.get("preprocess", {}))
     in_channels = next(iter(shapes.values()))[0]
     model = components.build("model", config["model"], file=file, key="model",
                              num_classes=len(class_names), in_channels=in_channels)

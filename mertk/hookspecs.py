@@ -106,13 +106,23 @@ def register_landmark_detectors(register: Register) -> None:
     """
 
 
-@component_hook("spotter", "Apex spotters: pick the apex frame when the annotation has none.")
-def register_spotters(register: Register) -> None:
-    """Register apex spotters (kind ``spotter``).
+@component_hook("apex_spotter", "Apex spotters: pick the apex frame of a clip when the annotation has none.")
+def register_apex_spotters(register: Register) -> None:
+    """Register apex spotters (kind ``apex_spotter``), configured as ``preprocess.apex_spotter``.
 
     A factory returns a callable ``(frames: (T, 1, H, W), onset: int) -> int``
-    (:class:`mertk.api.Spotter`).
+    (:class:`mertk.api.ApexSpotter`). Before mertk 0.3 this kind was called ``spotter`` and
+    registered through ``register_spotters``, which now registers long-video spotters: a plugin
+    that still registers an apex spotter there gets its component refused, naming this hook.
     """
+
+
+#: Hooks whose kind changed: hook -> (the kind it registers now, the kind it registered before,
+#: the hook of that kind now). A component that a config names as the old kind but that a plugin
+#: registered through the hook is refused with this migration, not only as "unknown".
+MOVED_KINDS: dict[str, tuple[str, str, str]] = {
+    "register_spotters": ("spotter", "apex_spotter", "register_apex_spotters"),
+}
 
 
 @component_hook("flow_extractor", "Optical-flow extractors: dense (u, v) flow between two frames.")
@@ -210,6 +220,27 @@ def register_executors(register: Register) -> None:
     ``(position, result)`` pairs as tasks finish, a :class:`mertk.api.TaskFailure` as the result
     of a task that raised (:class:`mertk.api.Executor`). Its keyword arguments are the config's
     ``executor`` node.
+    """
+
+
+@component_hook("video_dataset",
+                "Long-video dataset adapters: read recordings and their annotated expression intervals.")
+def register_video_datasets(register: Register) -> None:
+    """Register long-video dataset adapters (kind ``video_dataset``), for spotting.
+
+    A factory returns an object with ``load() -> LongVideoLoad`` (:class:`mertk.api.VideoDataset`).
+    """
+
+
+@component_hook("spotter", "Spotters: find the intervals of micro- and macro-expressions in a long video.")
+def register_spotters(register: Register) -> None:
+    """Register long-video spotters (kind ``spotter``).
+
+    A factory returns an object with ``spot(video: LongVideo, frames: Iterator[(H, W) uint8]) ->
+    SpotResult`` (:class:`mertk.api.Spotter`): it reads the recording's grey frames once, in
+    order, holding a bounded window of them, and returns the intervals it found with the
+    per-frame signal it found them in. (Apex spotters, this kind's name before mertk 0.3,
+    register through :func:`register_apex_spotters`.)
     """
 
 

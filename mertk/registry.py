@@ -32,7 +32,7 @@ import pydantic
 from mertk.api import ChecksArguments
 from mertk.config_values import NotExpected, as_expected
 from mertk.errors import ArgumentError, ConfigError, MertkError, PluginError, did_you_mean
-from mertk.hookspecs import KINDS
+from mertk.hookspecs import KINDS, MOVED_KINDS
 from mertk.refs import Ref
 from mertk.signatures import Outline, read_outline
 from mertk.signatures import Parameter as OutlineParameter
@@ -338,6 +338,20 @@ class Components:
 
     # ------------------------------------------------------------------ validation
 
+    def unknown_message(self, kind: str, name: str) -> str:
+        """Why ``name`` is no ``kind`` component: the registry's close matches, and, when a plugin
+        registered it through a hook whose kind was renamed (:data:`mertk.hookspecs.MOVED_KINDS`),
+        the hook to register it with now."""
+        message = self[kind].unknown_message(name)
+        for old_hook, (old_kind, new_kind, new_hook) in MOVED_KINDS.items():
+            if kind == new_kind and name in self.registries.get(old_kind, ()):
+                plugin = self.registries[old_kind].get(name).plugin
+                what = KINDS[old_kind].split(": ", 1)[-1].rstrip(".")
+                message += (f". {name!r} is registered by plugin {plugin!r} through {old_hook}(), which since mertk "
+                            f"0.3 registers {old_kind} components ({what}), not {new_kind} components. Fix: in that "
+                            f"plugin, rename the hook {old_hook} to {new_hook} (docs/spotting.md#migration)")
+        return message
+
     def validate(self, kind: str, spec: Any, *, file: str = "<config>", key: str = "",
                  provided: tuple[str, ...] = ()) -> dict[str, Any]:
         """Check a spec against the component's signature without building anything.
@@ -359,7 +373,7 @@ class Components:
         registry = self[kind]
         name = spec["name"]
         if name not in registry:
-            raise ConfigError(file, _join(key, "name"), registry.unknown_message(name))
+            raise ConfigError(file, _join(key, "name"), self.unknown_message(kind, name))
         info = registry.get(name)
         _check_installed(info, file, key)
         params = info.parameters
@@ -383,7 +397,7 @@ class Components:
         registry = self[kind]
         name = spec["name"]
         if name not in registry:
-            raise ConfigError(file, _join(key, "name"), registry.unknown_message(name))
+            raise ConfigError(file, _join(key, "name"), self.unknown_message(kind, name))
         _check_installed(registry.get(name), file, key)
         outline = registry.get(name).outline
         if outline is None:

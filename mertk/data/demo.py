@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -45,19 +46,16 @@ from mertk.data.casme2 import CASME2_LAYOUT
 from mertk.data.demo_faces import (
     EMOTION_UNITS,
     ClipStyle,
-    Face,
-    add_skin_texture,
     aus_cell,
-    base_images,
-    dlib_models,
-    find_face,
     render_clip,
+    textured_faces,
     write_frames,
 )
 from mertk.data.labels import MEGC3
 from mertk.files import temporary_dir
 
-__all__ = ["Demo", "ClipStyle", "EMOTION_UNITS", "demo_folder", "ensure_demo", "generate_demo", "ANNOTATION_NAME",
+__all__ = ["Demo", "ClipStyle", "EMOTION_UNITS", "demo_folder", "ensure_demo", "materialise", "cache_root",
+           "generate_demo", "ANNOTATION_NAME",
            "FRAMES_FOLDER"]
 
 VERSION = "v3"  # v2: the sheet's Action Units were the emotion's recipe, not the motion each clip shows
@@ -108,7 +106,7 @@ def demo_folder(root: str | Path | None = None, seed: int = 0, variant: Variant 
     (``demo-composite-v3-seed{seed}`` for the composite variant, ``demo-flows-v2-seed{seed}`` for flows)."""
     if root is not None:
         return Path(root).expanduser()
-    cache = Path(os.environ.get("MERTK_CACHE") or Path.home() / ".cache" / "mertk").expanduser()
+    cache = cache_root()
     if variant == "composite":
         from mertk.data.demo_composite import VERSION as COMPOSITE_VERSION
 
@@ -118,6 +116,11 @@ def demo_folder(root: str | Path | None = None, seed: int = 0, variant: Variant 
 
         return cache / f"demo-flows-{FLOWS_VERSION}-seed{seed}"
     return cache / f"demo-{VERSION}-seed{seed}"
+
+
+def cache_root() -> Path:
+    """Where generated demos go: ``$MERTK_CACHE``, else ``~/.cache/mertk``."""
+    return Path(os.environ.get("MERTK_CACHE") or Path.home() / ".cache" / "mertk").expanduser()
 
 
 def ensure_demo(root: str | Path | None = None, seed: int = 0, variant: Variant = "basic") -> Path:
@@ -133,12 +136,22 @@ def ensure_demo(root: str | Path | None = None, seed: int = 0, variant: Variant 
         marker, generate = demo_flows.MANIFEST_NAME, demo_flows.generate_flows
     else:
         marker, generate = ANNOTATION_NAME, generate_demo
+    return materialise(folder, marker, lambda work: generate(work, seed))
+
+
+def materialise(folder: Path, marker: str, generate: Callable[[Path], None]) -> Path:
+    """Make ``folder`` with ``generate(work)`` unless ``folder / marker`` exists; return ``folder``.
+
+    ``generate`` writes into an empty temporary sibling that is renamed to ``folder`` when it is
+    complete, so an interrupted generation never leaves a half-written data set, and two processes
+    generating at once end with one complete copy.
+    """
     if (folder / marker).is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = temporary_dir(folder.parent, prefix=f".{folder.name}.partial-")  # the umask's mode, not 0700
     try:
-        generate(work, seed)
+        generate(work)
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
         try:
@@ -157,14 +170,7 @@ def ensure_demo(root: str | Path | None = None, seed: int = 0, variant: Variant 
 def generate_demo(target: Path, seed: int = 0) -> None:
     """Write the demo dataset of ``seed`` into the (empty) folder ``target``."""
     rng = np.random.default_rng(seed)
-    detector, predictor = dlib_models()
-    faces: list[Face] = []
-    for image in base_images(rng):
-        face = find_face(image, detector, predictor)
-        if face is not None:
-            faces.append(Face(add_skin_texture(face.image, rng), face.landmarks, face.width))
-        if len(faces) == SUBJECTS:
-            break
+    faces = textured_faces(rng, SUBJECTS)
     rows = []
     for subject, face in enumerate(faces, start=1):
         emotions = [EMOTIONS[c][i % len(EMOTIONS[c])] for c in MEGC3 for i in range(CLIPS_PER_CLASS)]

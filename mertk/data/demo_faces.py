@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Face", "ClipStyle", "EMOTION_UNITS", "UNIT_AUS", "VISIBLE_PX", "dlib_models", "find_face", "base_images",
-           "add_skin_texture", "displacement", "visible_aus", "aus_cell", "intensity_profile", "render_clip",
-           "write_frames"]
+           "add_skin_texture", "textured_faces", "displacement", "visible_aus", "aus_cell", "intensity_profile",
+           "render_clip", "write_frames"]
 
 BLINK_RATE = 0.35  # fraction of clips with an eye blink (a classic confound in real MER data)
 FRAME_SIZE = 240
@@ -88,6 +88,19 @@ def add_skin_texture(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     texture = cv2.GaussianBlur(rng.normal(0, 1, image.shape).astype(np.float32), (0, 0), 1.0)
     return image + 4.0 * texture / texture.std()
+
+
+def textured_faces(rng: np.random.Generator, count: int) -> list[Face]:
+    """The first ``count`` base images dlib finds one face in, each with skin texture added."""
+    detector, predictor = dlib_models()
+    faces: list[Face] = []
+    for image in base_images(rng):
+        face = find_face(image, detector, predictor)
+        if face is not None:
+            faces.append(Face(add_skin_texture(face.image, rng), face.landmarks, face.width))
+        if len(faces) == count:
+            break
+    return faces
 
 
 # --------------------------------------------------------------------------- motion

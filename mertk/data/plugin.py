@@ -30,3 +30,18 @@ def register_commands(cli) -> None:
     from mertk.data.cli import datasets
 
     cli.add_command(datasets)
+
+
+#: Long-video dataset adapters (kind ``video_dataset``): name -> lazy factory reference.
+VIDEO_DATASETS = {
+    "casme-squared": "mertk.data.casme_squared:CasmeSquared",
+    "samm-lv": "mertk.data.samm_lv:SammLongVideos",
+    "long-manifest": "mertk.data.long_manifest:LongVideoManifest",
+    "long-demo": "mertk.data.demo_long:LongDemo",
+}
+
+
+@hookimpl
+def register_video_datasets(register) -> None:
+    for name, target in VIDEO_DATASETS.items():
+        register(name, target)

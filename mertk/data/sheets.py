@@ -19,7 +19,7 @@ from typing import Any
 from mertk.errors import MertkError
 from mertk.textfiles import NotUtf8, read_utf8
 
-__all__ = ["SheetRow", "normalise_column", "read_text_file", "read_sheet", "find_annotation"]
+__all__ = ["SheetRow", "normalise_column", "read_text_file", "read_sheet", "read_headerless", "find_annotation"]
 
 _HEADER_SEARCH_ROWS = 40
 
@@ -62,8 +62,11 @@ def _check_delimiter(path: Path, line: str, named_by: str) -> None:
                              f"{named_by} to it")
 
 
-def _raw_rows(path: Path, named_by: str) -> Iterator[list[Any]]:
+def _raw_rows(path: Path, named_by: str, sheet: int | str = 0) -> Iterator[list[Any]]:
     if path.suffix.lower() == ".csv":
+        if sheet not in (0, ""):
+            raise MertkError(f"{path}: a CSV file has one sheet, and the data needs the workbook's sheet "
+                             f"{sheet!r} too. Fix: point {named_by} to the original .xlsx workbook")
         text = read_text_file(path, named_by)
         _check_delimiter(path, next((line for line in text.splitlines() if line.strip()), ""), named_by)
         yield from csv.reader(io.StringIO(text, newline=""))
@@ -76,7 +79,18 @@ def _raw_rows(path: Path, named_by: str) -> Iterator[list[Any]]:
         raise MertkError(f"{path}: cannot read the annotation sheet ({exc}). Fix: re-export it as .xlsx "
                          f"or .csv, or point {named_by} to the right file") from None
     try:
-        for values in book.worksheets[0].iter_rows(values_only=True):
+        if isinstance(sheet, str):
+            names = {normalise_column(name): name for name in book.sheetnames}
+            if normalise_column(sheet) not in names:
+                raise MertkError(f"{path}: the workbook has no sheet {sheet!r} (its sheets: "
+                                 f"{', '.join(book.sheetnames)}). Fix: point {named_by} to the original workbook")
+            worksheet = book[names[normalise_column(sheet)]]
+        elif sheet < len(book.worksheets):
+            worksheet = book.worksheets[sheet]
+        else:
+            raise MertkError(f"{path}: the workbook has {len(book.worksheets)} sheet(s), the data needs sheet "
+                             f"{sheet + 1}. Fix: point {named_by} to the original workbook")
+        for values in worksheet.iter_rows(values_only=True):
             yield list(values)
     finally:
         book.close()
@@ -132,6 +146,29 @@ def read_sheet(path: Path, required: Sequence[str], *, header_row: int | None = 
     missing = [c for c in required if c not in header]
     if missing:
         raise MertkError(f"{path}: the header has no column {', '.join(missing)}. Fix: use the original sheet")
+    return rows
+
+
+def read_headerless(path: Path, columns: Sequence[str], *, sheet: int | str = 0,
+                    named_by: str = "the dataset's 'annotation' argument") -> list[SheetRow]:
+    """Read every non-blank row of a sheet that has no header row, naming its cells by position.
+
+    Args:
+        path: ``.xlsx`` (or ``.csv`` for ``sheet`` 0) file.
+        columns: A name for each column, in order (``""`` skips a column); extra cells are dropped.
+        sheet: The worksheet: its 0-based position, or its name (compared like column names).
+        named_by: What names ``path``, for the fix in error messages.
+
+    Raises:
+        MertkError: the file or the sheet is missing or unreadable.
+    """
+    if not path.is_file():
+        raise MertkError(f"{path}: annotation file not found. Fix: set {named_by} to the sheet's path")
+    rows = []
+    for number, values in enumerate(_raw_rows(path, named_by, sheet), start=1):
+        cells = {name: value for name, value in zip(columns, values) if name}
+        if any(v is not None and str(v).strip() for v in cells.values()):
+            rows.append(SheetRow(number, cells))
     return rows
 
 

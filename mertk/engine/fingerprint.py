@@ -153,9 +153,29 @@ def _changed(recorded: Mapping[str, Any], current: Mapping[str, Any], label: str
             for key in keys if old.get(key, _ABSENT) != new.get(key, _ABSENT)]
 
 
+#: Config keys renamed since a fingerprint may have been recorded: old dotted key -> new. A run
+#: started before the rename resumes when only the key's name changed.
+RENAMED_KEYS: dict[str, str] = {"preprocess.spotter": "preprocess.apex_spotter"}
+
+
+def _renamed(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a recorded config with :data:`RENAMED_KEYS` under their new names."""
+    out = copy.deepcopy(dict(config))
+    for old, new in RENAMED_KEYS.items():
+        *parents, last = old.split(".")
+        node: Any = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        new_last = new.rsplit(".", 1)[-1]
+        if isinstance(node, dict) and last in node and new_last not in node:
+            node[new_last] = node.pop(last)
+    return out
+
+
 def recipe_changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """Each config key and version that differs between two fingerprints, as ``key: old -> new``."""
-    return (_changed(recorded.get("config", {}), current.get("config", {}))
+    """Each config key and version that differs between two fingerprints, as ``key: old -> new``
+    (keys renamed since the recording compared under their new names, :data:`RENAMED_KEYS`)."""
+    return (_changed(_renamed(recorded.get("config", {})), current.get("config", {}))
             + _changed(recorded.get("versions", {}), current.get("versions", {}), "version of "))
 
 

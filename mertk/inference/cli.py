@@ -22,7 +22,7 @@ _inputs = click.argument("inputs", nargs=-1, required=True, type=click.Path(path
 _onset = click.option("--onset", metavar="FRAME", help="Onset of every folder/video clip: the frame number in a "
                       "folder's file names (7 or img7.jpg), or a 0-based video frame index. "
                       "Default: the first frame.")
-_apex = click.option("--apex", metavar="FRAME", help="Apex, in the units of --onset. Default: the model's spotter "
+_apex = click.option("--apex", metavar="FRAME", help="Apex, in the units of --onset. Default: the model's apex spotter "
                      "picks it.")
 _device = click.option("--device", default="auto", show_default=True,
                        help="auto (CUDA when available), cpu, cuda, cuda:1, ...")

@@ -11,7 +11,7 @@ Onset and apex are given the way annotation sheets give them:
   ``sample`` column names it in the output).
 
 Without an onset the first frame is the onset; without an apex the model's spotter (its
-``preprocess.spotter``) picks it from the whole clip.
+``preprocess.apex_spotter``) picks it from the whole clip.
 
 A bad clip (a missing input or row folder, no frames, an unreadable video, a frame reference
 outside the clip) raises a :class:`~mertk.preprocess.errors.ClipError` whose ``problem`` names

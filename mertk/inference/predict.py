@@ -133,7 +133,7 @@ def predict_clips(artifact: Artifact, samples: Sequence[Sample], components: Com
     probs = (predict(model, clips.inputs, batch_size=batch_size, precision=precision, scores=task.scores)
              if clips.samples else torch.zeros(0, len(artifact.class_names)))
     decisions = task.decide(probs).tolist()
-    spotter_name = ComponentSpec.of(artifact.preprocess.spotter, kind="spotter").name
+    spotter_name = ComponentSpec.of(artifact.preprocess.apex_spotter, kind="apex_spotter").name
     rows = []
     for sample, record, p, decision in zip(clips.samples, clips.prepared.records, probs, decisions):
         onset, onset_file = _frame_ref(sample, record["onset"])

@@ -6,7 +6,7 @@ Modules, in pipeline order (components are registered by :mod:`mertk.preprocess.
 - :mod:`~mertk.preprocess.faces`: face detectors (``dlib-hog``, ``dlib-cnn``, ``opencv``,
   ``whole-frame``, ``dlib-auto``) and the ``dlib-68`` landmark detector;
 - :mod:`~mertk.preprocess.align`: one kornia similarity warp per clip;
-- :mod:`~mertk.preprocess.spotting`: apex spotters (``max-motion``, ``middle``);
+- :mod:`~mertk.preprocess.spotting`: apex spotters (kind ``apex_spotter``: ``max-motion``, ``middle``);
 - :mod:`~mertk.preprocess.flow` (``tvl1``, ``farneback``, ``dis``) and
   :mod:`~mertk.preprocess.tvl1` (``torch-tvl1``): optical flow;
 - :mod:`~mertk.preprocess.encoding`: u, v, strain, magnitude channels and normalisation;
@@ -15,4 +15,8 @@ Modules, in pipeline order (components are registered by :mod:`mertk.preprocess.
   landmarks as the last resort;
 - :mod:`~mertk.preprocess.cache`, :mod:`~mertk.preprocess.pipeline` (:func:`prepare`),
   :mod:`~mertk.preprocess.preview` and :mod:`~mertk.preprocess.cli` (``mertk preprocess``).
+
+Long videos (spotting): :mod:`~mertk.preprocess.strain_spotter` (the ``strain-peaks`` spotter, built
+from the components above), :mod:`~mertk.preprocess.peaks` (signal -> intervals) and
+:mod:`~mertk.preprocess.spot` (:func:`~mertk.preprocess.spot.spot_video`, which calls any spotter).
 """

@@ -2,7 +2,7 @@
 
 Layout: ``{cache_dir}/{settings digest}/{sample id}-{source digest}.pt``. The settings digest
 hashes the normalised specs of every stage that changes a clip's cached content (face and
-landmark detectors, detection frame, alignment, spotter, flow); encoding and views are computed
+landmark detectors, detection frame, alignment, apex spotter, flow); encoding and views are computed
 from the cached flow on every run, so changing them costs no recomputation. The source digest
 hashes the sample's onset/apex (and offset, when the clip is cached) and its source files'
 paths, sizes and modification times, so an edited frame or annotation recomputes that clip

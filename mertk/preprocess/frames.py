@@ -8,16 +8,17 @@ Videos are read with OpenCV; positions are frame indices.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from mertk.api import Problem, Sample
+from mertk.api import LongVideo, Problem, Sample
 from mertk.preprocess.errors import ClipError
 
-__all__ = ["read_image", "clip_length", "read_frames", "source_files", "used_positions", "decode_problems"]
+__all__ = ["read_image", "clip_length", "read_frames", "stream_frames", "source_files", "used_positions",
+           "decode_problems"]
 
 
 def read_image(path: str | Path, *, colour: bool = True, sample: str = "") -> np.ndarray:
@@ -121,6 +122,33 @@ def _read_video(sample: Sample, positions: Sequence[int], colour: bool) -> list[
         raise ClipError(sample.video, sample.id, f"frame {missing[0]} is beyond the end of the video ({index} "
                         "frames read)", "correct the onset/apex")
     return [found[p] for p in positions]
+
+
+def stream_frames(video: LongVideo) -> Iterator[np.ndarray]:
+    """The grey ``(H, W)`` ``uint8`` frames of a long recording, read one at a time, in order.
+
+    Only the frame being yielded is held, so a recording of any length streams in constant
+    memory (a spotter keeps the window it needs, see :class:`mertk.api.Spotter`).
+
+    Raises:
+        ClipError: a frame file cannot be read, or the video file cannot be opened (naming the
+            recording and the file).
+    """
+    if video.frames:
+        for path in video.frames:
+            yield read_image(path, colour=False, sample=video.id)
+        return
+    capture = cv2.VideoCapture(str(video.video))
+    if not capture.isOpened():
+        raise ClipError(video.video, video.id, "cannot open the video", "check the file (a codec OpenCV reads?)")
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    finally:
+        capture.release()
 
 
 def source_files(sample: Sample) -> list[Path]:

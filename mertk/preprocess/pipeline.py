@@ -125,7 +125,9 @@ class Stages:
         specs = {
             "face_detector": spec("face_detector", settings.face_detector, "face_detector"),
             "landmark_detector": spec("landmark_detector", settings.landmark_detector, "landmark_detector"),
-            "spotter": spec("spotter", settings.spotter, "spotter"),
+            # keyed "spotter" as before the kind was renamed apex_spotter: the key is hashed into the
+            # cache folder's name, and the cached clips are the same
+            "spotter": spec("apex_spotter", settings.apex_spotter, "apex_spotter"),
             "flow": spec("flow_extractor", settings.flow, "flow"),
             "detect_on": settings.detect_on,
             "align": settings.align.model_dump(),
@@ -147,7 +149,7 @@ class Stages:
             face=build("face_detector", specs["face_detector"], file=config_file, key="preprocess.face_detector"),
             landmarks=build("landmark_detector", specs["landmark_detector"], file=config_file,
                             key="preprocess.landmark_detector"),
-            spotter=build("spotter", specs["spotter"], file=config_file, key="preprocess.spotter"),
+            spotter=build("apex_spotter", specs["spotter"], file=config_file, key="preprocess.apex_spotter"),
             flow=flow,
             views=views,
             device=torch.device(device),
@@ -204,7 +206,7 @@ def _read_and_align(sample: Sample, stages: Stages) -> _Front:
         apex = int(stages.spotter(aligned, onset))
         if not 0 <= apex < n:
             raise ClipError(where, sample.id, f"the spotter returned apex {apex}, outside the clip of {n} frames",
-                            "use another preprocess.spotter")
+                            "use another preprocess.apex_spotter")
     else:
         apex = sample.apex
     record = {

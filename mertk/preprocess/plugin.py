@@ -28,9 +28,14 @@ def register_landmark_detectors(register):
 
 
 @hookimpl
-def register_spotters(register):
+def register_apex_spotters(register):
     register("max-motion", f"{P}.spotting:MaxMotion")
     register("middle", f"{P}.spotting:Middle")
+
+
+@hookimpl
+def register_spotters(register):
+    register("strain-peaks", f"{P}.strain_spotter:StrainPeaks")
 
 
 @hookimpl

@@ -14,6 +14,9 @@ output and stacked top to bottom. With ``k`` regions every strip is ``S`` wide a
 - ``nose``: bridge and nostrils (27-35);
 - ``mouth``: outer and inner lips (48-67);
 - ``face``: the whole image.
+
+:data:`REGIONS` also has ``brows`` (17-26), ``right_eye`` (36-41) and ``left_eye`` (42-47), which the
+long-video spotter (:mod:`mertk.preprocess.strain_spotter`) measures and masks.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ REGIONS: dict[str, list[int]] = {
     "eyes": list(range(17, 27)) + list(range(36, 48)),
     "nose": list(range(27, 36)),
     "mouth": list(range(48, 68)),
+    # finer regions, for the long-video spotter (not HARS regions)
+    "brows": list(range(17, 27)),
+    "right_eye": list(range(36, 42)),
+    "left_eye": list(range(42, 48)),
 }
 
 

@@ -2,12 +2,13 @@
 
 Stages, in order: frames -> face box (``face_detector``) -> 68 landmarks
 (``landmark_detector``) -> one similarity transform per clip (``align``) -> apex
-(annotation, else ``spotter``) -> optical flow onset -> apex (``flow``) -> encoded flow image
+(annotation, else ``apex_spotter``) -> optical flow onset -> apex (``flow``) -> encoded flow image
 (``encoding``) -> model input views (``views``, one ROI selector each).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -50,8 +51,10 @@ class PreprocessSettings(Strict):
     """Which frame the face and landmarks are found on; the result is reused for the clip.
     ``apex`` falls back to the onset when the apex must be spotted."""
     align: AlignSettings = AlignSettings()
-    spotter: component("spotter") = "max-motion"
-    """Picks the apex of clips whose annotation has none (SMIC)."""
+    apex_spotter: component("apex_spotter") = "max-motion"
+    """Picks the apex of clips whose annotation has none (SMIC). Called ``spotter`` before mertk
+    0.3: a config or a saved model that still says ``spotter`` is read as ``apex_spotter``, with
+    a warning for configs (docs/spotting.md#migration)."""
     flow: component("flow_extractor") = "tvl1"
     """Optical-flow extractor, onset -> apex."""
     encoding: EncodingSettings = EncodingSettings()
@@ -73,6 +76,22 @@ class PreprocessSettings(Strict):
     on ``cpu`` each worker computes whole clips."""
     batch_size: Annotated[int, pydantic.Field(ge=1)] = 32
     """Frame pairs per flow call on the GPU path."""
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _renamed_spotter(cls, data: Any) -> Any:
+        """``spotter`` (before mertk 0.3) -> ``apex_spotter``; giving both is an error."""
+        if not isinstance(data, Mapping) or "spotter" not in data:
+            return data
+        if "apex_spotter" in data:
+            raise ValueError("preprocess.spotter is the old name of preprocess.apex_spotter, and both are given. "
+                             "Fix: delete preprocess.spotter")
+        warnings.warn("preprocess.spotter is now called preprocess.apex_spotter (mertk 0.3: `spotter` components "
+                      "find intervals in long videos); read as apex_spotter. Fix: rename the key in your config",
+                      FutureWarning, stacklevel=2)
+        data = dict(data)
+        data["apex_spotter"] = data.pop("spotter")
+        return data
 
     def check_run(self, config: Any, components: Any, file: str) -> None:
         """The views the model reads must be among :attr:`views` (see :func:`model_views`)."""

@@ -1,4 +1,4 @@
-"""Apex spotters (component kind ``spotter``): pick the apex of a clip whose annotation has none.
+"""Apex spotters (component kind ``apex_spotter``): pick the apex of a clip whose annotation has none.
 
 SMIC releases give onset and offset only. A spotter sees the clip's aligned grey frames
 ``(T, 1, H, W)`` in ``[0, 1]`` and the onset position and returns the apex position. The pipeline

@@ -56,7 +56,7 @@ def register_landmark_detectors(register):
     register("t-landmarks", Thing)
 
 @mertk.hookimpl
-def register_spotters(register):
+def register_apex_spotters(register):
     register("t-spot", Thing)
 
 @mertk.hookimpl
@@ -73,7 +73,7 @@ protocol: t-proto
 preprocess:
   face_detector: t-face
   landmark_detector: t-landmarks
-  spotter: t-spot
+  apex_spotter: t-spot
   flow: t-flow
   views: {face: t-roi}
 train: {epochs: 2}
@@ -267,3 +267,31 @@ def test_the_ray_executor_without_ray_is_refused_by_config_check_and_before_a_ru
     if importlib.util.find_spec("ray") is not None:  # where it is installed, the check passes without importing it
         found = _cli_without_ray(env, ["config", "check", "ray.yaml"], tmp_path, hide_ray=False)
         assert "ray.yaml: OK" in found.stdout and found.stderr.strip().endswith("exit 0 False"), found.stderr
+
+
+def test_a_config_naming_the_apex_spotter_by_its_old_key_still_checks(env, tmp_path):
+    # preprocess.spotter (before mertk 0.3) is read as preprocess.apex_spotter, with a warning
+    (tmp_path / "old.yaml").write_text(CONFIG.replace("apex_spotter: t-spot", "spotter: t-spot"))
+    with pytest.warns(FutureWarning, match="preprocess.spotter is now called preprocess.apex_spotter"):
+        result = invoke([*env, "config", "check", "old.yaml"])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "both.yaml").write_text(CONFIG.replace("apex_spotter: t-spot", "apex_spotter: t-spot\n  spotter: x"))
+    result = invoke([*env, "config", "check", "both.yaml"])
+    assert result.exit_code == 1 and result.output.startswith("Error: both.yaml: preprocess:")
+    assert "preprocess.spotter is the old name of preprocess.apex_spotter" in result.output
+    assert "delete preprocess.spotter" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_apex_spotter_registered_through_the_old_hook_is_refused_naming_the_new_one(env, tmp_path):
+    # a plugin written before mertk 0.3 registers its apex spotter through register_spotters, which
+    # now registers long-video spotters: the config is refused with the migration, not run with another one
+    plugin = (tmp_path / "tplugin.py").read_text().replace("def register_apex_spotters", "def register_spotters")
+    (tmp_path / "oldplugin.py").write_text(plugin)
+    result = invoke(["--plugin", str(tmp_path / "oldplugin.py"), "config", "check", "good.yaml"])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "preprocess.apex_spotter.name: unknown apex_spotter 't-spot'" in message
+    assert "oldplugin.py' through register_spotters(), which since mertk 0.3 registers spotter components" in message
+    assert "rename the hook register_spotters to register_apex_spotters" in message
+    assert "Traceback" not in result.output

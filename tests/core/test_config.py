@@ -50,7 +50,7 @@ def components() -> Components:
     c.register_section("train", TrainSettings, plugin="t")
     c.register_section("output", OutputSettings, plugin="t")
     c.register_section("executor", component("executor"), default="local", plugin="t")
-    for kind, name in [("face_detector", "dlib-auto"), ("landmark_detector", "dlib-68"), ("spotter", "max-motion"),
+    for kind, name in [("face_detector", "dlib-auto"), ("landmark_detector", "dlib-68"), ("apex_spotter", "max-motion"),
                        ("flow_extractor", "tvl1"), ("executor", "local")]:
         c[kind].register(name, _noop, plugin="t")
     c["roi_selector"].register("full-face", lambda size=28: None, plugin="t")

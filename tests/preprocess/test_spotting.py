@@ -11,13 +11,13 @@ def _grey(frames):
 
 
 def test_max_motion_finds_the_apex(components):
-    spot = components.create("spotter", "max-motion")
+    spot = components.create("apex_spotter", "max-motion")
     assert spot(_grey(clip_frames(7, 4)), 0) == 4
     assert spot(_grey(clip_frames(6, 2)), 0) == 2
 
 
 def test_middle(components):
-    assert components.create("spotter", "middle")(torch.zeros(9, 1, 4, 4), 2) == 5
+    assert components.create("apex_spotter", "middle")(torch.zeros(9, 1, 4, 4), 2) == 5
 
 
 def test_max_motion_ignores_head_drift():
