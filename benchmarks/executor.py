@@ -56,8 +56,10 @@ BASELINE = "local-1x2"
 
 def mertk(args: list[str], log: Path, code: Path | None = None) -> float:
     """Run ``python -m mertk ARGS`` (mertk imported from ``code`` when given), stderr to ``log``;
-    returns the wall time in seconds."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])} if code else None
+    returns the wall time in seconds. ``python -m`` would import mertk from the working folder
+    first; ``PYTHONSAFEPATH`` stops that, so ``code`` (on ``PYTHONPATH``) is what runs."""
+    env = {**os.environ, "PYTHONSAFEPATH": "1",
+           "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])} if code else None
     start = time.perf_counter()
     with open(log, "w") as err:
         proc = subprocess.run([sys.executable, "-m", "mertk", *args], stdout=subprocess.DEVNULL, stderr=err, env=env)
