@@ -45,12 +45,14 @@ __all__ = ["LocalExecutor"]
 _SHARED: tuple[str, Any] = ("", None)  # (the file map() pickled it to, what it holds) in this worker process
 _SLOT = -1  # this worker's place in the pool's shared arrays
 _RUNNING: Any = None  # shared with the driver: worker slot -> 1 + position of the task it runs (0: none)
+_SIGMASK = hasattr(signal, "pthread_sigmask")  # not on Windows
 
 
 def _start_worker(threads: int, prepare: Callable[[], Any] | None, slots: Any, pids: Any, running: Any) -> None:
     global _SLOT, _RUNNING
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal: the driver stops the pool
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # blocked while the driver started this process
+    if _SIGMASK:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # blocked while the driver started this process
     with slots.get_lock():
         _SLOT = slots.value
         slots.value += 1
@@ -111,14 +113,15 @@ def _open_pool(workers: int, threads: int, prepare: Callable[[], Any] | None) ->
                                   initargs=(threads, prepare, slots, pids, running))
     try:
         with signals_deferred():
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT]) if _SIGMASK else None
             try:
                 for _ in range(workers):
                     pool.submit(_started)
             except BrokenProcessPool:  # a worker died at once: map() finds the pool broken and retries
                 pass
             finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                if mask is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     except BaseException:  # the held Ctrl-C or SIGTERM: nobody else holds this pool yet
         _stop(pool)
         raise
