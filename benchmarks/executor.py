@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/executor.py [--configs dual-atme.yaml dual-atme-demo-composite.yaml]
         [--arms local-1x2 local-2x1 ray] [--epochs 2 0] [--repeats 1] [--set KEY=VALUE ...] [--out DIR]
+        [--before DIR]
 
 ``--epochs`` takes one or more ``train.epochs`` values (0: the config's); the default, ``2 0``,
 times a short run (2 epochs: mostly start-up) and a long one (the config's epochs) in the same
@@ -21,6 +22,10 @@ Arms (``--arms``):
     local-2x1: ``executor: {name: local, workers: 2, threads: 1}``;
     local-3x1, local-4x1: more single-thread workers (oversubscribed on 2 cores);
     ray: ``executor: {name: ray, num_cpus: 1}`` (a local Ray, one thread per task).
+
+``--before DIR`` times every arm a second time with mertk imported from ``DIR`` (another
+checkout of the code, e.g. ``git archive BASE | tar -x -C DIR``), interleaved with the arms of
+this checkout, as ``ARM@before``: a change and the code before it, measured under the same load.
 
 Prints one line per run and a table: arm, seconds, speed-up over the baseline, the load average
 before and after, and how the arm's per-fold predictions compare with the baseline's (folds
@@ -49,11 +54,15 @@ ARMS = {
 BASELINE = "local-1x2"
 
 
-def mertk(args: list[str], log: Path) -> float:
-    """Run ``python -m mertk ARGS``, stderr to ``log``; returns the wall time in seconds."""
+def mertk(args: list[str], log: Path, code: Path | None = None) -> float:
+    """Run ``python -m mertk ARGS`` (mertk imported from ``code`` when given), stderr to ``log``;
+    returns the wall time in seconds. ``python -m`` would import mertk from the working folder
+    first; ``PYTHONSAFEPATH`` stops that, so ``code`` (on ``PYTHONPATH``) is what runs."""
+    env = {**os.environ, "PYTHONSAFEPATH": "1",
+           "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])} if code else None
     start = time.perf_counter()
     with open(log, "w") as err:
-        proc = subprocess.run([sys.executable, "-m", "mertk", *args], stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.run([sys.executable, "-m", "mertk", *args], stdout=subprocess.DEVNULL, stderr=err, env=env)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"mertk {' '.join(args)} failed; see {log}")
@@ -92,8 +101,10 @@ def bench(config: str, epochs: int, arms: list[str], args: argparse.Namespace, s
         for arm in arms if repeat % 2 == 0 else arms[::-1]:
             run_dir = args.out / f"{stem}-{stamp}-{arm}-{repeat}"
             before = os.getloadavg()[0]
+            name, _, code = arm.partition("@")
             seconds = mertk(["run", config, "--run-dir", str(run_dir), *sets,
-                             *[x for o in ARMS[arm] for x in ("--set", o)]], args.out / f"{run_dir.name}.log")
+                             *[x for o in ARMS[name] for x in ("--set", o)]], args.out / f"{run_dir.name}.log",
+                            args.before if code else None)
             after = os.getloadavg()[0]
             times[arm].append(seconds)
             loads[arm].append((before, after))
@@ -128,10 +139,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-executor"))
+    parser.add_argument("--before", type=Path, help="also time each arm with mertk imported from this checkout")
     args = parser.parse_args()
     arms = [BASELINE] + [a for a in args.arms if a != BASELINE]
+    if args.before:
+        args.before = args.before.resolve()
+        arms = [x for a in arms for x in (a, f"{a}@before")]
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"cores: {len(os.sched_getaffinity(0))}, load average {_load()}", flush=True)
+    print(f"cores: {len(os.sched_getaffinity(0))}, load average {_load()}"
+          + (f"; ARM@before: mertk from {args.before}" if args.before else ""), flush=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = []
     for config in args.configs:

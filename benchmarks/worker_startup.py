@@ -11,6 +11,9 @@ optional packages it imported. Prints when each process started (seconds after t
 each process's total import time and its largest top-level imports. Then builds the same run
 in this process up to the point where the folds are handed out, and times pickling the shared
 data that every worker receives (size, pickling, unpickling).
+
+To profile another checkout of the code, run it with ``PYTHONSAFEPATH=1 PYTHONPATH=DIR`` (without
+``PYTHONSAFEPATH``, ``python -m mertk`` imports mertk from the working folder first).
 """
 
 from __future__ import annotations

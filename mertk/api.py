@@ -57,6 +57,7 @@ __all__ = [
     "LocalExecutor",
     "DescribedExecutor",
     "ClosableExecutor",
+    "StartableExecutor",
     "CannotStack",
     "LossTargets",
     "Ability",
@@ -824,6 +825,19 @@ class ClosableExecutor(Protocol):
 
 
 @runtime_checkable
+class StartableExecutor(Protocol):
+    """Starts its worker processes before the tasks exist, so that their start-up (importing
+    torch) overlaps the driver's data loading (the ``local`` pool). mertk calls ``start`` once the
+    first run's folder is opened and locked, before its data loads; :meth:`Executor.map` then uses
+    the started workers, and ``close()`` stops them if no task came (a run refused on its data)."""
+
+    def start(self, prepare: Callable[[], Any] | None = None) -> None:
+        """Start the workers now; each calls ``prepare`` (a module-level function: the imports a
+        task would otherwise pay for on its first call) once. Calling it again does nothing."""
+        ...
+
+
+@runtime_checkable
 class CannotStack(Protocol):
     """The component cannot be trained with its folds stacked (``train.stack_folds``): ``mertk
     config check`` refuses an explicit stack size naming the component and the reason, and
@@ -864,6 +878,7 @@ ABILITIES: tuple[Ability, ...] = (
     Ability(LocalExecutor, ("executor",)),
     Ability(DescribedExecutor, ("executor",)),
     Ability(ClosableExecutor, ("executor",)),
+    Ability(StartableExecutor, ("executor",)),
     Ability(CannotStack, ("model", "backbone", "attention", "loss"), "factory"),
     Ability(LossTargets, ("loss",), "factory"),
 )

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["Interrupted", "keep_signal_handlers", "raise_if_interrupted", "signals_interrupt"]
+__all__ = ["Interrupted", "keep_signal_handlers", "raise_if_interrupted", "signals_deferred", "signals_interrupt"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -117,3 +117,27 @@ def keep_signal_handlers() -> Iterator[None]:
         for signum, handler in saved.items():
             if handler is not None:
                 signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Within the block, a SIGINT or SIGTERM is held, then handled when the block ends (as the
+    handler in force would have: :class:`Interrupted` inside :func:`signals_interrupt`), so that
+    code that must not stop half-way finishes first: starting a worker process, which must be sent
+    its start data once it runs. A signal whose handler is the default action or ignored is not
+    held. Outside the main thread this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {signum: handler for signum, handler in saved.items() if callable(handler)}
+    for signum in handlers:
+        signal.signal(signum, lambda received, frame: held.append(received))
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if held:
+            handlers[held[0]](held[0], None)

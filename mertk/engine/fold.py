@@ -47,7 +47,7 @@ from mertk.progress import progress_bar
 from mertk.registry import Components, ComponentSpec
 
 __all__ = ["FoldContext", "FoldJob", "FoldSetup", "TrainedFold", "fold_context", "fold_task", "train_folds",
-           "setup_fold", "train_and_test", "model_name", "build_task"]
+           "setup_fold", "train_and_test", "model_name", "build_task", "warm_up"]
 
 #: Per fold: its record, and the trained model's weights (CPU tensors) when the run keeps checkpoints.
 FoldResult = tuple[dict[str, Any], "dict[str, torch.Tensor] | None"]
@@ -186,6 +186,13 @@ def fold_task(jobs: Mapping[str, FoldJob], task: tuple[str, tuple[int, ...]]) ->
     ctx = fold_context(jobs[key])
     return [(trained.record, _weights(trained.model) if ctx.checkpoints else None)
             for trained in train_folds(ctx, indices)]
+
+
+def warm_up() -> None:
+    """Pay now, in a worker process that starts before its first fold, for what a fold would import
+    on first use: building a torch optimizer imports ``torch._dynamo`` (1-2 s on a 2-core machine,
+    ``benchmarks/worker_startup.py``)."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -167,13 +167,15 @@ class Run:
     @classmethod
     def start(cls, loaded: LoadedConfig, components: Components, *, run_dir: Path | None, resume: bool,
               executor: str, data_executor: Any = None, prefix: str = "",
-              opened: list[RunFolder] | None = None) -> Run:
+              opened: list[RunFolder] | None = None, on_open: Callable[[], None] | None = None) -> Run:
         """Open the run folder (appended to ``opened`` at once, so the caller releases it however this
         ends), start the trackers, load the data (uncached clips on ``data_executor``), split the
         folds, keep those a resumed run finished and choose the stack size.
 
         Args:
             executor: Where the folds run, in words (saved in the environment).
+            on_open: Called once the folder is opened and locked, before the data loads (the
+                executor starts its workers then, so that their start-up overlaps the loading).
 
         Raises:
             MertkError: bad data (with ``on_error: stop``), a resumed folder whose recipe, data or
@@ -189,6 +191,8 @@ class Run:
         device = run._record_start(resume, executor, recipe)
         tracking.start(loaded, folder, resumed=resume)
         try:
+            if on_open is not None:
+                on_open()
             run._prepare(device, data_executor, resume)
         except BaseException as exc:  # the run never reaches the fold loop: its trackers end here
             tracking.close(exc)

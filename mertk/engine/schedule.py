@@ -30,15 +30,16 @@ written. Each run folder is locked for this process (:mod:`mertk.engine.runlock`
 
 from __future__ import annotations
 
+import functools
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mertk.api import DescribedExecutor, TaskFailure, TaskRetry
+from mertk.api import DescribedExecutor, StartableExecutor, TaskFailure, TaskRetry
 from mertk.config import LoadedConfig
-from mertk.engine.fold import fold_task
+from mertk.engine.fold import fold_task, warm_up
 from mertk.engine.run import Run
 from mertk.engine.rundir import RunFolder
 from mertk.errors import MertkError
@@ -99,12 +100,14 @@ def run_experiments(requests: Sequence[RunRequest], components: Components) -> l
     runs: list[Run] = []
     opened: list[RunFolder] = []
     with open_executor(components, first.config.executor, file=Path(first.file).name) as executor:
+        # the workers start once the first run's folder is locked, and import torch while its data loads
+        start = functools.partial(executor.start, warm_up) if isinstance(executor, StartableExecutor) else None
         try:
             for request in requests:
                 prefix = f"[{request.run_dir.name}] " if len(requests) > 1 and request.run_dir is not None else ""
                 runs.append(Run.start(request.loaded, components, run_dir=request.run_dir, resume=request.resume,
                                       executor=_describe(executor), data_executor=executor, prefix=prefix,
-                                      opened=opened))
+                                      opened=opened, on_open=start))
             for run in runs:
                 if not run.todo:
                     run.finish()

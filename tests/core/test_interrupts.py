@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from mertk.interrupts import Interrupted, keep_signal_handlers, signals_interrupt
+from mertk.interrupts import Interrupted, keep_signal_handlers, signals_deferred, signals_interrupt
 
 
 @pytest.fixture
@@ -23,6 +23,18 @@ def test_sigterm_raises_interrupted_with_exit_code_143_inside_the_block_only(def
         os.kill(os.getpid(), signal.SIGTERM)
     assert isinstance(stopped.value, KeyboardInterrupt)  # every `except KeyboardInterrupt` clean-up runs
     assert stopped.value.exit_code == 143 and stopped.value.what == "interrupted (SIGTERM)"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_signal_inside_signals_deferred_stops_the_command_when_the_block_ends(default_sigterm) -> None:
+    """What must not stop half-way (starting a worker process) finishes; then the signal is handled."""
+    finished = []
+    with pytest.raises(Interrupted) as stopped, signals_interrupt():
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            finished.append("the block")
+        finished.append("after the block")
+    assert finished == ["the block"] and stopped.value.exit_code == 143
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -24,11 +25,14 @@ import yaml
 
 import mertk
 from mertk.config import load_config
+from mertk.engine import run as run_module
 from mertk.engine import runner
+from mertk.engine.runlock import RunLock
 from mertk.errors import MertkError
+from mertk.interrupts import Interrupted
 from mertk.testing import invoke
 
-from .conftest import folds_of
+from .conftest import folds_of, synthetic_data
 
 PLUGIN = Path(__file__).parent / "executor_plugin" / "faulty_model.py"
 ONE_PROCESS = {"name": "local", "workers": 1, "threads": 1}
@@ -148,6 +152,69 @@ def children(pid: int) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue
     return out
+
+
+def children_while_loading(monkeypatch, *, data=None, error: BaseException | None = None) -> list[list[int]]:
+    """Make every run's data loading note this process's child processes, then return ``data`` or
+    raise ``error``; returns the notes, one list of pids per load."""
+    seen: list[list[int]] = []
+
+    def load(loaded, components, **kwargs):
+        seen.append(sorted(p.pid for p in multiprocessing.active_children()))
+        if error is not None:
+            raise error
+        return data
+
+    monkeypatch.setattr(run_module, "load_data", load)
+    return seen
+
+
+def test_the_pool_starts_its_workers_while_the_driver_loads_the_data(monkeypatch, make_config, components,
+                                                                    tmp_path: Path) -> None:
+    """Every worker is started (and imports torch) before the driver loads the data, not once the
+    folds are handed out; the run's folds are the same as in one process."""
+    seen = children_while_loading(monkeypatch, data=synthetic_data())
+    output = {"export_model": False, "dir": str(tmp_path / "runs")}
+    pool = runner.run_experiment(make_config({"executor": POOL, "output": output}), components,
+                                 run_dir=tmp_path / "pool")
+    assert len(seen) == 1 and len(seen[0]) == 2  # both workers, while the data was loading
+    assert not multiprocessing.active_children()
+    here = runner.run_experiment(make_config({"executor": ONE_PROCESS, "output": output}), components,
+                                 run_dir=tmp_path / "here")
+    assert seen[1] == [] and folds_of(pool) == folds_of(here)
+
+
+@pytest.mark.parametrize("refusal", [MertkError("no usable samples"), KeyboardInterrupt()], ids=["bad-data", "ctrl-c"])
+def test_a_run_stopped_while_its_data_loads_leaves_no_worker_process(refusal, monkeypatch, make_config, components,
+                                                                    tmp_path: Path) -> None:
+    seen = children_while_loading(monkeypatch, error=refusal)
+    expected = Interrupted if isinstance(refusal, KeyboardInterrupt) else MertkError
+    with pytest.raises(expected):
+        runner.run_experiment(make_config({"executor": POOL}), components, run_dir=tmp_path / "run")
+    assert len(seen) == 1 and len(seen[0]) == 2  # started early, then stopped with the run
+    assert not multiprocessing.active_children() and not [pid for pid in seen[0] if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_run_refused_on_its_folder_starts_no_worker_process(monkeypatch, make_config, components,
+                                                            tmp_path: Path) -> None:
+    """A folder that is in use, or not empty, is refused before any worker process starts."""
+    import mertk.execution.local as local
+
+    seen = children_while_loading(monkeypatch, data=synthetic_data())
+    pools: list[int] = []
+    monkeypatch.setattr(local, "_open_pool", lambda *args: pools.append(1))
+    busy, full = tmp_path / "busy", tmp_path / "full"
+    busy.mkdir()
+    full.mkdir()
+    (full / "notes.txt").write_text("mine")
+    lock = RunLock.acquire(busy)
+    try:
+        for folder in (busy, full):
+            with pytest.raises(MertkError):
+                runner.run_experiment(make_config({"executor": POOL}), components, run_dir=folder)
+    finally:
+        lock.release()
+    assert seen == [] and pools == [] and not multiprocessing.active_children()
 
 
 def test_a_local_worker_imports_only_what_training_needs(fake_data, faulty_components, tmp_path: Path) -> None:
