@@ -101,9 +101,10 @@ def sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def fresh_run(overrides: list[str]) -> Iterator[tuple[str, Path]]:
-    """Run ``mertk run dual-atme.yaml --set OVERRIDE ...`` as a new user would and yield what it
-    printed (stderr and stdout in order, the folder's path removed) and its run folder.
+def fresh_run(overrides: list[str], recipe: str = "dual-atme.yaml") -> Iterator[tuple[str, Path]]:
+    """Run ``mertk run RECIPE --set OVERRIDE ...`` (a bundled config, ``dual-atme.yaml`` by default)
+    as a new user would and yield what it printed (stderr and stdout in order, the folder's path
+    removed) and its run folder.
 
     The run happens in an empty temporary folder holding a copy of the bundled config (so paths
     print as a user sees them); the folder is removed on exit. A failed run stops the script
@@ -111,12 +112,12 @@ def fresh_run(overrides: list[str]) -> Iterator[tuple[str, Path]]:
     """
     with tempfile.TemporaryDirectory(prefix="mertk-fresh-run-") as tmp:
         work = Path(tmp)
-        shown = subprocess.run([sys.executable, "-m", "mertk", "config", "show", "dual-atme.yaml"],
+        shown = subprocess.run([sys.executable, "-m", "mertk", "config", "show", recipe],
                                capture_output=True, text=True, check=True).stdout
-        (work / "dual-atme.yaml").write_text(shown)
+        (work / recipe).write_text(shown)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "100"}
         sets = [arg for override in overrides for arg in ("--set", override)]
-        proc = subprocess.run([sys.executable, "-m", "mertk", "run", "dual-atme.yaml", *sets], cwd=work, env=env,
+        proc = subprocess.run([sys.executable, "-m", "mertk", "run", recipe, *sets], cwd=work, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
         output = proc.stdout.replace(str(work) + os.sep, "")
         if proc.returncode != 0:

@@ -5,6 +5,13 @@ results, read from ``benchmarks/results/demo-dual-atme.jsonl`` (written by
 One row per machine, precision and code version: the number of seeds, UF1 as mean and min-max
 over them, UAR's mean, the CPU and the cores the runs could use, mertk's version and commit, the
 dates and the mean seconds per run.
+
+``<!-- demo-au-results -->`` becomes the table of the action-unit configs' results, read from
+``benchmarks/results/demo-aus.jsonl`` (``python tools/demo_results.py --aus``): one row per config,
+command (its overrides other than the seed), machine, precision and code version, with the mean AU
+F1 as mean ± sample standard deviation and min-max over the seeds and each AU's F1 averaged over
+them; then the chance levels the script computed from the same runs' labels and folds (every AU
+present; each AU drawn at its training-fold prevalence).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "demo-dual-atme.jsonl"
 MARKER = "<!-- demo-results -->"
+AU_RESULTS = ROOT / "benchmarks" / "results" / "demo-aus.jsonl"
+AU_MARKER = "<!-- demo-au-results -->"
 
 
 def read(path: Path = RESULTS) -> list[dict[str, Any]]:
@@ -48,5 +57,51 @@ def table(records: Iterable[Mapping[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _command(record: Mapping[str, Any]) -> str:
+    """The record's command with its seed written ``S`` (the seeds are a column of their own)."""
+    return record["command"].replace(f"--set seed={record['seed']}", "--set seed=S")
+
+
+def au_table(records: Iterable[Mapping[str, Any]]) -> str:
+    """The markdown table of action-unit ``records`` (see the module docs)."""
+    records = list(records)
+    aus = list(dict.fromkeys(a for r in records for a in r["aus"]))
+    rows = ["| config | seeds | mean AU F1, mean ± sd | min-max | " + " | ".join(aus)
+            + " | command | precision | machine | mertk (commit) | date | s per run |",
+            "|---|---|---|---|" + "---|" * len(aus) + "---|---|---|---|---|---|"]
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for r in records:
+        key = (r["recipe"], _command(r), r["cpu"], str(r["cores"]), r["precision"], r["mertk"], r["commit"])
+        groups.setdefault(key, []).append(r)
+    for (recipe, command, cpu, cores, precision, version, commit), runs in groups.items():
+        f1 = [r["au_f1"] for r in runs]
+        sd = statistics.stdev(f1) if len(f1) > 1 else 0.0
+        dates = sorted(r["date"][:10] for r in runs)
+        span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+        seeds = ", ".join(str(r["seed"]) for r in sorted(runs, key=lambda r: r["seed"]))
+        per_au = " | ".join(f"{statistics.fmean(r['per_au'][a] for r in runs):.3f}"
+                            if all(a in r["per_au"] for r in runs) else "" for a in aus)
+        rows.append(f"| `{recipe}` | {len(runs)} ({seeds}) | {statistics.fmean(f1):.4f} ± {sd:.4f} | "
+                    f"{min(f1):.4f}-{max(f1):.4f} | {per_au} | `{command}` | {precision} | {cpu}, {cores} cores | "
+                    f"{version} ({commit}) | {span} | {statistics.fmean(r['seconds'] for r in runs):.0f} |")
+    names = {"all_present": "chance: every AU present",
+             "prevalence": "chance: each AU drawn at its training-fold prevalence"}
+    shown: set[str] = set()
+    for r in records:
+        for kind, label in names.items():
+            chance = r["chance"][kind]
+            per_au = " | ".join(f"{chance['per_au'][a]:.3f}" if a in chance["per_au"] else "" for a in aus)
+            draws = f" (mean of {chance['draws']} draws)" if "draws" in chance else ""
+            row = f"| {label}{draws} | | {chance['au_f1']:.4f} | | {per_au} | same clips and folds | | | | | |"
+            if row not in shown:
+                shown.add(row)
+                rows.append(row)
+    return "\n".join(rows)
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    return markdown.replace(MARKER, table(read())) if MARKER in markdown else markdown
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, table(read()))
+    if AU_MARKER in markdown:
+        markdown = markdown.replace(AU_MARKER, au_table(read(AU_RESULTS)))
+    return markdown

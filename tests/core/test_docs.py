@@ -426,6 +426,48 @@ def test_demo_results_render_on_the_site(site):
         assert "<!-- demo-results -->" not in html and f"{min(r['uf1'] for r in records):.4f}" in html, page
 
 
+def test_au_demo_results_are_a_spread_with_chance_rendered_from_the_results_file():
+    """The AU configs' demo results are quoted from benchmarks/results/demo-aus.jsonl
+    (tools/demo_results.py --aus): both configs, at least 3 seeds each, mean ± sd, range and per-AU
+    means, beside the chance levels the script computed from the same runs' labels."""
+    import json
+    import statistics
+
+    sys.path.insert(0, str(ROOT / "docs" / "_hooks"))
+    try:
+        import results
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_hooks"))
+    records = [json.loads(line) for line in results.AU_RESULTS.read_text().splitlines() if line.strip()]
+    for recipe in ("resnet18-aus.yaml", "dual-atme-aus.yaml"):
+        assert len({r["seed"] for r in records if r["recipe"] == recipe}) >= 3, recipe
+    for r in records:
+        assert {"seed", "command", "au_f1", "per_au", "support", "aus", "n", "chance", "precision", "cpu", "cores",
+                "mertk", "commit", "date", "seconds"} <= set(r)
+        assert r["command"].startswith(f"mertk run {r['recipe']} --set seed={r['seed']}")
+        assert set(r["per_au"]) == set(r["aus"]) and {"all_present", "prevalence"} <= set(r["chance"])
+    rendered = results.au_table(records)
+    first = records[0]
+    same = [r for r in records if (r["recipe"], r["cpu"], r["precision"], r["commit"]) ==
+            (first["recipe"], first["cpu"], first["precision"], first["commit"])]
+    f1 = [r["au_f1"] for r in same]
+    assert f"| {statistics.fmean(f1):.4f} ± {statistics.stdev(f1):.4f} | {min(f1):.4f}-{max(f1):.4f} | " in rendered
+    assert f"{statistics.fmean(r['per_au'][first['aus'][0]] for r in same):.3f}" in rendered
+    assert f"| {first['chance']['all_present']['au_f1']:.4f} |" in rendered
+    assert f"| {first['chance']['prevalence']['au_f1']:.4f} |" in rendered
+    assert results.AU_MARKER in (ROOT / "docs" / "action-units.md").read_text()
+
+
+def test_au_demo_results_render_on_the_site(site):
+    import json
+
+    records = [json.loads(line) for line in
+               (ROOT / "benchmarks" / "results" / "demo-aus.jsonl").read_text().splitlines() if line.strip()]
+    html = (site / "action-units" / "index.html").read_text()
+    assert "<!-- demo-au-results -->" not in html
+    assert f"{min(r['au_f1'] for r in records):.4f}" in html and "every AU present" in html
+
+
 def test_the_run_folder_tree_describes_every_entry_or_stops(tmp_path):
     """tools/getting_started.py lists the real run folder; an entry it cannot describe stops it,
     so the page's tree cannot silently miss a file (it once lacked preprocessing.csv)."""
