@@ -267,8 +267,11 @@ def check_resume(folder: RunFolder, loaded: LoadedConfig, recipe: Mapping[str, A
     return warning
 
 
-def check_data(folder: RunFolder, current: Mapping[str, Any]) -> None:
+def check_data(folder: RunFolder, current: Mapping[str, Any], *, fix: str | None = None) -> None:
     """Record the data part in ``fingerprint.json`` if it is not there yet, else refuse a difference.
+
+    Args:
+        fix: What to do instead (default: resume with the data as it was, or start a new run).
 
     Raises:
         MertkError: the data differs from the recorded data, each difference named; nothing was written.
@@ -279,5 +282,5 @@ def check_data(folder: RunFolder, current: Mapping[str, Any]) -> None:
         return
     changes = data_changes(recorded["data"], current)
     if changes:
-        raise _refusal(folder, changes, "resume with the data as it was, or start a new run on the changed data "
-                                        "(`mertk run CONFIG` gets its own run folder; a bench: another --dir)")
+        raise _refusal(folder, changes, fix or "resume with the data as it was, or start a new run on the changed "
+                       "data (`mertk run CONFIG` gets its own run folder; a bench: another --dir)")

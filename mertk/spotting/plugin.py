@@ -1,0 +1,19 @@
+"""Adds ``mertk spot`` and ``mertk analyze``, and the bundled spotting configs, through mertk's hooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mertk.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    from mertk.spotting.cli import spot
+
+    cli.add_command(spot)
+
+
+@hookimpl
+def register_config_dirs(register) -> None:
+    register(Path(__file__).parent / "configs")
