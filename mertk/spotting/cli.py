@@ -8,7 +8,7 @@ import click
 
 from mertk.cli_app import App, pass_app, set_option
 
-__all__ = ["spot"]
+__all__ = ["spot", "analyze"]
 
 
 @click.command()
@@ -56,3 +56,67 @@ def spot(app: App, config: str | None, overrides: tuple[str, ...], resume_dir: P
                              f"with `mertk run {config}`, or see `mertk config show spotting-demo.yaml`")
         loaded = app.config(config, overrides, schema=SpotConfig)
     spot_experiment(loaded, app.components, run_dir=run_dir, resume=resume_dir is not None)
+
+
+@click.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--model", "model", required=True, type=click.Path(path_type=Path),
+              help="A trained recognition model: the RUN_DIR/model folder `mertk run` exported.")
+@click.option("--spotter", default="strain-peaks", show_default=True, metavar="SPEC",
+              help="The spotter, as a name or YAML mapping, e.g. '{name: strain-peaks, high: 6}'.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True),
+              help="Frames per second: needed for a folder of frames; default for a video: its own.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the intervals here (.csv or .json). Default: JSON on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default=None,
+              help="Output format. Default: from --output's suffix, else json.")
+@click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw the timeline (signal, intervals with their classes) to this PNG. Default: next to "
+                   "--output, with the suffix .png.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, ...")
+@pass_app
+def analyze(app: App, video: Path, model: Path, spotter: str, fps: float | None, output: Path | None,
+            fmt: str | None, timeline: Path | None, device: str) -> None:
+    """Spot the expressions in VIDEO (a video file or a folder of frames), then classify each interval
+    found with the trained --model: one row per interval with its frames, times, type, class and
+    probabilities.
+    """
+    from mertk.preprocess.frames import clip_length
+    from mertk.progress import progress_bar
+    from mertk.spotting.analyze import analyze as run_analysis
+    from mertk.spotting.analyze import format_analysis, recording
+    from mertk.writable import check_writable_file
+    from mertk.yamlfile import load_yaml
+
+    if output is not None:
+        check_writable_file(output, what="the intervals", fix="pass --output a file in a folder you can write")
+    if timeline is None and output is not None:
+        timeline = output.with_suffix(".png")
+    if timeline is not None:
+        check_writable_file(timeline, what="the timeline", fix="pass --timeline a file in a folder you can write")
+    fmt = fmt or ("csv" if output is not None and output.suffix.lower() == ".csv" else "json")
+    spec = app.components.validate("spotter", load_yaml(spotter, file="--spotter"), file="--spotter", key="spotter")
+    long_video = recording(video, fps)
+    total = len(long_video.frames) if long_video.frames else clip_length(long_video)
+    with progress_bar(total=total, unit="frame", desc=f"spotting {long_video.name}") as bar:
+        analysis = run_analysis(long_video, model, app.components, spotter=spec, device=device,
+                                on_frame=lambda: bar.update(1))
+    for problem in analysis.problems:
+        click.echo(f"{'skipped' if problem.fatal else 'warning'}: {problem}", err=True)
+    text = format_analysis(analysis, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        from mertk.files import write_text_atomic
+
+        write_text_atomic(output, text)
+        click.echo(f"{len(analysis.rows)} intervals -> {output}", err=True)
+    if timeline is not None:
+        from mertk.spotting.timeline import plot_timeline
+
+        result = analysis.result
+        plot_timeline(timeline, fps=long_video.fps, frames=result.frames, signals=result.signals,
+                      thresholds=result.thresholds, truths=(), detections=result.intervals,
+                      title=f"{long_video.id} ({long_video.fps:g} fps)",
+                      labels=[row["class"] or "" for row in analysis.rows])
+        click.echo(f"timeline -> {timeline}", err=True)

@@ -9,9 +9,10 @@ from mertk.hookspecs import hookimpl
 
 @hookimpl
 def register_commands(cli) -> None:
-    from mertk.spotting.cli import spot
+    from mertk.spotting.cli import analyze, spot
 
     cli.add_command(spot)
+    cli.add_command(analyze)
 
 
 @hookimpl
