@@ -133,3 +133,75 @@ def test_bundled_configs_check(name, monkeypatch):
     monkeypatch.setenv("SAMM_LV_ROOT", "/data/samm-lv")
     result = invoke(["config", "check", name])
     assert result.exit_code == 0, result.output
+
+
+# A plugin with two toy spotters: one that learns (fit), one that fails on a subject's recording.
+TOY_SPOTTERS = '''
+import numpy as np
+
+import mertk
+from mertk.api import Interval, SpotResult
+from mertk.errors import DataError
+
+
+class Learner:
+    """Remembers the subjects it was fitted on; refuses to spot a recording of one of them."""
+
+    def __init__(self):
+        self.subjects = None
+
+    def fit(self, videos):
+        self.subjects = sorted({v.subject for v in videos})
+
+    def spot(self, video, frames):
+        n = sum(1 for _ in frames)
+        assert self.subjects is not None and video.subject not in self.subjects, (video.subject, self.subjects)
+        return SpotResult((Interval(0, 4, "micro", score=float(len(self.subjects))),),
+                          {"trained_on": np.full(n, len(self.subjects), np.float32)})
+
+
+class Failing:
+    def spot(self, video, frames):
+        n = sum(1 for _ in frames)
+        if video.subject.endswith("sub02"):
+            raise DataError(f"{video.id}: no face found in any of its {n} frames. Fix: check the recording")
+        return SpotResult((), {"s": np.zeros(n, np.float32)})
+
+
+@mertk.hookimpl
+def register_spotters(register):
+    register("toy-learner", Learner)
+    register("toy-failing", Failing)
+'''
+
+
+@pytest.fixture
+def toy_plugin(tmp_path) -> Path:
+    path = tmp_path / "toy_spotters.py"
+    path.write_text(TOY_SPOTTERS)
+    return path
+
+
+def _demo_root(spotted) -> Path:
+    return Path(yaml.safe_load(spotted[1].read_text())["dataset"]["root"])
+
+
+def test_a_spotter_that_fits_is_trained_on_the_other_subjects_per_fold(spotted, toy_plugin, tmp_path):
+    config = write_config(tmp_path, _demo_root(spotted), spotter="toy-learner")
+    result = invoke(["--plugin", str(toy_plugin), "spot", str(config), "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert json.loads((run / "metrics.json").read_text())["trained_per_fold"] is True
+    assert "trained per fold on the other subjects' recordings" in (run / "run.log").read_text()
+    for text in _intervals(run).values():  # each fold's spotter saw the one other subject, never its own
+        assert text.splitlines()[1] == "0,4,,micro,1"
+
+
+def test_a_failing_recording_stops_the_run_and_keeps_the_others(spotted, toy_plugin, tmp_path):
+    config = write_config(tmp_path, _demo_root(spotted), spotter="toy-failing")
+    result = invoke(["--plugin", str(toy_plugin), "spot", str(config), "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "recording long-demo/sub02/sub02_1 failed: long-demo/sub02/sub02_1: no face found" in result.output
+    assert f"mertk spot --resume {tmp_path / 'run'}" in result.output
+    assert list(_intervals(tmp_path / "run")) == ["long-demo__sub01__sub01_1.csv"]
+    assert not (tmp_path / "run" / "metrics.json").exists() and not (tmp_path / "run" / "run.lock").exists()
