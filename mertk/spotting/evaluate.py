@@ -16,6 +16,7 @@ looked at no recording, and the run log says so.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,9 @@ def spot_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pa
         if len(todo) < len(videos):
             folder.log(f"resuming: {len(videos) - len(todo)} recordings already spotted, {len(todo)} to go")
         if todo:
-            job = SpotJob(hashlib.sha256(str(folder.path.resolve()).encode()).hexdigest()[:16], config.spotter,
-                          _recipe(components), components)
+            key = hashlib.sha256(json.dumps([str(folder.path.resolve()), config.spotter], sort_keys=True,
+                                            default=str).encode()).hexdigest()[:16]
+            job = SpotJob(key, config.spotter, _recipe(components), components)
             with open_executor(components, config.executor, file=Path(loaded.file).name) as executor:
                 folder.log(f"executor: {_describe(executor)}")
                 _execute(folder, job, todo, executor, len(videos), config.output.timelines)
