@@ -36,6 +36,9 @@ from mertk.spotting.task import SpotJob, SpotOutcome, SpotTask, spot_task, spott
 
 __all__ = ["spot_experiment", "video_fingerprint", "loso_tasks"]
 
+#: How a refused resume names what it keeps and what may change (the spotting config's operational keys).
+REFUSAL = {"kept": "recordings", "may_change": ("executor", "output")}
+
 
 def video_fingerprint(videos: Sequence[LongVideo]) -> dict[str, Any]:
     """The data part of the fingerprint (:func:`mertk.engine.fingerprint.check_data`'s form): the
@@ -75,14 +78,14 @@ def spot_experiment(loaded: LoadedConfig, components: Components, *, run_dir: Pa
         recipe = recipe_fingerprint(loaded, components)
         if resume:
             check_resume(folder, loaded, recipe, fix=f"resume without these changes (if {folder.path / 'config.yaml'} "
-                         "was edited, undo the edit), or start a new run with them: `mertk spot CONFIG`")
+                         "was edited, undo the edit), or start a new run with them: `mertk spot CONFIG`", **REFUSAL)
         else:
             folder.save_config(loaded.data)
             folder.save_fingerprint(recipe)
         folder.log(f"run folder: {folder.path}")
         videos = _load(folder, components, config, Path(loaded.file).name)
         check_data(folder, video_fingerprint(videos), fix="resume with the data as it was, or start a new run on "
-                   "the changed data (`mertk spot CONFIG` gets its own run folder)")
+                   "the changed data (`mertk spot CONFIG` gets its own run folder)", **REFUSAL)
         fits = spotter_fits(components, config.spotter)
         name = config.spotter["name"]
         subjects = sorted({v.subject for v in videos})

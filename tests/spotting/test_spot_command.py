@@ -94,6 +94,7 @@ def test_resume_spots_only_the_missing_recording_and_refuses_a_changed_recipe(sp
     changed = invoke(["spot", "--resume", str(run), "--set", "spotter.high=7"])
     assert changed.exit_code == 1
     assert "cannot resume" in changed.output and "spotter.high" in changed.output and "Traceback" not in changed.output
+    assert "finished recordings would be mixed" in changed.output and "only executor, output may change" in changed.output
     assert not (run / "run.lock").exists()
 
 
