@@ -62,8 +62,9 @@ def spot(app: App, config: str | None, overrides: tuple[str, ...], resume_dir: P
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option("--model", "model", required=True, type=click.Path(path_type=Path),
               help="A trained recognition model: the RUN_DIR/model folder `mertk run` exported.")
-@click.option("--spotter", default="strain-peaks", show_default=True, metavar="SPEC",
-              help="The spotter, as a name or YAML mapping, e.g. '{name: strain-peaks, high: 6}'.")
+@click.option("--spotter", metavar="SPEC",
+              help="The spotter, as a name or YAML mapping, e.g. '{name: strain-peaks, high: 6}'. Default: a "
+                   "spotting config's default, strain-peaks.")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True),
               help="Frames per second: needed for a folder of frames; default for a video: its own.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
@@ -75,7 +76,7 @@ def spot(app: App, config: str | None, overrides: tuple[str, ...], resume_dir: P
                    "--output, with the suffix .png.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, ...")
 @pass_app
-def analyze(app: App, video: Path, model: Path, spotter: str, fps: float | None, output: Path | None,
+def analyze(app: App, video: Path, model: Path, spotter: str | None, fps: float | None, output: Path | None,
             fmt: str | None, timeline: Path | None, device: str) -> None:
     """Spot the expressions in VIDEO (a video file or a folder of frames), then classify each interval
     found with the trained --model: one row per interval with its frames, times, type, class and
@@ -95,7 +96,10 @@ def analyze(app: App, video: Path, model: Path, spotter: str, fps: float | None,
     if timeline is not None:
         check_writable_file(timeline, what="the timeline", fix="pass --timeline a file in a folder you can write")
     fmt = fmt or ("csv" if output is not None and output.suffix.lower() == ".csv" else "json")
-    spec = app.components.validate("spotter", load_yaml(spotter, file="--spotter"), file="--spotter", key="spotter")
+    from mertk.spotting.settings import SpotConfig
+
+    given = SpotConfig.model_fields["spotter"].default if spotter is None else load_yaml(spotter, file="--spotter")
+    spec = app.components.validate("spotter", given, file="--spotter", key="spotter")
     long_video = recording(video, fps)
     total = len(long_video.frames) if long_video.frames else clip_length(long_video)
     with progress_bar(total=total, unit="frame", desc=f"spotting {long_video.name}") as bar:

@@ -121,3 +121,25 @@ def test_a_recording_without_a_face(model, tmp_path):
         cv2.imwrite(str(blank / f"img{k + 1}.jpg"), np.full((96, 96), 128, np.uint8))
     result = invoke(["analyze", str(blank), "--model", str(model), "--fps", "10", "--spotter", SPOTTER])
     assert result.exit_code == 1 and "no face found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_video_file_gives_its_own_frame_rate(model, frames, tmp_path):
+    import cv2
+
+    files = sorted(frames.iterdir(), key=lambda p: int("".join(c for c in p.stem if c.isdigit())))
+    first = cv2.imread(str(files[0]))
+    video = tmp_path / "recording.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (first.shape[1], first.shape[0]))
+    for file in files:
+        writer.write(cv2.imread(str(file)))
+    writer.release()
+    result = invoke(["analyze", str(video), "--model", str(model), "--spotter", SPOTTER])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["fps"] == 10 and data["frames"] == len(files)
+    assert data["intervals"] and all(i["class"] in CLASSES for i in data["intervals"])
+
+
+def test_an_unknown_spotter_is_named(model, frames):
+    result = invoke(["analyze", str(frames), "--model", str(model), "--fps", "10", "--spotter", "strain-peeks"])
+    assert result.exit_code == 1 and "strain-peaks" in result.stderr and "Traceback" not in result.stderr
