@@ -145,7 +145,14 @@ def _load(folder: RunFolder, components: Components, config: Any, file: str) -> 
     if not load.videos:
         raise DataError(f"dataset {config.dataset['name']!r}: no usable recording ({len(load.problems)} problems, "
                         f"listed in {folder.path / 'problems.csv'}). Fix: check the dataset's root and annotation")
-    return sorted(load.videos, key=lambda v: v.id)
+    videos = sorted(load.videos, key=lambda v: v.id)
+    stems: dict[str, str] = {}
+    for video in videos:
+        other = stems.setdefault(file_stem(video.id), video.id)
+        if other != video.id:
+            raise DataError(f"recordings {other!r} and {video.id!r} would share the result file "
+                            f"videos/{file_stem(video.id)}.csv. Fix: rename one of them (in the manifest)")
+    return videos
 
 
 def _paths(folder: RunFolder, video: LongVideo) -> dict[str, Path]:
