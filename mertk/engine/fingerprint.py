@@ -276,7 +276,8 @@ def check_data(folder: RunFolder, current: Mapping[str, Any], *, fix: str | None
 
     Args:
         fix: What to do instead (default: resume with the data as it was, or start a new run).
-        kept, may_change: As for :func:`check_resume`.
+        kept: What a finished part of the run is called in the refusal (as for :func:`check_resume`).
+        may_change: The keys the refusal says may change (as for :func:`check_resume`).
 
     Raises:
         MertkError: the data differs from the recorded data, each difference named; nothing was written.
