@@ -299,6 +299,19 @@ def _iter_component_fields(model: pydantic.BaseModel, prefix: str = ""):
             yield from _iter_component_fields(value, f"{key}.")
 
 
+_Schema = typing.TypeVar("_Schema", bound=pydantic.BaseModel)
+
+
+@typing.overload
+def validate_config(data: Mapping[str, Any], components: Components, *, file: str = ...,
+                    schema: None = None) -> RunConfig: ...
+
+
+@typing.overload
+def validate_config(data: Mapping[str, Any], components: Components, *, file: str = ...,
+                    schema: type[_Schema]) -> _Schema: ...
+
+
 def validate_config(data: Mapping[str, Any], components: Components, *, file: str = "<config>",
                     schema: type[pydantic.BaseModel] | None = None) -> Any:
     """Validate a plain mapping into a :func:`run_config_model` instance, component specs included.
