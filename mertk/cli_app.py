@@ -39,11 +39,12 @@ class App:
 
         return load_components(self.plugin_manager)
 
-    def config(self, name: str | Path, overrides: Sequence[str] = ()):
-        """Find, read and validate a run config (bundled names work too)."""
+    def config(self, name: str | Path, overrides: Sequence[str] = (), *, schema=None):
+        """Find, read and validate a run config (bundled names work too); ``schema``: another
+        command's config model instead (``mertk spot``'s)."""
         from mertk.config import load_config
 
-        return load_config(name, self.components, overrides)
+        return load_config(name, self.components, overrides, schema=schema)
 
 
 pass_app = click.make_pass_decorator(App)

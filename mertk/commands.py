@@ -88,6 +88,17 @@ def components(app: App, kind: str | None, pattern: str) -> None:
             click.echo(f"    {info.name:<22} {info.description}  [{info.plugin}]")
 
 
+def _any_config(app: App, name: str, overrides: tuple[str, ...]):
+    """A run config or a spotting config (`mertk spot`'s: a spotter and no model), whichever it is, validated."""
+    from mertk.config import is_spotting_config, read_config
+
+    if is_spotting_config(read_config(name, app.components, overrides)[1]):
+        from mertk.spotting.settings import SpotConfig
+
+        return app.config(name, overrides, schema=SpotConfig)
+    return app.config(name, overrides)
+
+
 @click.group()
 def config() -> None:
     """Check and show run configs."""
@@ -98,8 +109,9 @@ def config() -> None:
 @set_option
 @pass_app
 def config_check(app: App, file: str, overrides: tuple[str, ...]) -> None:
-    """Validate FILE (names, arguments, types) without building anything."""
-    loaded = app.config(file, overrides)
+    """Validate FILE (names, arguments, types) without building anything: a run config, or a spotting
+    config (``mertk spot``'s)."""
+    loaded = _any_config(app, file, overrides)
     click.echo(f"{loaded.file}: OK")
 
 
@@ -115,7 +127,7 @@ def config_show(app: App, name: str, overrides: tuple[str, ...], resolved: bool)
     from mertk.config import find_config
 
     if resolved:
-        loaded = app.config(name, overrides)
+        loaded = _any_config(app, name, overrides)
         click.echo(yaml.safe_dump(loaded.config.model_dump(mode="json"), sort_keys=False), nl=False)
     else:
         click.echo(find_config(name, app.components).read_text(encoding="utf-8"), nl=False)

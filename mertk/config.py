@@ -33,7 +33,8 @@ from mertk.settings import Strict, component
 from mertk.textfiles import NotUtf8, read_utf8
 from mertk.yamlfile import DuplicateKey, load_yaml
 
-__all__ = ["RunConfig", "LOSS_TERM", "LoadedConfig", "load_config", "validate_config", "run_config_model",
+__all__ = ["RunConfig", "LOSS_TERM", "LoadedConfig", "load_config", "read_config", "validate_config",
+           "is_spotting_config", "run_config_model",
            "find_config", "bundled_configs", "parse_override", "apply_overrides"]
 
 #: A loss term: a ``loss`` component spec that may also carry ``weight`` (default 1), which the
@@ -298,9 +299,51 @@ def _iter_component_fields(model: pydantic.BaseModel, prefix: str = ""):
             yield from _iter_component_fields(value, f"{key}.")
 
 
-def validate_config(data: Mapping[str, Any], components: Components, *, file: str = "<config>") -> RunConfig:
-    """Validate a plain mapping into a :func:`run_config_model` instance, component specs included."""
-    model = run_config_model(components)
+_Schema = typing.TypeVar("_Schema", bound=pydantic.BaseModel)
+
+
+@typing.overload
+def validate_config(data: Mapping[str, Any], components: Components, *, file: str = ...,
+                    schema: None = None) -> RunConfig: ...
+
+
+@typing.overload
+def validate_config(data: Mapping[str, Any], components: Components, *, file: str = ...,
+                    schema: type[_Schema]) -> _Schema: ...
+
+
+def validate_config(data: Mapping[str, Any], components: Components, *, file: str = "<config>",
+                    schema: type[pydantic.BaseModel] | None = None) -> Any:
+    """Validate a plain mapping into a :func:`run_config_model` instance, component specs included.
+
+    Args:
+        schema: Validate against this model instead (another command's config, such as ``mertk spot``'s):
+            its fields and component specs are checked the same way; the run config's cross-key rules
+            (loss targets, sections' ``check_run``) are not, the model's own ``check(components, file)``
+            is called when it has one.
+    """
+    if schema is not None:
+        return _validate_fields(schema, data, components, file)
+    if is_spotting_config(data):
+        raise ConfigError(file, "spotter", "this is a spotting config (it names a spotter and no model), which "
+                          "`mertk run` does not run. Fix: `mertk spot " + file + "`")
+    config = _validate_fields(run_config_model(components), data, components, file)
+    _check_loss_targets(config, components, file)
+    for key in components.config_sections:  # rules of a section that involve other keys
+        check = getattr(getattr(config, key, None), "check_run", None)
+        if check is not None:
+            check(config, components, file)
+    return config
+
+
+def is_spotting_config(data: Mapping[str, Any]) -> bool:
+    """Whether a plain config mapping is ``mertk spot``'s (a ``spotter`` and no ``model``) rather than a run's."""
+    return "spotter" in data and "model" not in data
+
+
+def _validate_fields(model: type[pydantic.BaseModel], data: Mapping[str, Any], components: Components,
+                     file: str) -> Any:
+    """``data`` validated into ``model``, every component spec checked and filled in."""
     try:
         config = model.model_validate(dict(data))
     except pydantic.ValidationError as exc:
@@ -317,11 +360,9 @@ def validate_config(data: Mapping[str, Any], components: Components, *, file: st
             value = ref.split(value)[0]
         spec = components.validate(ref.kind, value, file=file, key=key, provided=ref.provided)
         setter({**spec, **given})
-    _check_loss_targets(config, components, file)
-    for key in components.config_sections:  # rules of a section that involve other keys
-        check = getattr(getattr(config, key, None), "check_run", None)
-        if check is not None:
-            check(config, components, file)
+    check = getattr(config, "check", None)
+    if callable(check):
+        check(components, file)
     return config
 
 
@@ -349,7 +390,8 @@ def _check_loss_targets(config: RunConfig, components: Components, file: str) ->
                               f"{kind} targets. Fix: use a loss for {kind} targets: {', '.join(fitting)}")
 
 
-def load_config(name: str | Path, components: Components, overrides: Iterable[str] = ()) -> LoadedConfig:
+def load_config(name: str | Path, components: Components, overrides: Iterable[str] = (), *,
+                schema: type[pydantic.BaseModel] | None = None) -> LoadedConfig:
     """Find, read, merge (``extends``), override and validate a run config.
 
     Args:
@@ -357,18 +399,24 @@ def load_config(name: str | Path, components: Components, overrides: Iterable[st
         components: Registries used to check component names and arguments.
         overrides: ``"key.path=value"`` strings applied after ``extends``, before ``${ENV}``
             expansion.
+        schema: Validate against this model instead of the run config (see :func:`validate_config`).
 
     Raises:
         ConfigError: the first problem found, naming the file and the dotted key.
     """
-    path = find_config(name, components)
-    data = apply_overrides(_resolve_extends(path, components), overrides)
-    data = expand_env(data, file=path.name)
+    path, data = read_config(name, components, overrides)
     try:
-        config = validate_config(data, components, file=path.name)
+        config = validate_config(data, components, file=path.name, schema=schema)
     except ConfigError as exc:
         raise _blame_override(exc, overrides) from None
     return LoadedConfig(config, str(path), data)
+
+
+def read_config(name: str | Path, components: Components, overrides: Iterable[str] = ()) -> tuple[Path, dict[str, Any]]:
+    """Find, read, merge (``extends``) and override a config, not yet validated: its path and plain mapping."""
+    path = find_config(name, components)
+    data = apply_overrides(_resolve_extends(path, components), overrides)
+    return path, expand_env(data, file=path.name)
 
 
 def _blame_override(error: ConfigError, overrides: Iterable[str]) -> ConfigError:

@@ -50,6 +50,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mertk.builtin.plugin",
     "mertk.bench.plugin",
     "mertk.inference.plugin",
+    "mertk.spotting.plugin",
     "mertk.trackers.plugin",
     "mertk.execution.plugin",
 )

@@ -223,12 +223,13 @@ def _example(changes: Sequence[str], folder: RunFolder) -> str:
     return ""
 
 
-def _refusal(folder: RunFolder, changes: Sequence[str], fix: str) -> MertkError:
+def _refusal(folder: RunFolder, changes: Sequence[str], fix: str, kept: str = "folds",
+             may_change: Sequence[str] = OPERATIONAL) -> MertkError:
     listed = "\n".join(f"  {c}" for c in changes)
     return MertkError(
         f"{folder.path}: cannot resume: this differs from what the run recorded when it started "
-        f"({FINGERPRINT}):\n{listed}\nIts finished folds would be mixed with folds of another experiment; only "
-        f"{', '.join(OPERATIONAL)} may change on resume. Fix: {fix}")
+        f"({FINGERPRINT}):\n{listed}\nIts finished {kept} would be mixed with {kept} of another experiment; only "
+        f"{', '.join(may_change)} may change on resume. Fix: {fix}")
 
 
 def _run_fix(folder: RunFolder, changes: Sequence[str]) -> str:
@@ -237,7 +238,7 @@ def _run_fix(folder: RunFolder, changes: Sequence[str]) -> str:
 
 
 def check_resume(folder: RunFolder, loaded: LoadedConfig, recipe: Mapping[str, Any], *,
-                 fix: str | None = None) -> str | None:
+                 fix: str | None = None, kept: str = "folds", may_change: Sequence[str] = OPERATIONAL) -> str | None:
     """Refuse to resume ``folder`` with a config or versions other than those it recorded.
 
     A folder made before fingerprints were recorded (no ``fingerprint.json``) is checked against
@@ -247,6 +248,8 @@ def check_resume(folder: RunFolder, loaded: LoadedConfig, recipe: Mapping[str, A
     Args:
         recipe: :func:`recipe_fingerprint` of what would run now.
         fix: What to do instead (default: resume unchanged, or start a new run).
+        kept: What a finished part of the run is called in the refusal (``"recordings"`` for ``mertk spot``).
+        may_change: The keys the refusal says may change (those of :data:`OPERATIONAL` the command's config has).
 
     Returns:
         The warning for a folder made before fingerprints, else ``None``.
@@ -263,12 +266,18 @@ def check_resume(folder: RunFolder, loaded: LoadedConfig, recipe: Mapping[str, A
     else:
         changes, warning = recipe_changes(recorded, recipe), None
     if changes:
-        raise _refusal(folder, changes, fix or _run_fix(folder, changes))
+        raise _refusal(folder, changes, fix or _run_fix(folder, changes), kept, may_change)
     return warning
 
 
-def check_data(folder: RunFolder, current: Mapping[str, Any]) -> None:
+def check_data(folder: RunFolder, current: Mapping[str, Any], *, fix: str | None = None, kept: str = "folds",
+               may_change: Sequence[str] = OPERATIONAL) -> None:
     """Record the data part in ``fingerprint.json`` if it is not there yet, else refuse a difference.
+
+    Args:
+        fix: What to do instead (default: resume with the data as it was, or start a new run).
+        kept: What a finished part of the run is called in the refusal (as for :func:`check_resume`).
+        may_change: The keys the refusal says may change (as for :func:`check_resume`).
 
     Raises:
         MertkError: the data differs from the recorded data, each difference named; nothing was written.
@@ -279,5 +288,5 @@ def check_data(folder: RunFolder, current: Mapping[str, Any]) -> None:
         return
     changes = data_changes(recorded["data"], current)
     if changes:
-        raise _refusal(folder, changes, "resume with the data as it was, or start a new run on the changed data "
-                                        "(`mertk run CONFIG` gets its own run folder; a bench: another --dir)")
+        raise _refusal(folder, changes, fix or "resume with the data as it was, or start a new run on the changed "
+                       "data (`mertk run CONFIG` gets its own run folder; a bench: another --dir)", kept, may_change)

@@ -3,25 +3,33 @@
 :func:`spot_video` is the one place a :class:`mertk.api.Spotter` is called: it streams the
 recording's frames to it (:func:`mertk.preprocess.frames.stream_frames`) and refuses a result that
 could be scored wrongly (an interval outside the recording, an unknown expression type, signals of
-another length than the frames read). ``mertk spot`` and ``mertk analyze`` (issue 25, to come)
+another length than the frames read). ``mertk spot`` and ``mertk analyze``
 call it per recording, on any executor: a task is ``(spotter spec, LongVideo)``, both picklable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
 from mertk.api import LongVideo, SpotResult, Spotter
 from mertk.errors import MertkError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["spot_video"]
 
 
-def spot_video(spotter: object, video: LongVideo, name: str = "spotter") -> SpotResult:
+def spot_video(spotter: object, video: LongVideo, name: str = "spotter",
+               on_frame: Callable[[], None] | None = None) -> SpotResult:
     """Spot ``video`` with ``spotter``, reading its frames once.
 
     Args:
         spotter: A built ``spotter`` component.
         video: The recording (its ``intervals`` are not shown to the spotter's result checks).
         name: How the config names the spotter, for error messages.
+        on_frame: Called after each frame the spotter reads (a progress bar's update).
 
     Raises:
         MertkError: ``spotter`` is not a long-video spotter (an apex spotter registered through
@@ -39,7 +47,10 @@ def spot_video(spotter: object, video: LongVideo, name: str = "spotter") -> Spot
                "register_spotters(), which registers long-video spotters since mertk 0.3. Fix: register it with "
                "register_apex_spotters() and name it as preprocess.apex_spotter" if old else
                ". Fix: choose a spotter that `mertk components spotter` lists"))
-    result = spotter.spot(video, stream_frames(video))
+    stream = stream_frames(video)
+    if on_frame is not None:
+        stream = _counted(stream, on_frame)
+    result = spotter.spot(video, stream)
     if not isinstance(result, SpotResult):
         raise MertkError(f"spotter {name!r} returned {type(result).__name__} for {video.id}, not a SpotResult")
     frames = result.frames
@@ -52,3 +63,10 @@ def spot_video(spotter: object, video: LongVideo, name: str = "spotter") -> Spot
                              f"({interval.expression!r}) for {video.id}, which has {frames} frames: an interval "
                              "must lie within the recording and be micro or macro")
     return result
+
+
+def _counted(frames: Iterator[np.ndarray], on_frame: Callable[[], None]) -> Iterator[np.ndarray]:
+    """``frames``, calling ``on_frame`` after each one is taken."""
+    for frame in frames:
+        yield frame
+        on_frame()
