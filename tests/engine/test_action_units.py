@@ -119,15 +119,20 @@ def test_an_au_run_resumes_and_refuses_a_changed_task(au_config, au_components, 
     assert json.loads((run / "metrics.json").read_text())["task"] == "aus"
 
 
-def test_an_au_run_on_the_local_pool_gives_the_folds_of_one_process(au_config, au_components,
-                                                                     tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", [{"name": "local", "workers": 2, "threads": 1}, {"name": "ray", "num_cpus": 1}],
+                         ids=["local-pool", "ray"])
+def test_an_au_run_on_another_executor_gives_the_folds_of_one_process(au_config, au_components, tmp_path: Path,
+                                                                       request: pytest.FixtureRequest,
+                                                                       executor: dict) -> None:
+    if executor["name"] == "ray":
+        request.getfixturevalue("ray_local")  # a real local Ray (skips without the ray extra)
     here = au_config(executor={"name": "local", "workers": 1, "threads": 1})  # the same arithmetic as a worker's
     one = run_experiment(load_config(here, au_components), au_components, run_dir=tmp_path / "one")
-    pool = au_config(executor={"name": "local", "workers": 2, "threads": 1})
-    two = run_experiment(load_config(pool, au_components), au_components, run_dir=tmp_path / "two")
-    assert "executor local: 2 worker processes" in (two / "run.log").read_text()
-    assert folds_of(one) == folds_of(two)
-    assert json.loads((one / "metrics.json").read_text()) == json.loads((two / "metrics.json").read_text())
+    there = run_experiment(load_config(au_config(executor=executor), au_components), au_components,
+                           run_dir=tmp_path / "there")
+    assert f"executor {executor['name']}: " in (there / "run.log").read_text()
+    assert folds_of(one) == folds_of(there)
+    assert json.loads((one / "metrics.json").read_text()) == json.loads((there / "metrics.json").read_text())
 
 
 def test_stacked_au_folds_train_as_one_after_another(au_config, au_components, tmp_path: Path) -> None:
