@@ -292,9 +292,14 @@ def _outcome(future: cf.Future) -> Any:
 def _stop(pool: cf.ProcessPoolExecutor) -> None:
     """Stop ``pool`` at once: queued tasks are cancelled and running ones end with their process."""
     processes = list((getattr(pool, "_processes", None) or {}).values())  # no public way before Python 3.14
+    # the pool's manager thread joins the workers too: two threads waiting for one process race (the loser
+    # sees no child and returns while it still runs), so wait for that thread before joining them here
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.terminate()
+    if manager is not None:
+        manager.join()
     for process in processes:
         process.join()
