@@ -34,6 +34,7 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import multiprocessing.pool
+import signal
 import sys
 import uuid
 from collections.abc import Iterator, Sequence
@@ -242,6 +243,13 @@ def _flow_entries(fronts: Sequence[_Front], stages: Stages) -> list[dict[str, An
 _WORKER_STAGES: Stages | None = None  # inherited by forked workers
 
 
+def _default_sigterm() -> None:
+    """In a forked worker: SIGTERM ends the process again. The fork copies the parent's Python
+    handlers (mertk's, or one a library such as Ray set), and a worker that handles SIGTERM instead
+    of dying leaves ``Pool.terminate`` waiting for it forever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _fork_pool(processes: int) -> multiprocessing.pool.Pool:
     """Forked workers with one thread each. The thread counts are lowered in the parent around
     the fork: calling ``cv2.setNumThreads`` in a forked child deadlocks on the parent's pool."""
@@ -249,7 +257,7 @@ def _fork_pool(processes: int) -> multiprocessing.pool.Pool:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     try:
-        return multiprocessing.get_context("fork").Pool(processes)
+        return multiprocessing.get_context("fork").Pool(processes, initializer=_default_sigterm)
     finally:
         torch.set_num_threads(threads[0])
         cv2.setNumThreads(threads[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import cv2
 import numpy as np
@@ -193,3 +194,24 @@ def test_stop_processes_every_clip_then_lists_every_bad_one(tmp_path, components
     assert "[test/s1/blank]: no face found" in message and "img3.jpg [test/s2/broken]" in message
     assert {p.sample for p in exc.value.problems if p.fatal} == {"test/s1/blank", "test/s2/broken"}
     assert len(list((tmp_path / "cache").rglob("*.pt"))) == 1  # the good clip, done before the stop
+
+
+
+def _sigterm_handler() -> str:
+    return str(signal.getsignal(signal.SIGTERM))
+
+
+def test_a_forked_preprocessing_worker_dies_on_sigterm_whatever_handler_the_parent_set() -> None:
+    """``Pool.terminate`` ends workers with SIGTERM; a worker that kept the parent's Python handler
+    (one that only notes the signal, as a library's or mertk's own may) would never end."""
+    from mertk.preprocess import pipeline
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        pool = pipeline._fork_pool(2)  # noqa: SLF001 - the pool the pipeline forks
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    try:
+        assert pool.apply(_sigterm_handler) == str(signal.SIG_DFL)
+    finally:
+        pool.terminate()
