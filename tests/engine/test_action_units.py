@@ -74,7 +74,9 @@ def test_an_au_run_writes_au_f1_per_au_per_dataset_and_its_report(au_config, au_
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["task"] == "aus" and metrics["aus"] == AUS
     assert set(metrics["per_group"]) == {"casme2", "samm"}  # SMIC released no AUs: left out
-    assert "16 sample(s) left out for task 'aus': smic" in (run / "run.log").read_text()
+    log = (run / "run.log").read_text()
+    assert "16 sample(s) left out for task 'aus': smic" in log
+    assert "data: 32 samples, 5 action units" in log  # the task's outputs, not the data set's classes
     records = [json.loads(p.read_text()) for p in sorted((run / "folds").glob("*.json"))]
     assert [r["name"] for r in records] == ["casme2", "samm"]  # leave-one-dataset-out
     true = [y for r in records for y in r["y_true"]]
