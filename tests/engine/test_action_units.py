@@ -137,6 +137,28 @@ def test_an_au_run_on_another_executor_gives_the_folds_of_one_process(au_config,
     assert json.loads((one / "metrics.json").read_text()) == json.loads((there / "metrics.json").read_text())
 
 
+@pytest.mark.parametrize("executor", [{"name": "local", "workers": 2, "threads": 1}, {"name": "ray", "num_cpus": 1}],
+                         ids=["local-pool", "ray"])
+def test_an_au_run_stopped_in_process_resumes_on_another_executor_as_if_never_stopped(
+        au_config, au_components, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+        executor: dict) -> None:
+    if executor["name"] == "ray":
+        request.getfixturevalue("ray_local")  # a real local Ray (skips without the ray extra)
+    config = au_config(executor={"name": "local", "workers": 1, "threads": 1})
+    whole = run_experiment(load_config(config, au_components), au_components, run_dir=tmp_path / "whole")
+    crash_on_fold(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_config(config, au_components), au_components, run_dir=tmp_path / "run")
+    monkeypatch.undo()  # the rest trains as it would in any run
+    run = tmp_path / "run"
+    resumed = load_config(run / "config.yaml", au_components, [f"executor={json.dumps(executor)}"])
+    run_experiment(resumed, au_components, run_dir=run, resume=True)
+    log = (run / "run.log").read_text()
+    assert "fold 1/2 casme2: finished earlier, kept" in log and f"executor {executor['name']}: " in log
+    assert folds_of(run) == folds_of(whole)
+    assert json.loads((run / "metrics.json").read_text()) == json.loads((whole / "metrics.json").read_text())
+
+
 def test_stacked_au_folds_train_as_one_after_another(au_config, au_components, tmp_path: Path) -> None:
     off = run_experiment(load_config(au_config(), au_components), au_components, run_dir=tmp_path / "off")
     stacked = au_config(train={"epochs": 2, "batch_size": 8, "stack_folds": 2})
