@@ -487,11 +487,14 @@ class Task(Protocol):
             (:class:`LossTargets`).
         headline: The key of the main score in ``metrics["overall"]`` (``"uf1"``, ``"au_f1"``);
             ``mertk bench`` and trackers lead with it.
+        outputs: What the model's outputs are, as a plural noun for messages (``"classes"``,
+            ``"action units"``): ``run.log`` says ``data: 442 samples, 7 action units``.
     """
 
     name: str
     target_kind: Literal["classes", "multi-label"]
     headline: str
+    outputs: str
 
     def output_names(self, class_names: Sequence[str]) -> tuple[str, ...]:
         """The names of the model's ``K`` outputs, given the dataset's class names: the classes

@@ -68,6 +68,12 @@ class RunConfig(Strict):
     """What the run learns and how it is scored: ``emotion`` (classes; also when not set) or
     ``{name: aus, aus: [...]}`` (action units)."""
 
+    @pydantic.field_serializer("task")
+    def _show_task(self, task: Any) -> Any:
+        """An unset task is written as the task that runs (``{name: emotion}``), so a resolved
+        config (``mertk config show --resolved``, ``config.yaml``, ``model.json``) says what ran."""
+        return {"name": "emotion"} if task is None else task
+
 
 #: The run config model built for each set of components (dropped with them).
 _RUN_CONFIG_MODELS: weakref.WeakKeyDictionary[Components, type[RunConfig]] = weakref.WeakKeyDictionary()

@@ -38,6 +38,7 @@ class EmotionTask:
     name = "emotion"
     target_kind: Literal["classes", "multi-label"] = "classes"
     headline = "uf1"
+    outputs = "classes"
 
     def output_names(self, class_names: Sequence[str]) -> tuple[str, ...]:
         return tuple(class_names)
@@ -121,6 +122,7 @@ class ActionUnitTask:
     name = "aus"
     target_kind: Literal["classes", "multi-label"] = "multi-label"
     headline = "au_f1"
+    outputs = "action units"
 
     def __init__(self, aus: list[str | int] | None = None) -> None:
         self.aus = check_au_set(DEFAULT_AUS if aus is None else aus, key="aus")

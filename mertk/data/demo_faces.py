@@ -145,13 +145,15 @@ EMOTION_UNITS = {"surprise": ("1+2", "26"), "happiness": ("12", "6"), "disgust":
 
 
 def displacement(units: Sequence[str], face: Face, amplitude: float, rng: np.random.Generator,
-                 moved: dict[str, float] | None = None) -> np.ndarray:
+                 moved: dict[str, float] | None = None, fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """``(2, H, W)`` apex displacement in px of the action ``units``: per region, the max of Gaussian
     bumps at its points.
 
     Each region's strength varies from clip to clip (people rarely move every AU of an
     emotion equally), so one class is not one fixed motion pattern. ``moved``, when given,
-    receives each unit's peak displacement in px for a 128 px face (the largest of its regions).
+    receives each unit's peak displacement in px for a 128 px face (the largest of its regions);
+    ``fields`` each unit's own ``(2, H, W)`` displacement (they sum to the result). Neither changes
+    what is drawn from ``rng``.
     """
     h, w = face.image.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -159,6 +161,7 @@ def displacement(units: Sequence[str], face: Face, amplitude: float, rng: np.ran
     field = np.zeros((2, h, w), np.float32)
     library = _action_units(face.landmarks)
     for unit in units:
+        before = field.copy() if fields is not None else None
         for points, (dx, dy), weight in library[unit]:
             centres = face.landmarks[points] if not isinstance(points, np.ndarray) else points
             bump = np.zeros((h, w), np.float32)
@@ -170,6 +173,8 @@ def displacement(units: Sequence[str], face: Face, amplitude: float, rng: np.ran
             if moved is not None:
                 peak = strength * float(np.hypot(dx, dy)) * 128.0 / face.width
                 moved[unit] = max(moved.get(unit, 0.0), peak)
+        if fields is not None:
+            fields[unit] = fields.get(unit, 0) + field - before
     return field
 
 

@@ -35,14 +35,16 @@ Written once into ``$MERTK_CACHE``/``~/.cache/mertk`` + ``demo-flows-v2-seed{see
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mertk.data import demo_faces
-from mertk.data.demo_composite import SOURCES, plan_composite
+from mertk.data.demo_composite import SOURCES, PlannedClip, plan_composite
 
-__all__ = ["generate_flows", "flow_image", "MANIFEST_NAME", "VERSION", "SIZE"]
+__all__ = ["generate_flows", "flow_clips", "FlowClip", "flow_image", "MANIFEST_NAME", "VERSION", "SIZE"]
 
 VERSION = "v2"  # v1: no aus column
 MANIFEST_NAME = "manifest.csv"
@@ -73,18 +75,20 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def flow_image(units: tuple[str, ...], landmarks: np.ndarray, source: str, rng: np.random.Generator,
-               moved: dict[str, float] | None = None) -> np.ndarray:
+               moved: dict[str, float] | None = None, fields: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """One ``(28, 28, 3)`` uint8 (u, v, strain) image of a clip moving the action ``units``; ``moved``
-    receives each unit's apex displacement (see :func:`mertk.data.demo_faces.displacement`)."""
+    receives each unit's apex displacement and ``fields`` each unit's own ``(2, 28, 28)`` flow in px,
+    the blink's included, before noise, head motion and scaling (see
+    :func:`mertk.data.demo_faces.displacement`; neither changes the image)."""
     style = next(s for s in SOURCES if s.name == source).style
     width = float(np.ptp(landmarks[:, 0]))
     face = demo_faces.Face(np.zeros((SIZE, SIZE), np.float32), landmarks, width)
     scale = width / 128.0
     field = demo_faces.displacement(units, face, amplitude=rng.uniform(*style.amplitude) * scale, rng=rng,
-                                    moved=moved)
+                                    moved=moved, fields=fields)
     if rng.random() < style.blink_rate:
         field += demo_faces.displacement(["blink"], face, amplitude=rng.uniform(1.0, 3.0) * scale, rng=rng,
-                                         moved=moved)
+                                         moved=moved, fields=fields)
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
     cx, cy = landmarks[:, 0].mean(), landmarks[:, 1].mean() - 0.1 * width
     mask = (((xs - cx) / (0.62 * width)) ** 2 + ((ys - cy) / (0.8 * width)) ** 2 <= 1).astype(np.float32)
@@ -103,25 +107,43 @@ def flow_image(units: tuple[str, ...], landmarks: np.ndarray, source: str, rng: 
     return np.clip(np.rint(np.stack(channels, axis=-1) * 255), 0, 255).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class FlowClip:
+    """One clip of the flows demo as :func:`generate_flows` writes it."""
+
+    clip: PlannedClip  # source, subject, name, class and action units
+    stem: str  # file name without extension: ``casme2_sub01_EP01``
+    landmarks: np.ndarray  # (68, 2) in flow pixels
+    image: np.ndarray  # (28, 28, 3) uint8 u, v, strain
+    moved: dict[str, float]  # each unit's apex displacement, px for a 128 px face
+    fields: dict[str, np.ndarray]  # each unit's own (2, 28, 28) flow in px, before noise (see flow_image)
+
+
+def flow_clips(seed: int = 0) -> Iterator[FlowClip]:
+    """Every clip of the flows demo of ``seed``, in the manifest's order, without writing anything."""
+    plan = plan_composite(seed)
+    faces = _subject_landmarks(1 + max(c.face for c in plan), seed)
+    for clip in plan:
+        rng = np.random.default_rng([seed, 13, clip.index])
+        moved: dict[str, float] = {}
+        fields: dict[str, np.ndarray] = {}
+        image = flow_image(clip.units, faces[clip.face], clip.source, rng, moved, fields)
+        yield FlowClip(clip, f"{clip.source}_sub{clip.subject:02d}_{clip.name}", faces[clip.face], image, moved, fields)
+
+
 def generate_flows(target: Path, seed: int = 0) -> None:
     """Write the flows demo of ``seed`` into the (empty) folder ``target``."""
     from PIL import Image
 
-    plan = plan_composite(seed)
-    faces = _subject_landmarks(1 + max(c.face for c in plan), seed)
     (target / "flows").mkdir(parents=True, exist_ok=True)
     (target / "landmarks").mkdir(exist_ok=True)
     rows = []
-    for clip in plan:
-        rng = np.random.default_rng([seed, 13, clip.index])
-        stem = f"{clip.source}_sub{clip.subject:02d}_{clip.name}"
-        landmarks = faces[clip.face]
-        moved: dict[str, float] = {}
-        image = flow_image(clip.units, landmarks, clip.source, rng, moved)
-        Image.fromarray(image).save(target / "flows" / f"{stem}.png")
-        np.savetxt(target / "landmarks" / f"{stem}.txt", landmarks, fmt="%.3f")
+    for made in flow_clips(seed):
+        clip, stem = made.clip, made.stem
+        Image.fromarray(made.image).save(target / "flows" / f"{stem}.png")
+        np.savetxt(target / "landmarks" / f"{stem}.txt", made.landmarks, fmt="%.3f")
         rows.append((clip.name, f"sub{clip.subject:02d}", clip.source, clip.label, f"flows/{stem}.png",
-                     f"landmarks/{stem}.txt", demo_faces.aus_cell(moved)))
+                     f"landmarks/{stem}.txt", demo_faces.aus_cell(made.moved)))
     with open(target / MANIFEST_NAME, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(("sample", "subject", "dataset", "label", "flow", "landmarks", "aus"))

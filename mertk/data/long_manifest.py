@@ -27,7 +27,8 @@ from pathlib import Path
 
 from mertk.api import LongVideo, LongVideoLoad, Problem
 from mertk.data.long_videos import AnnotatedInterval, long_video
-from mertk.data.sheets import read_sheet
+from mertk.data.manifest_rows import unique_rows
+from mertk.data.sheets import SheetRow, read_sheet
 from mertk.errors import MertkError
 
 __all__ = ["LongVideoManifest", "video_fps"]
@@ -59,53 +60,42 @@ class LongVideoManifest:
     def load(self) -> LongVideoLoad:
         base = Path(self.root).expanduser() if self.root else self.path.parent
         rows = read_sheet(self.path, ("video", "subject"), named_by="dataset.path")
-        videos: list[LongVideo] = []
         problems: list[Problem] = []
-        seen: set[str] = set()
-        for row in rows:
-            where = {"file": str(self.path), "row": row.row}
-            if not row.text("video") or not row.text("subject"):
-                problems.append(Problem(message="the row needs a video and a subject", fix="fill both cells", **where))
-                continue
-            target = base / row.text("video")
-            dataset = row.text("dataset") or "manifest"
-            fps_text, length = row.text("fps"), None
-            try:
-                fps = float(fps_text) if fps_text else 0.0
-            except ValueError:
-                problems.append(Problem(message=f"fps {fps_text!r} is not a number", fix="give the frame rate",
-                                        **where))
-                continue
-            is_file = target.is_file()
-            if is_file:
-                own_fps, length = video_fps(target)
-                fps = fps or own_fps
-            elif not target.is_dir():
-                problems.append(Problem(message=f"{target} is neither a frame folder nor a video file",
-                                        fix="correct the video cell, or restore the recording", **where))
-                continue
-            elif not fps:
-                problems.append(Problem(message="a frame folder needs its fps", fix="fill the fps cell", **where))
-                continue
-            intervals = self._intervals(base, row.text("intervals"), where, problems)
-            if intervals is None:
-                continue
-            video = long_video(dataset=dataset, subject=row.text("subject"), name=target.stem if is_file else
-                               target.name, fps=fps, rows=intervals, problems=problems,
-                               folder=None if is_file else target, video=target if is_file else None, length=length,
-                               fix="correct the interval row")
-            if video is None:
-                continue
-            if video.id in seen:
-                problems.append(Problem(message=f"recording {video.id} is listed twice", fix="remove one of the rows",
-                                        sample=video.id, **where))
-                continue
-            seen.add(video.id)
-            videos.append(video)
-        if not rows:
-            problems.append(Problem(str(self.path), "the manifest lists no recordings (a header and no rows)",
-                                    "add one row per recording", fatal=False))
+        videos = unique_rows(self.path, rows, lambda row: self._row_video(row, base, problems), problems,
+                             noun="recording", plural="recordings")
         return LongVideoLoad(videos, problems)
+
+    def _row_video(self, row: SheetRow, base: Path, problems: list[Problem]) -> LongVideo | None:
+        """One manifest row's recording, or ``None`` (with its problems added) when it cannot be used."""
+        where = {"file": str(self.path), "row": row.row}
+        if not row.text("video") or not row.text("subject"):
+            problems.append(Problem(message="the row needs a video and a subject", fix="fill both cells", **where))
+            return None
+        target = base / row.text("video")
+        dataset = row.text("dataset") or "manifest"
+        fps_text, length = row.text("fps"), None
+        try:
+            fps = float(fps_text) if fps_text else 0.0
+        except ValueError:
+            problems.append(Problem(message=f"fps {fps_text!r} is not a number", fix="give the frame rate", **where))
+            return None
+        is_file = target.is_file()
+        if is_file:
+            own_fps, length = video_fps(target)
+            fps = fps or own_fps
+        elif not target.is_dir():
+            problems.append(Problem(message=f"{target} is neither a frame folder nor a video file",
+                                    fix="correct the video cell, or restore the recording", **where))
+            return None
+        elif not fps:
+            problems.append(Problem(message="a frame folder needs its fps", fix="fill the fps cell", **where))
+            return None
+        intervals = self._intervals(base, row.text("intervals"), where, problems)
+        if intervals is None:
+            return None
+        return long_video(dataset=dataset, subject=row.text("subject"), name=target.stem if is_file else target.name,
+                          fps=fps, rows=intervals, problems=problems, folder=None if is_file else target,
+                          video=target if is_file else None, length=length, fix="correct the interval row")
 
     @staticmethod
     def _intervals(base: Path, cell: str, where: dict, problems: list[Problem]) -> list[AnnotatedInterval] | None:

@@ -45,6 +45,7 @@ from mertk.api import DatasetLoad, Problem, Sample
 from mertk.data.action_units import sample_aus
 from mertk.data.clips import AnnotatedClip, MissingApex, clip_sample
 from mertk.data.labels import MEGC3
+from mertk.data.manifest_rows import unique_rows
 from mertk.data.sheets import SheetRow, read_sheet
 from mertk.errors import MertkError
 
@@ -88,22 +89,9 @@ class Manifest:
         base = Path(self.root).expanduser() if self.root else self.path.parent
         rows = read_sheet(self.path, ("sample", "subject", "dataset", "label"),
                           named_by="the dataset's 'path' argument")
-        samples: list[Sample] = []
         problems: list[Problem] = []
-        seen: set[str] = set()
-        for row in rows:
-            sample = self._row_sample(row, base, problems)
-            if sample is None:
-                continue
-            if sample.id in seen:
-                problems.append(Problem(str(self.path), f"sample {sample.id} is listed twice", "remove one of the rows",
-                                        row=row.row, sample=sample.id))
-                continue
-            seen.add(sample.id)
-            samples.append(sample)
-        if not rows:
-            problems.append(Problem(str(self.path), "the manifest lists no samples (a header and no rows)",
-                                    "add one row per sample", fatal=False))
+        samples = unique_rows(self.path, rows, lambda row: self._row_sample(row, base, problems), problems,
+                              noun="sample", plural="samples")
         return DatasetLoad(samples, problems, self.class_names)
 
     @staticmethod

@@ -279,7 +279,8 @@ class Run:
         folder.save_problems(data.problems)
         folder.save_preprocessing([s.id for s in data.samples], data.records)
         skipped = sum(p.fatal for p in data.problems)
-        folder.log(f"data: {len(data.samples)} samples, {len(data.class_names)} classes"
+        outputs = len(task.output_names(data.class_names))  # classes, or action units
+        folder.log(f"data: {len(data.samples)} samples, {outputs} {task.outputs}"
                    + (f", {skipped} skipped (problems.csv)" if skipped else ""))
         for reason, n in sorted(data.skipped_for_task.items()):
             folder.log(f"data: {n} sample(s) left out for task {task.name!r}: {reason}")

@@ -151,6 +151,19 @@ def test_config_show_prints_file_and_resolved(env, tmp_path):
     assert result.exit_code == 1 and "no bundled config of that name" in result.output
 
 
+def test_config_show_resolved_prints_the_task_that_runs(env, tmp_path):
+    import yaml
+
+    for extra in ([], ["--set", "task=null"]):  # no task key, or an explicit null: the default task
+        result = invoke([*env, "config", "show", "good.yaml", "--resolved", *extra])
+        assert result.exit_code == 0, result.output
+        resolved = yaml.safe_load(result.output)
+        assert resolved["task"] == {"name": "emotion"}, extra
+    (tmp_path / "resolved.yaml").write_text(result.output)  # what is printed runs as the original does
+    again = invoke([*env, "config", "show", "resolved.yaml", "--resolved"])
+    assert again.exit_code == 0 and again.output == result.output
+
+
 def test_debug_shows_traceback(env):
     result = invoke(["--debug", *env, "config", "check", "bad.yaml"])
     assert result.exit_code == 1

@@ -458,6 +458,20 @@ def test_au_demo_results_are_a_spread_with_chance_rendered_from_the_results_file
     assert results.AU_MARKER in (ROOT / "docs" / "action-units.md").read_text()
 
 
+def test_the_demo_au_visibility_table_is_what_the_script_measures():
+    """The Action units page explains AU6 with tools/demo_au_visibility.py's table, regenerated here
+    from the flows demo (seconds, nothing trained): the page types none of its numbers."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import demo_au_visibility
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    snippet = demo_au_visibility.OUTPUT.read_text()
+    assert demo_au_visibility.table(demo_au_visibility.measure(seed=0)) in snippet
+    assert "Flows demo seed 0; measured by `python tools/demo_au_visibility.py`" in snippet
+    assert '--8<-- "action-units/demo-au-visibility.md"' in (ROOT / "docs" / "action-units.md").read_text()
+
+
 def test_au_demo_results_render_on_the_site(site):
     import json
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -62,3 +63,18 @@ def test_flows_demo_aus_follow_each_clips_motion(flows: Path) -> None:
         counts.update(sample.aus)
     for code in ("AU1", "AU4", "AU6", "AU9", "AU10", "AU12"):
         assert 20 <= counts[code] < len(samples) // 2, code
+
+
+def test_each_units_own_motion_is_reported_without_changing_the_image() -> None:
+    """``flow_image(fields=...)`` hands out each unit's own flow (what tools/demo_au_visibility.py
+    measures) and draws nothing more: the image is the demo's, byte for byte."""
+    from mertk.data.demo_flows import flow_clips, flow_image
+
+    for made in itertools.islice(flow_clips(seed=0), 12):
+        rng = np.random.default_rng([0, 13, made.clip.index])
+        assert flow_image(made.clip.units, made.landmarks, made.clip.source, rng).tobytes() == made.image.tobytes()
+        assert set(made.fields) == set(made.moved) and set(made.clip.units) <= set(made.fields)
+        to_128 = 128.0 / float(np.ptp(made.landmarks[:, 0]))
+        for unit, field in made.fields.items():  # its peak on the grid is about the recorded apex motion
+            peak = float(np.hypot(*field).max()) * to_128  # (less between pixels, more where regions overlap)
+            assert 0.7 * made.moved[unit] <= peak <= 1.3 * made.moved[unit], unit

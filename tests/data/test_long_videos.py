@@ -164,6 +164,21 @@ def test_manifest_problems_name_the_row(tmp_path, fake):
     assert "annotation file not found" in found[(str(path), 5)]
 
 
+def test_manifest_refuses_a_recording_listed_twice_and_warns_of_no_rows(tmp_path, fake):
+    fake.write_frames(tmp_path / "rec1", (f"img{n}.jpg" for n in range(1, 11)))
+    path = write_manifest(tmp_path, [["rec1", "p1", "", "30", ""], ["rec1", "p1", "", "25", ""]])
+    load = LongVideoManifest(str(path)).load()
+    assert [(v.id, v.fps) for v in load.videos] == [("manifest/p1/rec1", 30.0)]  # the first row is kept
+    (twice,) = load.problems
+    assert (twice.file, twice.row, twice.sample, twice.fatal) == (str(path), 3, "manifest/p1/rec1", True)
+    assert twice.message == "recording manifest/p1/rec1 is listed twice"
+    empty = LongVideoManifest(str(write_manifest(tmp_path, []))).load()
+    (warning,) = empty.problems
+    assert empty.videos == [] and not warning.fatal
+    assert (warning.message, warning.fix) == ("the manifest lists no recordings (a header and no rows)",
+                                              "add one row per recording")
+
+
 def test_long_demo_streams_known_intervals(tmp_path):
     folder = tmp_path / "demo"
     folder.mkdir()

@@ -74,7 +74,9 @@ def test_an_au_run_writes_au_f1_per_au_per_dataset_and_its_report(au_config, au_
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["task"] == "aus" and metrics["aus"] == AUS
     assert set(metrics["per_group"]) == {"casme2", "samm"}  # SMIC released no AUs: left out
-    assert "16 sample(s) left out for task 'aus': smic" in (run / "run.log").read_text()
+    log = (run / "run.log").read_text()
+    assert "16 sample(s) left out for task 'aus': smic" in log
+    assert "data: 32 samples, 5 action units" in log  # the task's outputs, not the data set's classes
     records = [json.loads(p.read_text()) for p in sorted((run / "folds").glob("*.json"))]
     assert [r["name"] for r in records] == ["casme2", "samm"]  # leave-one-dataset-out
     true = [y for r in records for y in r["y_true"]]
@@ -133,6 +135,28 @@ def test_an_au_run_on_another_executor_gives_the_folds_of_one_process(au_config,
     assert f"executor {executor['name']}: " in (there / "run.log").read_text()
     assert folds_of(one) == folds_of(there)
     assert json.loads((one / "metrics.json").read_text()) == json.loads((there / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("executor", [{"name": "local", "workers": 2, "threads": 1}, {"name": "ray", "num_cpus": 1}],
+                         ids=["local-pool", "ray"])
+def test_an_au_run_stopped_in_process_resumes_on_another_executor_as_if_never_stopped(
+        au_config, au_components, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+        executor: dict) -> None:
+    if executor["name"] == "ray":
+        request.getfixturevalue("ray_local")  # a real local Ray (skips without the ray extra)
+    config = au_config(executor={"name": "local", "workers": 1, "threads": 1})
+    whole = run_experiment(load_config(config, au_components), au_components, run_dir=tmp_path / "whole")
+    crash_on_fold(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_config(config, au_components), au_components, run_dir=tmp_path / "run")
+    monkeypatch.undo()  # the rest trains as it would in any run
+    run = tmp_path / "run"
+    resumed = load_config(run / "config.yaml", au_components, [f"executor={json.dumps(executor)}"])
+    run_experiment(resumed, au_components, run_dir=run, resume=True)
+    log = (run / "run.log").read_text()
+    assert "fold 1/2 casme2: finished earlier, kept" in log and f"executor {executor['name']}: " in log
+    assert folds_of(run) == folds_of(whole)
+    assert json.loads((run / "metrics.json").read_text()) == json.loads((whole / "metrics.json").read_text())
 
 
 def test_stacked_au_folds_train_as_one_after_another(au_config, au_components, tmp_path: Path) -> None:
