@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import signal
+import threading
 
 import pytest
 
 from mertk.interrupts import Interrupted, keep_signal_handlers, signals_deferred, signals_interrupt
+
+
+def _signal_this_thread(signum: int) -> None:
+    """Send ``signum`` to this (the main) thread: its handler has run when this returns.
+
+    ``os.kill`` on the process may hand the signal to another thread (tqdm's monitor, Ray's), and the
+    main thread then runs the handler some bytecodes later, maybe after the block under test ended.
+    """
+    signal.pthread_kill(threading.get_ident(), signum)
 
 
 @pytest.fixture
@@ -20,7 +29,7 @@ def default_sigterm():
 
 def test_sigterm_raises_interrupted_with_exit_code_143_inside_the_block_only(default_sigterm) -> None:
     with pytest.raises(Interrupted) as stopped, signals_interrupt():
-        os.kill(os.getpid(), signal.SIGTERM)
+        _signal_this_thread(signal.SIGTERM)
     assert isinstance(stopped.value, KeyboardInterrupt)  # every `except KeyboardInterrupt` clean-up runs
     assert stopped.value.exit_code == 143 and stopped.value.what == "interrupted (SIGTERM)"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
@@ -31,7 +40,7 @@ def test_a_signal_inside_signals_deferred_stops_the_command_when_the_block_ends(
     finished = []
     with pytest.raises(Interrupted) as stopped, signals_interrupt():
         with signals_deferred():
-            os.kill(os.getpid(), signal.SIGTERM)
+            _signal_this_thread(signal.SIGTERM)
             finished.append("the block")
         finished.append("after the block")
     assert finished == ["the block"] and stopped.value.exit_code == 143
@@ -74,7 +83,7 @@ class _CountingLoop:
 def _swallowed_ctrl_c() -> None:
     """A SIGINT that lands in a library's bare ``except:``, which swallows the exception."""
     try:
-        os.kill(os.getpid(), signal.SIGINT)
+        _signal_this_thread(signal.SIGINT)
     except BaseException:  # the library's bare except
         pass
 
