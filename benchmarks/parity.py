@@ -18,7 +18,12 @@ and per source dataset (the samples' ``dataset``). Arms:
   as that class does not override ``reset_parameters``), ``mertk-nn-layers`` (that, and
   ``F.max_pool2d`` instead of :func:`mertk_dual_atme.pooling.max_pool2d`), ``mertk-plain-adam``
   (``torch.optim.Adam`` without fused kernels), ``mertk-nondeterministic``
-  (``train.deterministic: false``) and ``mertk-bf16`` (bf16 autocast).
+  (``train.deterministic: false``) and ``mertk-bf16`` (bf16 autocast);
+* ``mertk-same-init``: ``mertk``, but each fold's model starts from the initial weights
+  ``reference-upper`` draws for that fold and seed (the reference built after
+  ``torch.manual_seed(1000 * s + i)``, mapped with ``reference.to_mertk_state``); mertk's own
+  loop, batches and dropout masks. Its difference to ``reference-upper`` carries no init-draw
+  noise, only the training path's (and its random streams').
 
 A LOSO's result moves a lot from seed to seed, so the script prints each arm's mean and sd over
 seeds and, for each arm against each reference arm run (and each option against ``mertk``), the
@@ -49,11 +54,13 @@ and the affinity).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
 import os
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +91,12 @@ ARMS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "mertk-plain-adam": (["train.precision=fp32"], ("plain-adam",)),
     "mertk-nondeterministic": (["train.precision=fp32", "train.deterministic=false"], ()),
     "mertk-bf16": (["train.precision=bf16"], ()),
+    "mertk-same-init": (["train.precision=fp32"], ()),
 }
 #: Which reference model each ``reference*`` arm trains (``attention`` of ``train_reference``).
 REFERENCE_ATTENTION = {"reference": "shared", "reference-upper": "upper"}
+#: The ``mertk`` arms that start from a reference arm's initial weights (:func:`reference_init`).
+SAME_INIT = {"mertk-same-init": "reference-upper"}
 
 _STATE: dict[str, Any] = {}  # set before the worker processes fork
 
@@ -97,23 +107,62 @@ def _arm_config(components: mertk.Components, args: argparse.Namespace, arm: str
     return load_config(args.config, components, [*args.set, *ARMS[arm][0], *folds])
 
 
-def _prepare(args: argparse.Namespace) -> None:
+def prepare(args: argparse.Namespace) -> list[Any]:
+    """Load the data and folds of ``args`` (``config``, ``set``, ``folds``) for every arm; the folds."""
     components = mertk.load_components()
     loaded = _arm_config(components, args)
     data = load_data(loaded, components)
     folds = components.build("protocol", loaded.config.protocol).split(data.samples)
     _STATE.update(components=components, loaded=loaded, data=data, folds=folds, args=args,
                   labels=torch.tensor([s.label for s in data.samples]))
+    return folds
 
 
-def _mertk_predictions(arm: str, seed: int) -> list[int]:
+@contextlib.contextmanager
+def reference_init(attention: str) -> Iterator[None]:
+    """Inside the block, each model a fold builds (:func:`mertk.engine.fold.setup_fold`, which seeds
+    with the fold's seed and then builds) is given the initial weights of the reference model
+    ``train_reference(..., seed=that seed, attention=attention)`` starts from. The global generator
+    is left as mertk's build left it, so the dropout masks are mertk's own."""
+    from reference import AuthorsDualATME, to_mertk_state
+
+    from mertk.engine import fold
+
+    build = fold.build_model
+
+    def build_from_reference(spec: Any, components: mertk.Components, **kwargs: Any) -> torch.nn.Module:
+        model = build(spec, components, **kwargs)
+        state = torch.get_rng_state()
+        torch.manual_seed(torch.initial_seed())  # the fold's seed, as train_reference seeds
+        reference = AuthorsDualATME(kwargs["num_classes"], kwargs["in_channels"], attention)
+        torch.set_rng_state(state)
+        missing, unexpected = model.load_state_dict(to_mertk_state(reference), strict=False)
+        if unexpected or [key for key in missing if not key.endswith("num_batches_tracked")]:
+            raise SystemExit(f"mertk's model does not take the reference's weights "
+                             f"(missing {missing}, unexpected {unexpected})")
+        return model
+
+    fold.build_model = build_from_reference
+    try:
+        yield
+    finally:
+        fold.build_model = build
+
+
+def fold_context(arm: str) -> FoldContext:
+    """What mertk's fold training of ``arm`` needs, on the data and folds :func:`prepare` loaded."""
     components, data, folds, labels = _STATE["components"], _STATE["data"], _STATE["folds"], _STATE["labels"]
     loaded = _arm_config(components, _STATE["args"], arm)
     train = loaded.config.train
     inputs = normalize_views(data.views, train.normalize_mean, train.normalize_std, torch.device("cpu"))
-    predictions = [0] * len(labels)
-    ctx = FoldContext(loaded, components, tuple(data.samples), data.class_names, inputs, labels, tuple(folds))
-    with plain_torch(*ARMS[arm][1]):
+    return FoldContext(loaded, components, tuple(data.samples), data.class_names, inputs, labels, tuple(folds))
+
+
+def _mertk_predictions(arm: str, seed: int) -> list[int]:
+    ctx, folds = fold_context(arm), _STATE["folds"]
+    predictions = [0] * len(ctx.labels)
+    same_init = reference_init(REFERENCE_ATTENTION[SAME_INIT[arm]]) if arm in SAME_INIT else contextlib.nullcontext()
+    with plain_torch(*ARMS[arm][1]), same_init:
         for index, fold in enumerate(folds):
             _, record = train_and_test(ctx, fold.train, fold.test, seed=1000 * seed + index, desc="")
             for i, p in zip(fold.test, record["y_pred"]):
@@ -254,7 +303,7 @@ def main() -> None:
     tasks = [(arm, seed) for seed in range(args.first_seed, args.first_seed + args.seeds) for arm in args.arms
              if not any(r["arm"] == arm and r["seed"] == seed for r in done)]
     if tasks and not args.report_only:
-        _prepare(args)
+        prepare(args)
         cores = available_cpus().count  # OMP_NUM_THREADS, the CPU quota and the affinity
         _STATE.update(key=key, threads=max(1, cores // args.jobs))
         print(f"{len(tasks)} trainings to run ({len(done)} done earlier), {args.jobs} at once, "

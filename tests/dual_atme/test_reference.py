@@ -79,3 +79,21 @@ def test_mertk_trains_like_the_reference_step_for_step(arm: str) -> None:
     ours = mertk_trajectory(arm, copy.deepcopy(initial), fold, components=components, config="dual-atme.yaml",
                             overrides=["train.batch_size=8"], seed=5, epochs=3, report={3})
     assert compare(ours[3], theirs[3])["weight_distance"] < 1e-3
+
+
+def test_mertk_draws_its_initial_weights_as_the_reference_does() -> None:
+    """Independent-seed parity (benchmarks/parity.py) lets each side draw its own initial weights, which
+    trajectory.py cannot see: every tensor of mertk's model as a fold builds it (seeded, lazy fusion layer
+    materialised by the build-time forward, fused branches) has the distribution of the reference's (mapped
+    with to_mertk_state) over 16 inits, and every BatchNorm starts untouched (the build-time forward must not
+    update the running statistics). A wrong fan-in (the fused entry layer, grouped convolutions, the lazy
+    layer) changes a uniform bound by a factor of 1.4 or more, which the KS test sees at p < 1e-20."""
+    from initial_weights import compare, draw
+
+    rows = compare(*draw(mertk.load_components(), "dual-atme-demo-flows.yaml", ["train.precision=fp32"],
+                         range(16)))
+    assert {r.key for r in rows} >= {"head.0.weight", "upper.layers.0.entry.0.weight", "upper_attention.mlp.0.bias"}
+    assert [r.key for r in rows if r.ks_p < 1e-6] == []
+    statistics = [r for r in rows if r.key.rsplit(".", 1)[1] in ("running_mean", "running_var",
+                                                                  "num_batches_tracked")]
+    assert statistics and all(r.mertk[0] == r.reference[0] and r.mertk[1] == 0 for r in statistics)
