@@ -35,7 +35,7 @@ from mertk.errors import DataError, MertkError
 from mertk.preprocess.face_pairs import Pair, PairStream, aligned_groups, component, detect_alignment
 from mertk.refs import Ref
 
-__all__ = ["FlowWindows", "window_labels", "scores_to_intervals"]
+__all__ = ["FlowWindows", "window_labels", "scores_to_intervals", "clear_cache"]
 
 #: The regions masked out of the flow (blinks are the classic false alarm).
 MASKED = ("right_eye", "left_eye")
@@ -43,6 +43,11 @@ MASKED = ("right_eye", "left_eye")
 _CACHE: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 #: The most bytes the cache holds.
 CACHE_BYTES = 256 * 2**20
+
+
+def clear_cache() -> None:
+    """Forget the training windows kept in this process (the next fit reads its recordings again)."""
+    _CACHE.clear()
 
 
 def window_labels(ends: np.ndarray, k: int, truths: Sequence[Interval]) -> np.ndarray:
@@ -230,7 +235,7 @@ class FlowWindows:
 
     def _training_windows(self, video: LongVideo) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per scale, the windows kept from ``video`` (features ``(n, 3, S, S)`` float16) and their labels."""
-        apart = self._apart(video.fps)
+        apart = self.frames_apart(video.fps)
         key = None if self.flow_spec is None else (
             video.id, len(video.frames), str(video.video), video.fps, tuple((i.onset, i.offset, i.expression)
                                                                              for i in video.intervals),
@@ -272,7 +277,7 @@ class FlowWindows:
             raise MertkError("spotter flow-windows learns from annotated recordings and was not trained. Fix: run it "
                              "with `mertk spot CONFIG`, which trains it per LOSO fold; in Python call "
                              "spotter.fit(videos) first")
-        apart = self._apart(video.fps)
+        apart = self.frames_apart(video.fps)
         device = torch.device(self._device())
         parts: dict[str, list[tuple[list[int], np.ndarray]]] = {scale: [] for scale in apart}
         for scale, ts, features in self._features(video, frames, apart, held=True):
@@ -308,8 +313,8 @@ class FlowWindows:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
-    def _apart(self, fps: float) -> dict[str, int]:
-        """``k`` in frames at ``fps`` per fitted scale (at least 1)."""
+    def frames_apart(self, fps: float) -> dict[str, int]:
+        """``k`` (frames between the two frames of a window) at ``fps`` per fitted scale (at least 1)."""
         return {scale: max(1, int(round(k * fps))) for scale, (k, _) in self.scales.items()}
 
     def _features(self, video: LongVideo, frames: Iterator[np.ndarray], apart: dict[str, int],
