@@ -368,8 +368,9 @@ class Spotter(Protocol):
     read lazily from disk: a spotter keeps only the window it needs (memory bounded whatever the
     recording's length) and must read them once, front to back. ``video`` gives the fps, the
     ids and the number of frames (``len(video.frames)`` for a frame folder); its ``intervals``
-    are the truth and must not be looked at. A spotter that learns (a future ``fit(videos)``
-    ability) is trained on the other subjects' recordings by the caller, LOSO.
+    are the truth and must not be looked at. A spotter that learns has a ``fit(videos)`` method
+    (``flow-windows``): the caller trains it on the other subjects' recordings, with their
+    intervals, before it spots a subject's recordings (LOSO).
     """
 
     def spot(self, video: LongVideo, frames: Iterator[np.ndarray]) -> SpotResult:

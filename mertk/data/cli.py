@@ -10,7 +10,7 @@ import click
 from mertk.cli_app import App, pass_app, set_option
 
 if TYPE_CHECKING:
-    from mertk.api import Problem, Sample
+    from mertk.api import LongVideo, Problem, Sample
     from mertk.config import LoadedConfig
 
 __all__ = ["datasets"]
@@ -42,12 +42,21 @@ def inspect_dataset(app: App, config: str, overrides: tuple[str, ...], deep: boo
     """Load CONFIG's dataset and report counts per class, subject and source, and every problem.
 
     The frames each sample's preprocessing will read are decoded (every frame with --deep), so
-    a missing, empty or truncated image is found here, not hours into a run. Every problem is
+    a missing, empty or truncated image is found here, not hours into a run. For a spotting
+    config (`mertk spot`'s: a video_dataset and a spotter), the recordings are listed per subject
+    with their frames and annotated micro- and macro-expressions, and each recording's first,
+    last and annotated frames are decoded (every frame with --deep). Every problem is
     listed with file and row. Exits 1 when a sample is unusable (a FATAL problem) or no sample
     is usable, and on a bad config or a dataset root or annotation that cannot be read at all;
     exits 0 when every sample is usable (warnings allowed), so a script can check data before
     a run.
     """
+    from mertk.config import is_spotting_config, read_config
+
+    path, data = read_config(config, app.components, overrides)
+    if is_spotting_config(data):
+        _inspect_videos(app, path.name, data.get("dataset"), deep)
+        return
     loaded = app.config(config, overrides)
     spec = loaded.config.dataset
     dataset = app.components.build("dataset", spec, file=loaded.file, key="dataset")
@@ -78,6 +87,58 @@ def inspect_dataset(app: App, config: str, overrides: tuple[str, ...], deep: boo
                    "and the problems above.")
     if fatal or not samples:
         raise click.exceptions.Exit(1)
+
+
+def _inspect_videos(app: App, file: str, spec: object, deep: bool) -> None:
+    """``datasets inspect`` of a spotting config: its long-video dataset's recordings, truth and problems."""
+    from mertk.errors import ConfigError
+    from mertk.preprocess.frames import recording_problems
+    from mertk.progress import progress_bar
+
+    if spec is None:
+        raise ConfigError(file, "dataset", "missing: a spotting config names a video_dataset (e.g. long-demo)")
+    load = app.components.build("video_dataset", spec, file=file, key="dataset").load()
+    videos: list[LongVideo] = []
+    with progress_bar(total=len(load.videos), desc="decoding frames", unit="recording", leave=False) as bar:
+        for video in load.videos:
+            problems = recording_problems(video, deep=deep)
+            load.problems.extend(problems)
+            if not any(p.fatal for p in problems):
+                videos.append(video)
+            bar.update()
+    name = spec if isinstance(spec, str) else dict(spec).get("name")  # type: ignore[call-overload]
+    kinds = Counter(i.expression for v in videos for i in v.intervals)
+    frames = sum(_length(v) for v in videos)
+    click.echo(f"video dataset {name}: {len(videos)} usable recordings, {len({v.subject for v in videos})} subjects, "
+               f"{frames} frames in frame folders, {kinds['micro']} micro- and {kinds['macro']} macro-expressions "
+               "annotated")
+    click.echo("per subject:                    recordings  frames   micro   macro")
+    for subject in sorted({v.subject for v in videos}):
+        mine = [v for v in videos if v.subject == subject]
+        own = Counter(i.expression for v in mine for i in v.intervals)
+        click.echo(f"  {subject:<30} {len(mine):>5} {sum(map(_length, mine)):>8} {own['micro']:>7} {own['macro']:>7}")
+    click.echo("per recording:                  fps  frames   micro   macro")
+    for video in sorted(videos, key=lambda v: v.id):
+        own = Counter(i.expression for i in video.intervals)
+        click.echo(f"  {video.id:<30} {video.fps:>4g} {_length(video):>7} {own['micro']:>7} {own['macro']:>7}")
+    if load.excluded:
+        click.echo(f"annotation rows left out on purpose ({sum(load.excluded.values())}):")
+        for reason, count in sorted(load.excluded.items()):
+            click.echo(f"  {count:>5}  {reason}")
+    fatal = [p for p in load.problems if p.fatal]
+    click.echo(f"problems: {len(fatal)} fatal (recording left out), {len(load.problems) - len(fatal)} warnings")
+    for problem in load.problems:
+        click.echo(f"  {'FATAL' if problem.fatal else 'warning':<7}  {problem}")
+    if not videos:
+        click.echo("no usable recording: `mertk spot` would stop. Check the dataset's arguments (root, annotation) "
+                   "and the problems above.")
+    if fatal or not videos:
+        raise click.exceptions.Exit(1)
+
+
+def _length(video: LongVideo) -> int:
+    """Frames of a recording: its frame files (a video file counts 0: it is not decoded to count them)."""
+    return len(video.frames)
 
 
 def _decode_check(app: App, loaded: LoadedConfig, samples: list[Sample],

@@ -18,7 +18,7 @@ from mertk.api import LongVideo, Problem, Sample
 from mertk.preprocess.errors import ClipError
 
 __all__ = ["read_image", "clip_length", "read_frames", "stream_frames", "source_files", "used_positions",
-           "decode_problems"]
+           "decode_problems", "recording_problems"]
 
 
 def read_image(path: str | Path, *, colour: bool = True, sample: str = "") -> np.ndarray:
@@ -207,4 +207,33 @@ def decode_problems(sample: Sample, *, whole_clip: bool = False, deep: bool = Fa
             read_frames(sample, positions or [0], colour=False)
         except ClipError as exc:
             problems.append(exc.problem)
+    return problems
+
+
+def recording_problems(video: LongVideo, *, deep: bool = False) -> list[Problem]:
+    """Decode the frames of a long recording that tell whether a spotter can read it: the first, the
+    last and every annotated onset, apex and offset (every frame with ``deep``); all fatal, since a
+    spotter reads every frame. A video file is opened and its first frame read (all with ``deep``)."""
+    problems: list[Problem] = []
+    if video.frames:
+        last = len(video.frames) - 1
+        wanted = set(range(last + 1)) if deep else {0, last} | {
+            p for i in video.intervals for p in (i.onset, i.apex, i.offset) if p is not None and 0 <= p <= last}
+        for position in sorted(wanted):
+            try:
+                read_image(video.frames[position], colour=False, sample=video.id)
+            except ClipError as exc:
+                problems.append(exc.problem)
+        return problems
+    frames = stream_frames(video)
+    try:
+        for _ in frames if deep else [next(frames)]:
+            pass
+    except StopIteration:
+        problems.append(Problem(file=str(video.video), message="the video has no frame", sample=video.id,
+                                fix="check the file (a codec OpenCV reads?)"))
+    except ClipError as exc:
+        problems.append(exc.problem)
+    finally:
+        frames.close()
     return problems

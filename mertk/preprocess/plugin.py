@@ -36,6 +36,7 @@ def register_apex_spotters(register):
 @hookimpl
 def register_spotters(register):
     register("strain-peaks", f"{P}.strain_spotter:StrainPeaks")
+    register("flow-windows", f"{P}.window_spotter:FlowWindows")
 
 
 @hookimpl

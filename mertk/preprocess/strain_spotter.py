@@ -19,22 +19,21 @@ between frame ``t - k`` and frame ``t`` (``k`` ~ 0.2 s, about half a micro-expre
    signal into micro- and macro-expression intervals by a noise-relative threshold with
    hysteresis.
 
-Memory: the window holds ``k + 1`` frames and the batch at most ``2 * batch_size``, whatever the
-recording's length; the per-frame signals (``4 x 4`` bytes per frame: 11 MB for an hour at
-200 fps) are the only part that grows.
+Memory (:class:`mertk.preprocess.face_pairs.PairStream`): the window holds ``k + 1`` frames and
+the batch at most ``2 * batch_size``, whatever the recording's length; the per-frame signals
+(``4 x 4`` bytes per frame: 11 MB for an hour at 200 fps) are the only part that grows.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, PositiveFloat, PositiveInt
 
-from mertk.api import FaceBox, LongVideo, SpotResult
-from mertk.errors import DataError
+from mertk.api import LongVideo, SpotResult
+from mertk.preprocess.face_pairs import Pair, PairStream, aligned_groups, component, detect_alignment, pick_device
 from mertk.refs import Ref
 
 __all__ = ["StrainPeaks", "MEASURED", "MASKED"]
@@ -42,50 +41,6 @@ __all__ = ["StrainPeaks", "MEASURED", "MASKED"]
 #: The regions whose strain is measured, and those masked out first.
 MEASURED = ("brows", "nose", "mouth")
 MASKED = ("right_eye", "left_eye")
-
-
-def _component(kind: str, spec: Any) -> Any:
-    """A nested component given as a spec (when built directly, not by the registry)."""
-    if isinstance(spec, (str, Mapping)):
-        import mertk
-
-        return mertk.load_components().build(kind, spec)
-    return spec
-
-
-class _Alignment:
-    """One detection: the alignment, the regions' boxes and the eye mask in the aligned face.
-
-    When the face is larger than ``size``, frames are first shrunk by ``shrink`` with area
-    averaging (OpenCV) so that the warp itself never shrinks: anti-aliasing by area is far cheaper
-    than the Gaussian blur the warp would otherwise apply to every frame.
-    """
-
-    def __init__(self, landmarks: np.ndarray, size: int, margin: float) -> None:
-        import torch
-
-        from mertk.preprocess.align import alignment_matrix, transform_points
-        from mertk.preprocess.roi import region_box
-
-        points = torch.from_numpy(np.asarray(landmarks, np.float32))
-        matrix = alignment_matrix(points, size, margin)
-        aligned = transform_points(points, matrix)
-        scale = float(torch.linalg.det(matrix[:, :2]).abs().sqrt())
-        self.shrink = min(scale, 1.0)
-        self.matrix = torch.cat([matrix[:, :2] / self.shrink, matrix[:, 2:]], 1)
-        self.boxes = [region_box(aligned, region, (size, size), 0.3) for region in MEASURED]
-        self.mask = torch.ones(size, size)
-        for region in MASKED:
-            top, bottom, left, right = region_box(aligned, region, (size, size), 1.0)
-            self.mask[top:bottom, left:right] = 0
-
-    def prepare(self, frame: np.ndarray) -> np.ndarray:
-        """The frame at the scale the matrix expects."""
-        if self.shrink >= 1.0:
-            return frame
-        import cv2
-
-        return cv2.resize(frame, None, fx=self.shrink, fy=self.shrink, interpolation=cv2.INTER_AREA)
 
 
 class StrainPeaks:
@@ -152,41 +107,20 @@ class StrainPeaks:
         """
         import torch
 
-        self.face_detector = _component("face_detector", self.face_detector)
-        self.landmark_detector = _component("landmark_detector", self.landmark_detector)
-        self.flow = _component("flow_extractor", self.flow)
-        device = self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() and getattr(self.flow, "uses_device", False) else "cpu"
+        self.face_detector = component("face_detector", self.face_detector)
+        self.landmark_detector = component("landmark_detector", self.landmark_detector)
+        self.flow = component("flow_extractor", self.flow)
+        device = torch.device(pick_device(self.device, self.flow))
         fps = video.fps
-        apart, every = self.frames_apart(fps), max(1, int(round(self.redetect * fps)))
-        window: deque[np.ndarray] = deque(maxlen=max(apart.values()) + 1)
-        pending: dict[str, list[tuple[int, np.ndarray, np.ndarray, _Alignment]]] = {scale: [] for scale in apart}
+        apart = self.frames_apart(fps)
+        stream = PairStream(apart, max(1, int(round(self.redetect * fps))), self.batch_size, self._detect)
         rows: dict[str, list[np.ndarray]] = {scale: [] for scale in apart}  # (n, 1 + R) per flushed batch
-        alignment: _Alignment | None = None
-        self.held_frames, count = 0, 0
-        for t, frame in enumerate(frames):
-            count = t + 1
-            if alignment is None or t % every == 0:
-                alignment = self._detect(frame) or alignment
-            window.append(frame)
-            for scale, k in apart.items():
-                if t >= k and alignment is not None:
-                    pending[scale].append((t, window[-1 - k], frame, alignment))
-            full = [scale for scale in apart if len(pending[scale]) >= self.batch_size]
-            if full:
-                self.held_frames = max(self.held_frames, len(window) + 2 * sum(map(len, pending.values())))
-            for scale in full:
-                rows[scale].append(self._measure(pending[scale], torch.device(device)))
-                pending[scale] = []
-        self.held_frames = max(self.held_frames, len(window) + 2 * sum(map(len, pending.values())))
-        for scale, left in pending.items():
-            if left:
-                rows[scale].append(self._measure(left, torch.device(device)))
-        if alignment is None:
-            raise DataError(f"{video.meta.get('folder', video.id)} [{video.id}]: no face found in any of its "
-                            f"{count} frames. Fix: check the recording, or choose another face_detector")
-        return self._intervals(rows, apart, count, fps)
+        for scale, pairs in stream.batches(frames):
+            rows[scale].append(self._measure(pairs, device))
+        self.held_frames = stream.held_frames
+        if not stream.found:
+            raise stream.no_face(video)
+        return self._intervals(rows, apart, stream.count, fps)
 
     def _intervals(self, rows: dict[str, list[np.ndarray]], apart: dict[str, int], count: int,
                    fps: float) -> SpotResult:
@@ -215,34 +149,22 @@ class StrainPeaks:
         intervals = tuple(sorted(micro + macro, key=lambda i: (i.onset, i.offset)))
         return SpotResult(intervals, signals, {scale: self.high for scale in signals})
 
-    def _detect(self, frame: np.ndarray) -> _Alignment | None:
-        """The alignment from this frame's face, or ``None`` when no real face is found (a detector's
-        whole-frame fallback does not count)."""
-        boxes: list[FaceBox] = [b for b in self.face_detector(frame) if b.method != "whole-frame"]
-        if not boxes:
-            return None
-        return _Alignment(self.landmark_detector(frame, boxes[0]), self.size, self.margin)
+    def _detect(self, frame: np.ndarray) -> Any:
+        """The alignment from this frame's face, with the measured regions and the eyes masked, or ``None``."""
+        return detect_alignment(frame, self.face_detector, self.landmark_detector, self.size, self.margin,
+                                MEASURED, MASKED)
 
-    def _measure(self, pending: list[tuple[int, np.ndarray, np.ndarray, _Alignment]], device: Any) -> np.ndarray:
+    def _measure(self, pairs: list[Pair], device: Any) -> np.ndarray:
         """``(n, 1 + R)``: each pair's frame ``t`` and its regions' mean strain."""
         import torch
 
-        from mertk.preprocess.align import warp_frames
         from mertk.preprocess.encoding import flow_channels
 
         out = []
-        groups: dict[int, list[tuple[int, np.ndarray, np.ndarray, _Alignment]]] = {}
-        for item in pending:
-            groups.setdefault(id(item[3]), []).append(item)
-        for group in groups.values():
-            alignment = group[0][3]
-            stack = np.stack([alignment.prepare(p[1]) for p in group] + [alignment.prepare(p[2]) for p in group])
-            grey = torch.from_numpy(stack).to(device=device, dtype=torch.float32)[:, None] / 255.0
-            aligned = warp_frames(grey, alignment.matrix, self.size).clamp(0, 1)
-            n = len(group)
-            strain = flow_channels(self.flow(aligned[:n], aligned[n:]), ["strain"])[:, 0]
+        for alignment, ts, before, after in aligned_groups(pairs, device):
+            strain = flow_channels(self.flow(before, after), ["strain"])[:, 0]
             strain = strain * alignment.mask.to(strain.device)
             means = torch.stack([strain[:, top:bottom, left:right].mean(dim=(1, 2))
                                  for top, bottom, left, right in alignment.boxes], 1).cpu().numpy()
-            out.append(np.concatenate([np.array([[p[0]] for p in group], np.float32), means], 1))
+            out.append(np.concatenate([np.array(ts, np.float32)[:, None], means], 1))
         return np.concatenate(out)

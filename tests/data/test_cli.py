@@ -167,3 +167,31 @@ def test_inspect_exits_0_when_every_sample_is_usable(tmp_path: Path, flow_manife
     result = invoke(["--plugin", str(tmp_path / "plugin.py"), "datasets", "inspect", str(config)])
     assert result.exit_code == 0, result.output
     assert "24 usable samples" in result.output and "problems: 0 fatal" in result.output
+
+
+def test_inspect_a_spotting_config_lists_recordings_intervals_and_problems(tmp_path: Path, fake) -> None:
+    fake.write_frames(tmp_path / "rec1", (f"img{n}.jpg" for n in range(1, 31)))
+    fake.write_frames(tmp_path / "rec2", (f"img{n}.jpg" for n in range(1, 21)))
+    fake.write_frames(tmp_path / "rec3", (f"img{n}.jpg" for n in range(1, 21)))
+    (tmp_path / "rec3" / "img6.jpg").write_bytes(b"")  # an annotated onset that cannot be decoded
+    (tmp_path / "rec1.csv").write_text("onset,offset,type\n2,6,micro\n10,25,macro\n")
+    (tmp_path / "rec2.csv").write_text("onset,offset,type\n3,7,micro\n")
+    (tmp_path / "rec3.csv").write_text("onset,offset,type\n5,9,micro\n")
+    (tmp_path / "videos.csv").write_text("video,subject,dataset,fps,intervals\nrec1,p1,lab,30,rec1.csv\n"
+                                         "rec2,p2,lab,30,rec2.csv\nrec3,p2,lab,30,rec3.csv\nmissing,p3,lab,30,\n")
+    config = tmp_path / "spot.yaml"
+    config.write_text(f"dataset: {{name: long-manifest, path: {tmp_path / 'videos.csv'}}}\nspotter: strain-peaks\n")
+    result = invoke(["datasets", "inspect", str(config)])
+    assert result.exit_code == 1, result.output  # two recordings are unusable
+    out = result.output
+    assert "video dataset long-manifest: 2 usable recordings, 2 subjects, 50 frames in frame folders, 2 micro- and " \
+           "1 macro-expressions annotated" in out
+    assert "lab/p1/rec1" in out and "lab/p2/rec2" in out
+    assert "problems: 2 fatal (recording left out), 0 warnings" in out
+    assert "neither a frame folder nor a video file" in out
+    assert str(tmp_path / "rec3" / "img6.jpg") in out and "[lab/p2/rec3]" in out
+    assert "Traceback" not in out
+    (tmp_path / "videos.csv").write_text("video,subject,dataset,fps,intervals\nrec1,p1,lab,30,rec1.csv\n")
+    fine = invoke(["datasets", "inspect", str(config), "--deep"])
+    assert fine.exit_code == 0, fine.output
+    assert "1 usable recordings, 1 subjects, 30 frames" in fine.output and "problems: 0 fatal" in fine.output

@@ -200,7 +200,7 @@ def test_long_video_adapters_and_spotters_are_components():
     components = mertk.load_components(autoload=False)
     assert {i.name for i in components["video_dataset"].list()} == {"casme-squared", "samm-lv", "long-manifest",
                                                                     "long-demo"}
-    assert {i.name for i in components["spotter"].list()} == {"strain-peaks"}
+    assert {i.name for i in components["spotter"].list()} == {"strain-peaks", "flow-windows"}
     assert {i.name for i in components["apex_spotter"].list()} == {"max-motion", "middle"}
     with pytest.raises(MertkError, match="1-12 videos"):
         components.create("video_dataset", "long-demo", videos=20)

@@ -1,5 +1,6 @@
 """``mertk spot CONFIG``: the run folder, metrics.json, resume (only the missing recordings), a changed
-recipe refused, the local pool giving the same intervals as this process, config errors.
+recipe refused, the local pool and a real local Ray giving the same intervals as this process, the
+learned spotter trained per fold and resumed, config errors.
 
 The recordings are the long demo's smallest: 2 subjects x 10 s at 10 fps, spotted with a fast flow on
 a 64 px face (a run takes seconds)."""
@@ -112,6 +113,40 @@ def test_local_pool_gives_the_same_intervals(spotted, tmp_path):
     assert _intervals(tmp_path / "pool") == _intervals(original)
 
 
+def test_a_real_local_ray_gives_the_same_intervals(spotted, ray_local, tmp_path):
+    original, config = spotted
+    result = invoke(["spot", str(config), "--run-dir", str(tmp_path / "ray"), "--set", "executor={name: ray, num_cpus: 1}"])
+    assert result.exit_code == 0, result.output
+    assert "executor: ray" in (tmp_path / "ray" / "run.log").read_text()
+    assert _intervals(tmp_path / "ray") == _intervals(original)
+    assert json.loads((tmp_path / "ray" / "metrics.json").read_text()) == \
+        json.loads((original / "metrics.json").read_text())
+
+
+LEARNED = {"name": "flow-windows", "flow": {"name": "dis", "preset": "ultrafast"}, "size": 48, "input_size": 16,
+           "redetect": 10.0, "epochs": 3, "positives": 100, "negatives": 200}
+
+
+def test_the_learned_spotter_is_trained_per_fold_and_resumes_to_the_same_intervals(spotted, tmp_path):
+    config = write_config(tmp_path, _demo_root(spotted), spotter=LEARNED)
+    run = tmp_path / "run"
+    result = invoke(["spot", str(config), "--run-dir", str(run)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["trained_per_fold"] is True and metrics["spotter"] == "flow-windows"
+    assert "flow-windows is trained per fold on the other subjects' recordings" in (run / "run.log").read_text()
+    before = _intervals(run)
+    assert all(len(text.splitlines()) > 1 for text in before.values())  # each recording has detections
+    (run / "videos" / "long-demo__sub02__sub02_1.csv").unlink()
+    from mertk.preprocess.window_spotter import clear_cache
+
+    clear_cache()  # the resumed fold is trained again from the recordings, as in a new process
+    result = invoke(["spot", "--resume", str(run)])
+    assert result.exit_code == 0, result.output
+    assert _intervals(run) == before
+    assert json.loads((run / "metrics.json").read_text()) == metrics
+
+
 def test_config_errors_name_the_key(tmp_path):
     config = write_config(tmp_path, tmp_path / "demo", spotter={"name": "strain-peeks"})
     result = invoke(["spot", str(config)])
@@ -128,7 +163,8 @@ def test_config_errors_name_the_key(tmp_path):
     assert result.exit_code == 1 and "mertk spot" in result.output
 
 
-@pytest.mark.parametrize("name", ["spotting-demo.yaml", "spotting-casme-squared.yaml", "spotting-samm-lv.yaml"])
+@pytest.mark.parametrize("name", ["spotting-demo.yaml", "spotting-demo-learned.yaml", "spotting-casme-squared.yaml",
+                                  "spotting-samm-lv.yaml"])
 def test_bundled_configs_check(name, monkeypatch):
     monkeypatch.setenv("CASME_SQUARED_ROOT", "/data/casme-squared")
     monkeypatch.setenv("SAMM_LV_ROOT", "/data/samm-lv")

@@ -65,23 +65,13 @@ def test_finds_the_inserted_micro_expressions(components, recording):
     assert found.tp >= (len(micro) + 1) // 2, (found, micro, result.intervals)
 
 
-def _rendered(frames: int, seed: int = 5):
-    """A recording of ``frames`` frames rendered on the fly (never on disk), as a spotter reads it."""
-    from mertk.data.demo_faces import textured_faces
-    from mertk.data.demo_long import _render, schedule_events
-
-    rng = np.random.default_rng(seed)
-    (face,) = textured_faces(rng, 1)
-    return _render(face, schedule_events(rng, frames, 10.0), frames, 10.0, rng)
-
-
-def test_memory_stays_bounded_on_a_long_recording(components):
+def test_memory_stays_bounded_on_a_long_recording(components, rendered):
     spotter = components.create("spotter", "strain-peaks", flow={"name": "dis", "preset": "ultrafast"}, size=64,
                                 redetect=10.0, batch_size=64)
     peaks, held = {}, {}
     for frames in (150, 600):
         video = LongVideo(id=f"t/s/{frames}", subject="t/s", name=str(frames), dataset="t", fps=10.0)
-        stream = _rendered(frames)
+        stream = rendered(frames)
         tracemalloc.start()
         try:
             result = spotter.spot(video, stream)
