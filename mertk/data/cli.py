@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -70,15 +71,9 @@ def inspect_dataset(app: App, config: str, overrides: tuple[str, ...], deep: boo
            order=names)
     _table("per source dataset", Counter(s.dataset for s in samples))
     _table("per subject", Counter(s.subject for s in samples))
-    if load.excluded:
-        click.echo(f"rows outside the class protocol or otherwise left out on purpose "
-                   f"({sum(load.excluded.values())}):")
-        for reason, count in sorted(load.excluded.items()):
-            click.echo(f"  {count:>5}  {reason}")
-    fatal = [p for p in load.problems if p.fatal]
-    click.echo(f"problems: {len(fatal)} fatal (sample unusable), {len(load.problems) - len(fatal)} warnings")
-    for problem in load.problems:
-        click.echo(f"  {'FATAL' if problem.fatal else 'warning':<7}  {problem}")
+    fatal = _echo_left_out_and_problems(load.excluded, load.problems,
+                                        "rows outside the class protocol or otherwise left out on purpose",
+                                        "sample unusable")
     if fatal:
         click.echo(f"with on_error: {loaded.config.on_error}, a run would "
                    + ("stop on these." if loaded.config.on_error == "stop" else "skip these samples."))
@@ -121,19 +116,27 @@ def _inspect_videos(app: App, file: str, spec: object, deep: bool) -> None:
     for video in sorted(videos, key=lambda v: v.id):
         own = Counter(i.expression for i in video.intervals)
         click.echo(f"  {video.id:<30} {video.fps:>4g} {_length(video):>7} {own['micro']:>7} {own['macro']:>7}")
-    if load.excluded:
-        click.echo(f"annotation rows left out on purpose ({sum(load.excluded.values())}):")
-        for reason, count in sorted(load.excluded.items()):
-            click.echo(f"  {count:>5}  {reason}")
-    fatal = [p for p in load.problems if p.fatal]
-    click.echo(f"problems: {len(fatal)} fatal (recording left out), {len(load.problems) - len(fatal)} warnings")
-    for problem in load.problems:
-        click.echo(f"  {'FATAL' if problem.fatal else 'warning':<7}  {problem}")
+    fatal = _echo_left_out_and_problems(load.excluded, load.problems, "annotation rows left out on purpose",
+                                        "recording left out")
     if not videos:
         click.echo("no usable recording: `mertk spot` would stop. Check the dataset's arguments (root, annotation) "
                    "and the problems above.")
     if fatal or not videos:
         raise click.exceptions.Exit(1)
+
+
+def _echo_left_out_and_problems(excluded: Mapping[str, int], problems: Sequence[Problem], left_out: str,
+                                fatal_means: str) -> list[Problem]:
+    """Print the rows left out on purpose (``left_out``: what they are) and every problem; return the fatal ones."""
+    if excluded:
+        click.echo(f"{left_out} ({sum(excluded.values())}):")
+        for reason, count in sorted(excluded.items()):
+            click.echo(f"  {count:>5}  {reason}")
+    fatal = [p for p in problems if p.fatal]
+    click.echo(f"problems: {len(fatal)} fatal ({fatal_means}), {len(problems) - len(fatal)} warnings")
+    for problem in problems:
+        click.echo(f"  {'FATAL' if problem.fatal else 'warning':<7}  {problem}")
+    return fatal
 
 
 def _length(video: LongVideo) -> int:
