@@ -65,6 +65,17 @@ def test_finds_the_inserted_micro_expressions(components, recording):
     assert found.tp >= (len(micro) + 1) // 2, (found, micro, result.intervals)
 
 
+def test_the_batch_size_changes_how_pairs_are_computed_not_what_is_spotted(components, recording):
+    """Pairs go to the flow (and to the GPU, where there is one) in batches; a batch's size must not
+    change the signal or the intervals (a batch boundary falls between a face detection and its pairs)."""
+    results = [spot_video(components.create("spotter", "strain-peaks", **FAST, batch_size=size), recording,
+                          "strain-peaks") for size in (3, 64)]
+    small, large = results
+    assert small.intervals == large.intervals
+    for name in ("micro", "macro"):
+        np.testing.assert_allclose(small.signals[name], large.signals[name], rtol=1e-4, atol=1e-4)
+
+
 def test_memory_stays_bounded_on_a_long_recording(components, rendered):
     spotter = components.create("spotter", "strain-peaks", flow={"name": "dis", "preset": "ultrafast"}, size=64,
                                 redetect=10.0, batch_size=64)
