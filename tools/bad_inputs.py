@@ -209,6 +209,16 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the child, before ``mertk`` starts: SIGINT at its default, as a terminal's Ctrl-C finds it.
+
+    A shell starts its background jobs with SIGINT ignored, and a child inherits that (Python keeps
+    an ignored SIGINT ignored, and so does ``mertk``: a background job's Ctrl-C is not meant for it),
+    so a test suite started in the background would otherwise find its Ctrl-C case ignored.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class World:
     """The planted files of one session, built lazily and once, under ``root``."""
 
@@ -399,7 +409,8 @@ class World:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         first_err = (folder / "first.err").open("w")
         first = subprocess.Popen([sys.executable, "-m", "mertk", "run", str(config), "--run-dir", str(run)],
-                                 stdout=subprocess.DEVNULL, stderr=first_err, env=env, start_new_session=True)
+                                 stdout=subprocess.DEVNULL, stderr=first_err, env=env, start_new_session=True,
+                                 preexec_fn=_sigint_as_in_a_terminal)
         result: dict[str, Any] = {"run": run}
         try:
             deadline = time.monotonic() + 60

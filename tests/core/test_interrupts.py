@@ -19,6 +19,15 @@ def _signal_this_thread(signum: int) -> None:
     signal.pthread_kill(threading.get_ident(), signum)
 
 
+@pytest.fixture(autouse=True)
+def sigint_as_in_a_terminal():
+    """SIGINT as an interactive ``mertk`` finds it: a suite started as a shell's background job has it
+    ignored, and an ignored SIGINT stays ignored inside :func:`signals_interrupt` (by design)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture
 def default_sigterm():
     """SIGTERM as a fresh `mertk` process has it (a local Ray started by other tests sets its own)."""
