@@ -7,13 +7,14 @@ Command modules (core's, the built-in plugins' and third-party ones) import this
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
-__all__ = ["App", "pass_app", "set_option"]
+__all__ = ["App", "pass_app", "set_option", "run_folder_options"]
 
 
 @dataclass
@@ -52,3 +53,20 @@ set_option = click.option(
     "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
     help="Override a config value, e.g. --set train.epochs=5 (repeatable).",
 )
+
+
+def run_folder_options(what: str, kept: str, operational: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--resume RUN_DIR`` and ``--run-dir``, for a command that writes a run folder (``mertk run``, ``mertk spot``).
+
+    Args:
+        what: The run, in the help text (``"run"``, ``"spotting run"``).
+        kept: What a resume keeps (``"finished folds"``).
+        operational: The settings that may differ on resume (``"executor, output, threads"``).
+    """
+    resume = click.option(
+        "--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+        help=f"Continue an interrupted {what} in RUN_DIR; {kept} are kept. Only where and how it runs "
+             f"({operational}) may differ from how it started.")
+    run_dir = click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
+                           help="Write the run here instead of a new folder under output.dir.")
+    return lambda command: resume(run_dir(command))

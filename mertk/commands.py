@@ -6,17 +6,13 @@ from pathlib import Path
 
 import click
 
-from mertk.cli_app import App, pass_app, set_option
+from mertk.cli_app import App, pass_app, run_folder_options, set_option
 
 
 @click.command()
 @click.argument("config", required=False)
 @set_option
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Continue an interrupted run in RUN_DIR; finished folds are kept. Only where and how it "
-                   "runs (executor, output, threads) may differ from how it started.")
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the run here instead of a new folder under output.dir.")
+@run_folder_options("run", "finished folds", "executor, output, threads")
 @pass_app
 def run(app: App, config: str | None, overrides: tuple[str, ...], resume_dir: Path | None,
         run_dir: Path | None) -> None:

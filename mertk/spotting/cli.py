@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mertk.cli_app import App, pass_app, set_option
+from mertk.cli_app import App, pass_app, run_folder_options, set_option
 
 __all__ = ["spot", "analyze"]
 
@@ -14,11 +14,7 @@ __all__ = ["spot", "analyze"]
 @click.command()
 @click.argument("config", required=False)
 @set_option
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Continue an interrupted spotting run in RUN_DIR; spotted recordings are kept. Only where and how "
-                   "it runs (executor, output) may differ from how it started.")
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the run here instead of a new folder under output.dir.")
+@run_folder_options("spotting run", "spotted recordings", "executor, output")
 @pass_app
 def spot(app: App, config: str | None, overrides: tuple[str, ...], resume_dir: Path | None,
          run_dir: Path | None) -> None:
