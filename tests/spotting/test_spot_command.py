@@ -127,7 +127,8 @@ LEARNED = {"name": "flow-windows", "flow": {"name": "dis", "preset": "ultrafast"
            "redetect": 10.0, "epochs": 3, "positives": 100, "negatives": 200}
 
 
-def test_the_learned_spotter_is_trained_per_fold_and_resumes_to_the_same_intervals(spotted, tmp_path):
+def test_the_learned_spotter_is_trained_per_fold_and_resumes_on_ray_to_the_same_intervals(spotted, ray_local,
+                                                                                           tmp_path):
     config = write_config(tmp_path, _demo_root(spotted), spotter=LEARNED)
     run = tmp_path / "run"
     result = invoke(["spot", str(config), "--run-dir", str(run)])
@@ -138,11 +139,10 @@ def test_the_learned_spotter_is_trained_per_fold_and_resumes_to_the_same_interva
     before = _intervals(run)
     assert all(len(text.splitlines()) > 1 for text in before.values())  # each recording has detections
     (run / "videos" / "long-demo__sub02__sub02_1.csv").unlink()
-    from mertk.preprocess.window_spotter import clear_cache
-
-    clear_cache()  # the resumed fold is trained again from the recordings, as in a new process
-    result = invoke(["spot", "--resume", str(run)])
+    # the resumed fold is trained again, from the recordings, in a Ray worker process (no cache there)
+    result = invoke(["spot", "--resume", str(run), "--set", "executor={name: ray, num_cpus: 1}"])
     assert result.exit_code == 0, result.output
+    assert "executor: ray" in (run / "run.log").read_text()
     assert _intervals(run) == before
     assert json.loads((run / "metrics.json").read_text()) == metrics
 
